@@ -1,0 +1,102 @@
+/**
+ * The one place that reads the environment. `loadConfig()` validates every
+ * variable once at start and hands typed values down; a bad value stops the
+ * process with a message naming the variable, before anything connects.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const hostPortList = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[a-z0-9.\-\[\]:]+:\d{1,5}$/, 'each entry must be host:port')));
+
+const schema = z.object({
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').default('mongodb://127.0.0.1:27017/hugemap'),
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z.string().min(3).default('hugemap'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+  PUBLIC_BASE_URL: z.string().url().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
+  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  FETCH_ALLOW_HOSTS: hostPortList.default([]),
+  FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(10 * 60_000),
+  WORK_DIR: z.string().min(1).default('/tmp/hugemap-work'),
+  QUEUE_PREFIX: z.string().min(1).default('hugemap'),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<{
+  redisUrl: string;
+  mongoUrl: string;
+  s3: Readonly<{
+    endpoint: string | undefined;
+    region: string;
+    bucket: string;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    forcePathStyle: boolean;
+  }>;
+  publicBaseUrl: string | undefined;
+  port: number;
+  host: string;
+  maxPixels: number;
+  maxUploadBytes: number;
+  workerConcurrency: number;
+  fetchAllowHosts: readonly string[];
+  fetchTimeoutMs: number;
+  workDir: string;
+  queuePrefix: string;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as docker-compose and shells often pass them.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const e = parsed.data;
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
+    throw new ConfigError('invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither');
+  }
+  return Object.freeze({
+    redisUrl: e.REDIS_URL,
+    mongoUrl: e.MONGO_URL,
+    s3: Object.freeze({
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION,
+      bucket: e.S3_BUCKET,
+      accessKeyId: e.S3_ACCESS_KEY_ID,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    }),
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    port: e.PORT,
+    host: e.HOST,
+    maxPixels: e.MAX_PIXELS,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),
+    fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
+    workDir: e.WORK_DIR,
+    queuePrefix: e.QUEUE_PREFIX,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * Every failure a user can cause or see has a class here with a stable `code`.
+ * The same code appears in the CLI's one-line message, the HTTP error body
+ * (`{error:{code,message}}`) and the failed job's status document, so a code
+ * never changes meaning once released.
+ *
+ * `permanent` errors are the user's input being wrong: retrying cannot help, so
+ * the worker fails the job at once (BullMQ UnrecoverableError). Everything else
+ * is presumed transient and retried with backoff.
+ */
+export class HugemapError extends Error {
+  readonly code: string;
+  readonly httpStatus: number;
+  readonly permanent: boolean;
+
+  constructor(code: string, message: string, opts: { httpStatus?: number; permanent?: boolean; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.httpStatus = opts.httpStatus ?? 500;
+    this.permanent = opts.permanent ?? false;
+  }
+
+  toJSON(): { code: string; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Bad input: permanent, a 4xx over HTTP. */
+class InputError extends HugemapError {
+  constructor(code: string, message: string, httpStatus = 422, cause?: unknown) {
+    super(code, message, { httpStatus, permanent: true, cause });
+  }
+}
+
+export class InputNotFoundError extends InputError {
+  constructor(path: string) {
+    super('HUGEMAP_ERR_INPUT_NOT_FOUND', `input not found: ${path}`, 404);
+  }
+}
+
+export class EmptyInputError extends InputError {
+  constructor(what: string) {
+    super('HUGEMAP_ERR_EMPTY_INPUT', `${what} is empty (0 bytes)`, 422);
+  }
+}
+
+export class NotAnImageError extends InputError {
+  constructor(what: string, detail?: string, cause?: unknown) {
+    super('HUGEMAP_ERR_NOT_AN_IMAGE', `${what} is not a supported image (JPEG, PNG, TIFF, WebP)${detail ? `: ${detail}` : ''}`, 415, cause);
+  }
+}
+
+export class CorruptImageError extends InputError {
+  constructor(what: string, detail: string, cause?: unknown) {
+    super('HUGEMAP_ERR_CORRUPT_IMAGE', `${what} is damaged or truncated: ${detail}`, 422, cause);
+  }
+}
+
+export class TooManyPixelsError extends InputError {
+  constructor(width: number, height: number, maxPixels: number) {
+    super(
+      'HUGEMAP_ERR_TOO_MANY_PIXELS',
+      `image is ${width}x${height} = ${(width * height).toLocaleString('en-US')} pixels, more than the limit of ${maxPixels.toLocaleString('en-US')}`,
+      413,
+    );
+  }
+}
+
+export class UploadTooLargeError extends InputError {
+  constructor(maxBytes: number) {
+    super('HUGEMAP_ERR_UPLOAD_TOO_LARGE', `upload is larger than the limit of ${maxBytes.toLocaleString('en-US')} bytes`, 413);
+  }
+}
+
+export class UrlForbiddenError extends InputError {
+  constructor(url: string, reason: string) {
+    super('HUGEMAP_ERR_URL_FORBIDDEN', `refusing to fetch ${url}: ${reason}`, 400);
+  }
+}
+
+export class UrlFetchError extends InputError {
+  constructor(url: string, reason: string, cause?: unknown) {
+    super('HUGEMAP_ERR_URL_FETCH_FAILED', `could not fetch ${url}: ${reason}`, 422, cause);
+  }
+}
+
+export class BadRequestError extends InputError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_BAD_REQUEST', message, 400);
+  }
+}
+
+export class NotFoundError extends InputError {
+  constructor(what: string) {
+    super('HUGEMAP_ERR_NOT_FOUND', `${what} not found`, 404);
+  }
+}
+
+export class ConfigError extends HugemapError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_CONFIG', message, { httpStatus: 500, permanent: true });
+  }
+}
+
+/** S3, MongoDB, Redis or network trouble: retried with backoff. */
+export class TransientError extends HugemapError {
+  constructor(code: string, message: string, cause?: unknown) {
+    super(code, message, { httpStatus: 503, permanent: false, cause });
+  }
+}
+
+export class StorageError extends TransientError {
+  constructor(message: string, cause?: unknown) {
+    super('HUGEMAP_ERR_STORAGE', message, cause);
+  }
+}
+
+/** Turns anything thrown into a HugemapError without losing a known code. */
+export function toHugemapError(err: unknown): HugemapError {
+  if (err instanceof HugemapError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new HugemapError('HUGEMAP_ERR_INTERNAL', message.split('\n')[0] ?? 'internal error', { cause: err });
+}
