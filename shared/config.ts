@@ -30,6 +30,8 @@ const schema = z.object({
   MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   FETCH_ALLOW_HOSTS: hostPortList.default([]),
   FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(10 * 60_000),
   WORK_DIR: z.string().min(1).default('/tmp/hugemap-work'),
@@ -55,6 +57,7 @@ export type Config = Readonly<{
   maxPixels: number;
   maxUploadBytes: number;
   workerConcurrency: number;
+  workerLockMs: number;
   fetchAllowHosts: readonly string[];
   fetchTimeoutMs: number;
   workDir: string;
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPixels: e.MAX_PIXELS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    workerLockMs: e.WORKER_LOCK_MS,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),
     fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
     workDir: e.WORK_DIR,

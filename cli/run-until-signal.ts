@@ -1,0 +1,31 @@
+/**
+ * Runs a long-lived part (api, worker, dev) until SIGTERM or SIGINT, then closes
+ * it gracefully. Start-up errors print one line with their code, never a stack.
+ */
+import { toHugemapError } from '../shared/errors.js';
+
+export async function runUntilSignal(name: string, start: () => Promise<{ close(): Promise<void> }>): Promise<void> {
+  let running: { close(): Promise<void> };
+  try {
+    running = await start();
+  } catch (err) {
+    const e = toHugemapError(err);
+    process.stderr.write(`hugemap ${name}: ${e.code}: ${e.message}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`hugemap ${name}: ${signal} received, shutting down\n`);
+    try {
+      await running.close();
+      process.exit(0);
+    } catch (err) {
+      process.stderr.write(`hugemap ${name}: shutdown failed: ${toHugemapError(err).message}\n`);
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,80 @@
+/**
+ * The status document of one image, as stored in MongoDB (collection `images`)
+ * and, minus internals, as the API returns it. MongoDB is the durable history;
+ * BullMQ's own job events are not.
+ */
+import type { TileFormat } from './tiling/tile-image.js';
+import type { MultipartState } from './storage/multipart-upload.js';
+
+export type ImageState = 'queued' | 'processing' | 'done' | 'failed';
+/** Where the pipeline is; each stage is idempotent and resumable. */
+export type ImageStage = 'queued' | 'fetch' | 'probe' | 'tile' | 'upload' | 'done' | 'failed';
+
+export interface ImageSource {
+  kind: 'upload' | 'url';
+  url?: string;
+  filename?: string;
+  contentType?: string;
+  bytes?: number;
+}
+
+export interface ImageCheckpoint {
+  /** Multipart upload of an original fetched by URL, resumed after a crash. */
+  original?: MultipartState | null;
+  /** True once `originals/{id}` is complete in S3. */
+  originalStored?: boolean;
+  /** Files of the tile folder already in S3, in the uploader's fixed order. */
+  tilesUploaded?: number;
+}
+
+export interface ImageDoc {
+  _id: string;
+  status: ImageState;
+  stage: ImageStage;
+  progress: number;
+  title: string | null;
+  source: ImageSource;
+  width: number | null;
+  height: number | null;
+  format: TileFormat | null;
+  tileSize: number;
+  levels: number | null;
+  tiles: { done: number; total: number };
+  bytes: number | null;
+  error: { code: string; message: string } | null;
+  attempts: number;
+  checkpoint: ImageCheckpoint;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function newImageDoc(id: string, source: ImageSource, title: string | null, now = new Date()): ImageDoc {
+  return {
+    _id: id,
+    status: 'queued',
+    stage: 'queued',
+    progress: 0,
+    title,
+    source,
+    width: null,
+    height: null,
+    format: null,
+    tileSize: 256,
+    levels: null,
+    tiles: { done: 0, total: 0 },
+    bytes: source.bytes ?? null,
+    error: null,
+    attempts: 0,
+    checkpoint: {},
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** Object-store keys of one image; tiles are public (CDN), originals private. */
+export const imageKeys = {
+  original: (id: string) => `originals/${id}`,
+  prefix: (id: string) => `images/${id}/`,
+  descriptor: (id: string) => `images/${id}/image.dzi`,
+  thumbnail: (id: string) => `images/${id}/thumbnail.jpg`,
+};

@@ -1,0 +1,111 @@
+/**
+ * Image status documents in MongoDB (official driver). Every write goes through
+ * here so that every change is also announced to listeners (server-sent events).
+ */
+import { MongoClient, type Collection, type Db, type Filter, type UpdateFilter } from 'mongodb';
+import type { ImageDoc } from './image-status.js';
+
+export type StatusListener = (doc: ImageDoc) => void | Promise<void>;
+
+export interface ListPage {
+  items: ImageDoc[];
+  nextCursor: string | null;
+}
+
+export class StatusStore {
+  private constructor(
+    private readonly client: MongoClient,
+    readonly images: Collection<ImageDoc>,
+    private readonly onChange: StatusListener | undefined,
+  ) {}
+
+  /** The database is the URL's path (`mongodb://host/hugemap`), else `hugemap`. */
+  static async connect(mongoUrl: string, opts: { onChange?: StatusListener; dbName?: string } = {}): Promise<StatusStore> {
+    const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 10_000, appName: 'hugemap' });
+    await client.connect();
+    const db: Db = client.db(opts.dbName ?? (dbNameFromUrl(mongoUrl) || 'hugemap'));
+    const store = new StatusStore(client, db.collection<ImageDoc>('images'), opts.onChange);
+    await store.ensureIndexes();
+    return store;
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.images.createIndex({ createdAt: -1, _id: -1 }, { name: 'list_newest_first' });
+    await this.images.createIndex({ status: 1, updatedAt: -1 }, { name: 'by_status' });
+  }
+
+  async ping(): Promise<void> {
+    await this.images.db.command({ ping: 1 });
+  }
+
+  async create(doc: ImageDoc): Promise<void> {
+    await this.images.insertOne(doc);
+    await this.announce(doc);
+  }
+
+  async get(id: string): Promise<ImageDoc | null> {
+    return this.images.findOne({ _id: id });
+  }
+
+  /** Applies a `$set`-style patch (dotted paths allowed) and returns the new document. */
+  async update(id: string, set: Record<string, unknown>, extra: Omit<UpdateFilter<ImageDoc>, '$set'> = {}): Promise<ImageDoc | null> {
+    const doc = await this.images.findOneAndUpdate(
+      { _id: id },
+      { ...extra, $set: { ...set, updatedAt: new Date() } } as UpdateFilter<ImageDoc>,
+      { returnDocument: 'after' },
+    );
+    if (doc) await this.announce(doc);
+    return doc;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const res = await this.images.deleteOne({ _id: id });
+    return res.deletedCount === 1;
+  }
+
+  /** Newest first; the cursor is opaque to clients (createdAt and id of the last item). */
+  async list(opts: { limit: number; cursor?: string | null; filter?: Filter<ImageDoc> }): Promise<ListPage> {
+    const filter: Filter<ImageDoc> = { ...(opts.filter ?? {}) };
+    const after = opts.cursor ? decodeCursor(opts.cursor) : null;
+    if (after) {
+      filter.$or = [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, _id: { $lt: after.id } }];
+    }
+    const items = await this.images.find(filter).sort({ createdAt: -1, _id: -1 }).limit(opts.limit + 1).toArray();
+    const more = items.length > opts.limit;
+    const page = more ? items.slice(0, opts.limit) : items;
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: more && last ? encodeCursor(last) : null };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async announce(doc: ImageDoc): Promise<void> {
+    // A lost notification only delays a live view; it must never fail the write.
+    try {
+      await this.onChange?.(doc);
+    } catch {
+      /* listeners report their own errors */
+    }
+  }
+}
+
+function dbNameFromUrl(url: string): string {
+  const path = url.replace(/^mongodb(\+srv)?:\/\/[^/]*/, '').split('?')[0] ?? '';
+  return decodeURIComponent(path.replace(/^\//, ''));
+}
+
+function encodeCursor(doc: ImageDoc): string {
+  return Buffer.from(JSON.stringify([doc.createdAt.getTime(), doc._id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
+  try {
+    const [t, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [unknown, unknown];
+    if (typeof t !== 'number' || typeof id !== 'string') return null;
+    return { createdAt: new Date(t), id };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,73 @@
+/** What every stage of a tiling job gets: the job's image, its folder, and the services. */
+import path from 'node:path';
+import type { Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import type { ImageDoc } from '../shared/image-status.js';
+import type { StatusStore } from '../shared/status-store.js';
+import type { S3Store } from '../shared/storage/s3-store.js';
+
+export interface WorkerDeps {
+  config: Config;
+  store: StatusStore;
+  s3: S3Store;
+  logger: Logger;
+}
+
+export interface JobContext extends WorkerDeps {
+  id: string;
+  doc: ImageDoc;
+  /** Local scratch folder of this image; survives a crash so a restart on the same machine reuses it. */
+  dir: string;
+  originalPath: string;
+  outDir: string;
+  /** Status update for progress: at most one write per interval, the last one always lands. */
+  report: ThrottledReporter;
+}
+
+export function jobPaths(workDir: string, id: string): { dir: string; originalPath: string; outDir: string } {
+  const dir = path.join(workDir, id);
+  return { dir, originalPath: path.join(dir, 'original'), outDir: path.join(dir, 'out') };
+}
+
+export class ThrottledReporter {
+  private last = 0;
+  private pending: Record<string, unknown> | null = null;
+
+  constructor(
+    private readonly write: (set: Record<string, unknown>) => Promise<unknown>,
+    private readonly intervalMs = 500,
+  ) {}
+
+  /** Sends `set` now if the interval has passed, else keeps it for flush(). */
+  async progress(set: Record<string, unknown>): Promise<void> {
+    const now = Date.now();
+    if (now - this.last < this.intervalMs) {
+      this.pending = { ...(this.pending ?? {}), ...set };
+      return;
+    }
+    this.last = now;
+    this.pending = null;
+    await this.write(set);
+  }
+
+  /** Writes at once, folding in any progress still pending. */
+  async now(set: Record<string, unknown>): Promise<void> {
+    const merged = { ...(this.pending ?? {}), ...set };
+    this.pending = null;
+    this.last = Date.now();
+    await this.write(merged);
+  }
+}
+
+/** Overall progress 0..1 from a stage's own fraction; upload dominates wall time on real S3. */
+const STAGE_SPAN: Record<'fetch' | 'tile' | 'upload', [number, number]> = {
+  fetch: [0, 0.1],
+  tile: [0.1, 0.6],
+  upload: [0.6, 1],
+};
+
+export function overallProgress(stage: keyof typeof STAGE_SPAN, fraction: number): number {
+  const [a, b] = STAGE_SPAN[stage];
+  const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+  return Math.round((a + (b - a) * f) * 1000) / 1000;
+}

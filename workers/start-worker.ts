@@ -1,0 +1,36 @@
+/** Wires a worker process: MongoDB status (announced on Redis), S3, and the BullMQ worker. */
+import type { Config } from '../shared/config.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { StatusEvents } from '../shared/status-events.js';
+import { StatusStore } from '../shared/status-store.js';
+import { S3Store } from '../shared/storage/s3-store.js';
+import { createTileWorker } from './tile-worker.js';
+
+export interface RunningWorker {
+  /** Stops taking jobs and waits for the running ones up to the deadline; then leaves them to stall recovery. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(config: Config, logger: Logger = createLogger('worker', config.logLevel)): Promise<RunningWorker> {
+  const events = new StatusEvents(config.redisUrl, config.queuePrefix);
+  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
+  const s3 = new S3Store(config.s3);
+  await s3.ensureBucket();
+  const worker = createTileWorker({ config, store, s3, logger });
+  await worker.waitUntilReady();
+  logger.info({ concurrency: config.workerConcurrency, queuePrefix: config.queuePrefix }, 'worker ready');
+
+  return {
+    async close() {
+      const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
+      const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
+      if (outcome === 'timeout') {
+        // Running jobs keep their checkpoints; their locks expire and another worker resumes them.
+        logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving running jobs to be recovered');
+        await worker.close(true);
+      }
+      await Promise.allSettled([store.close(), events.close()]);
+      logger.info('worker stopped');
+    },
+  };
+}
