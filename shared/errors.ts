@@ -122,3 +122,10 @@ export function toHugemapError(err: unknown): HugemapError {
   const message = err instanceof Error ? err.message : String(err);
   return new HugemapError('HUGEMAP_ERR_INTERNAL', message.split('\n')[0] ?? 'internal error', { cause: err });
 }
+
+/** A command line that cannot be run as written (unknown option, bad value). The CLI exits 2. */
+export class UsageError extends HugemapError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_USAGE', message, { httpStatus: 400, permanent: true });
+  }
+}

@@ -1,8 +1,114 @@
-import { Command } from 'commander';
+/**
+ * `hugemap tile INPUT --out DIR`: runs the tiling library in this process, no
+ * servers. Quiet unless stderr is a terminal (then a progress bar); one summary
+ * line on stdout. Any failure is ONE line on stderr, `hugemap: CODE: message`,
+ * exit 1; a command line that cannot run exits 2.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { toHugemapError, UsageError } from '../../shared/errors.js';
+import { DEFAULT_MAX_PIXELS, TILE_FORMATS, tileImage, type TileFormat, type TileManifest, type TileProgress } from '../../shared/tiling/index.js';
 
 export function tileCommand(): Command {
-  return new Command('tile').description('(not yet implemented)').action(() => {
-    process.stderr.write('hugemap tile: not yet implemented\n');
-    process.exitCode = 2;
-  });
+  return new Command('tile')
+    .description('tile one image into a Deep Zoom folder (image.dzi, image_files/, thumbnail.jpg, manifest.json)')
+    .argument('<input>', 'image file: JPEG, PNG, TIFF or WebP')
+    .requiredOption('--out <dir>', 'output folder (a previous result there is replaced)')
+    .addOption(new Option('--format <format>', 'tile format (default: jpeg, or png when the image has alpha)').choices(TILE_FORMATS))
+    .option('--quality <n>', 'jpeg/webp quality 1..100 (default 85)', integerIn('quality', 1, 100))
+    .option('--max-pixels <n>', 'refuse images with more pixels than this', integerIn('max-pixels', 1, Number.MAX_SAFE_INTEGER), DEFAULT_MAX_PIXELS)
+    .option('--concurrency <n>', 'libvips threads', integerIn('concurrency', 1, 64))
+    .configureOutput({ outputError: (message, write) => write(usageLine(message)) })
+    // Usage errors exit 2 with the one line above; help and --version exit 0.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+    .action(runTile);
+}
+
+interface TileFlags {
+  out: string;
+  format?: TileFormat;
+  quality?: number;
+  maxPixels: number;
+  concurrency?: number;
+}
+
+async function runTile(input: string, flags: TileFlags): Promise<void> {
+  const started = Date.now();
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const bar = process.stderr.isTTY ? new ProgressBar() : undefined;
+  try {
+    const manifest = await tileImage(input, flags.out, {
+      format: flags.format,
+      quality: flags.quality,
+      maxPixels: flags.maxPixels,
+      concurrency: flags.concurrency,
+      onProgress: bar && ((p) => bar.update(p)),
+      signal: abort.signal,
+    });
+    bar?.stop();
+    process.stdout.write(`${summary(manifest, flags.out, (Date.now() - started) / 1000)}\n`);
+  } catch (err) {
+    bar?.stop();
+    const e = toHugemapError(err);
+    process.stderr.write(`hugemap: ${e.code}: ${oneLine(e.message)}\n`);
+    process.exitCode = abort.signal.aborted ? 130 : 1;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+}
+
+export function summary(m: TileManifest, outDir: string, seconds: number): string {
+  return (
+    `${m.width}x${m.height} ${m.format} q${m.quality}: ${m.levels} levels, ${m.tiles} tiles, ` +
+    `${m.bytes} bytes in ${seconds.toFixed(1)} s -> ${outDir}`
+  );
+}
+
+class ProgressBar {
+  private readonly bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: '{stage} [{bar}] {percentage}% | {value}/{total} tiles | level {levelsDone}/{levels} | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  private started = false;
+
+  update(p: TileProgress): void {
+    const payload = { stage: p.stage.padEnd(9), levelsDone: p.levelsDone, levels: p.levels };
+    if (!this.started) {
+      this.bar.start(p.tilesTotal, p.tilesDone, payload);
+      this.started = true;
+    } else {
+      this.bar.update(p.tilesDone, payload);
+    }
+  }
+
+  stop(): void {
+    if (this.started) this.bar.stop();
+  }
+}
+
+function integerIn(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\s*\d+(e\d+)?\s*$/i.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max.toLocaleString('en-US')}`);
+    }
+    return n;
+  };
+}
+
+function usageLine(commanderMessage: string): string {
+  const text = oneLine(commanderMessage.replace(/^error:\s*/i, ''));
+  return `hugemap: ${new UsageError(text).code}: ${text}\n`;
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
 }

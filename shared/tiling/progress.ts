@@ -1,0 +1,58 @@
+/**
+ * sharp's tile() reports no progress, so we count the tile files appearing on
+ * disk against the pyramid's known tile count. A few readdir calls per second
+ * on level folders is cheap next to encoding tiles.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PyramidLevel } from './pyramid.js';
+
+export interface TileProgress {
+  stage: 'probe' | 'prepare' | 'tile' | 'thumbnail' | 'finish';
+  tilesDone: number;
+  tilesTotal: number;
+  levelsDone: number;
+  levels: number;
+}
+
+export const PROGRESS_INTERVAL_MS = 250;
+
+export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Promise<{ tilesDone: number; levelsDone: number }> {
+  let tilesDone = 0;
+  let levelsDone = 0;
+  for (const level of levels) {
+    let files = 0;
+    try {
+      files = (await readdir(join(tilesDir, String(level.level)))).length;
+    } catch {
+      // Level folder not created yet.
+    }
+    const expected = level.cols * level.rows;
+    tilesDone += Math.min(files, expected);
+    if (files >= expected) levelsDone++;
+  }
+  return { tilesDone, levelsDone };
+}
+
+/** Polls until stopped; returns the stop function. Never throws into the tiler. */
+export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal: number, report: (p: TileProgress) => void): () => void {
+  let stopped = false;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy || stopped) return;
+    busy = true;
+    countTiles(tilesDir, levels)
+      .then((c) => {
+        if (!stopped) report({ stage: 'tile', tilesTotal, levels: levels.length, ...c });
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+      });
+  }, PROGRESS_INTERVAL_MS);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * tileImage: one image file in, a complete Deep Zoom folder out. Used by the
+ * CLI and the worker alike. Stages: probe (header only) -> prepare (only for
+ * inputs that cannot stream) -> tile (libvips dzsave, sequential read) ->
+ * thumbnail (from the pyramid) -> finish (manifest, descriptor last).
+ */
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { BadRequestError, HugemapError } from '../errors.js';
+import { DEFAULT_QUALITY, defaultFormat, withTileEncoder, type TileFormat } from './encoders.js';
+import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
+import { intermediateReason, probeImage } from './probe.js';
+import { countTiles, watchTiles, type TileProgress } from './progress.js';
+import { deepZoomLevels, dziXml, tileCount, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
+import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
+import { writeIntermediate, type Intermediate } from './intermediate.js';
+import { writeThumbnail } from './thumbnail.js';
+import { classifyVipsError } from './vips-errors.js';
+
+export type { TileFormat } from './encoders.js';
+export type { TileProgress } from './progress.js';
+
+export const DEFAULT_MAX_PIXELS = 1_000_000_000;
+export const TILE_FORMATS: readonly TileFormat[] = ['jpeg', 'png', 'webp'];
+
+export interface TileOptions {
+  /** @defaultValue 'jpeg' for opaque images, 'png' when the image has alpha */
+  format?: TileFormat;
+  /** 1..100, used by jpeg and webp. @defaultValue 85 */
+  quality?: number;
+  /** Refuse images with more pixels than this, from the header alone. @defaultValue 1e9 */
+  maxPixels?: number;
+  /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
+  concurrency?: number;
+  /** Where the intermediate for non-streamable inputs goes. @defaultValue os.tmpdir() */
+  tmpDir?: string;
+  onProgress?: (p: TileProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface TileManifest {
+  width: number;
+  height: number;
+  tileSize: 256;
+  overlap: 0;
+  format: TileFormat;
+  quality: number;
+  levels: number;
+  tiles: number;
+  /** Total bytes of all tile files. */
+  bytes: number;
+  thumbnail: { width: number; height: number };
+  source: { format: string; bytes: number; orientation: number; intermediate: string | null };
+}
+
+export async function tileImage(inputPath: string, outDir: string, opts: TileOptions = {}): Promise<TileManifest> {
+  const { format: requestedFormat, quality = DEFAULT_QUALITY, maxPixels = DEFAULT_MAX_PIXELS, signal } = opts;
+  validateOptions(opts, quality, maxPixels);
+  if (opts.concurrency !== undefined) sharp.concurrency(opts.concurrency);
+  signal?.throwIfAborted();
+
+  const probe = await probeImage(inputPath, { maxPixels });
+  const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
+  const levels = deepZoomLevels(probe.width, probe.height);
+  const tilesTotal = tileCount(levels);
+  const report = (stage: TileProgress['stage'], tilesDone: number, levelsDone: number) =>
+    opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length });
+  report('probe', 0, 0);
+
+  const source: SourceOptions = {
+    limitInputPixels: maxPixels,
+    orientation: probe.orientation,
+    flatten: probe.hasAlpha && format === 'jpeg',
+  };
+  const staging = await openStaging(outDir);
+  const tilesDir = join(staging.path, TILES_DIR);
+  let intermediate: Intermediate | undefined;
+  try {
+    let tileInput = inputPath;
+    if (probe.needsIntermediate) {
+      report('prepare', 0, 0);
+      intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir), signal, staging.path);
+      tileInput = intermediate.path;
+    }
+
+    report('tile', 0, 0);
+    const stopWatching = opts.onProgress
+      ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p))
+      : () => undefined;
+    try {
+      // Rotating needs random access; the intermediate (tiled TIFF) makes that cheap.
+      const input = sharp(tileInput, sharpInputOptions(source, intermediate ? { sequentialRead: false } : {}));
+      const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
+        size: DEFAULT_TILE_SIZE,
+        overlap: 0,
+        layout: 'dz',
+        depth: 'onepixel',
+      });
+      // dzsave names its outputs <base>.dzi and <base>_files.
+      await abortable(pipeline.toFile(join(staging.path, 'image')), signal, staging.path);
+    } finally {
+      stopWatching();
+    }
+    await rm(join(tilesDir, 'vips-properties.xml'), { force: true });
+    await assertPyramid(tilesDir, levels, tilesTotal);
+    report('tile', tilesTotal, levels.length);
+
+    report('thumbnail', tilesTotal, levels.length);
+    const thumbnail = await writeThumbnail(tilesDir, levels, format, join(staging.path, THUMBNAIL));
+
+    report('finish', tilesTotal, levels.length);
+    const manifest: TileManifest = {
+      width: probe.width,
+      height: probe.height,
+      tileSize: DEFAULT_TILE_SIZE,
+      overlap: 0,
+      format,
+      quality,
+      levels: levels.length,
+      tiles: tilesTotal,
+      bytes: await tileBytes(tilesDir, levels),
+      thumbnail,
+      source: { format: probe.format, bytes: probe.bytes, orientation: probe.orientation, intermediate: intermediateReason(probe) },
+    };
+    await writeFile(join(staging.path, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    // Our own descriptor replaces dzsave's so its bytes are fixed by this code, not the libvips version.
+    await writeFile(join(staging.path, DESCRIPTOR), dziXml(probe.width, probe.height, DEFAULT_TILE_SIZE, 0, format));
+    signal?.throwIfAborted();
+    await staging.publish();
+    return manifest;
+  } catch (err) {
+    await staging.discard();
+    throw classifyVipsError(inputPath, err);
+  } finally {
+    await intermediate?.remove();
+  }
+}
+
+function validateOptions(opts: TileOptions, quality: number, maxPixels: number): void {
+  if (opts.format !== undefined && !TILE_FORMATS.includes(opts.format)) {
+    throw new BadRequestError(`format must be one of ${TILE_FORMATS.join(', ')}, got ${String(opts.format)}`);
+  }
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+    throw new BadRequestError(`quality must be an integer from 1 to 100, got ${quality}`);
+  }
+  if (!Number.isSafeInteger(maxPixels) || maxPixels < 1) {
+    throw new BadRequestError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  }
+  if (opts.concurrency !== undefined && (!Number.isInteger(opts.concurrency) || opts.concurrency < 1 || opts.concurrency > 64)) {
+    throw new BadRequestError(`concurrency must be an integer from 1 to 64, got ${opts.concurrency}`);
+  }
+}
+
+/**
+ * libvips cannot be interrupted, so an abort rejects at once and the staging
+ * folder is removed again once the abandoned libvips call has settled (it
+ * fails writing into the removed folder, or finishes into it).
+ */
+async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, stagingPath: string): Promise<T> {
+  if (!signal) return work;
+  signal.throwIfAborted();
+  let onAbort = () => undefined as void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      work.catch(() => undefined).finally(() => rm(stagingPath, { recursive: true, force: true }).catch(() => undefined));
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A cheap guard that libvips wrote exactly the pyramid we promised: nothing missing, nothing extra. */
+async function assertPyramid(tilesDir: string, levels: PyramidLevel[], tilesTotal: number): Promise<void> {
+  const folders = await readdir(tilesDir);
+  const { tilesDone } = await countTiles(tilesDir, levels);
+  let files = 0;
+  for (const f of folders) files += (await readdir(join(tilesDir, f))).length;
+  if (folders.length !== levels.length || tilesDone !== tilesTotal || files !== tilesTotal) {
+    throw new HugemapError(
+      'HUGEMAP_ERR_INTERNAL',
+      `tiler wrote ${folders.length} levels / ${files} tiles, expected ${levels.length} / ${tilesTotal}`,
+    );
+  }
+}
+
+async function tileBytes(tilesDir: string, levels: PyramidLevel[]): Promise<number> {
+  let bytes = 0;
+  for (const level of levels) {
+    const dir = join(tilesDir, String(level.level));
+    for (const name of await readdir(dir)) bytes += (await stat(join(dir, name))).size;
+  }
+  return bytes;
+}
