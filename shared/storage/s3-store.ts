@@ -1,0 +1,324 @@
+/**
+ * The one place that talks to S3 object by object. Everything above it (tile
+ * upload, resumable multipart, the API's reads) goes through these methods, so
+ * retries, error codes and metadata are decided here once.
+ *
+ * Retries: requests with a replayable body (buffers, no body) are retried by the
+ * SDK itself (`maxAttempts`, `retryMode: 'standard'`: exponential back-off with
+ * jitter on 5xx, throttling and connection errors). The SDK never retries a
+ * streaming body, so `putFile` and `downloadToFile` wrap themselves in
+ * `withRetries`, opening a fresh file stream for every attempt.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  S3Client,
+  paginateListObjectsV2,
+  type BucketLocationConstraint,
+} from '@aws-sdk/client-s3';
+import { BadRequestError, NotFoundError, StorageError } from '../errors.js';
+import { withRetries } from './retry.js';
+
+/** Same shape as `Config['s3']` in shared/config.ts. */
+export interface S3Settings {
+  endpoint?: string | undefined;
+  region: string;
+  bucket: string;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  forcePathStyle: boolean;
+}
+
+export interface ObjectMeta {
+  contentType: string;
+  cacheControl?: string;
+}
+
+export interface S3StoreOptions {
+  /** Tries per request, the first included, for SDK and stream retries alike. @defaultValue 5 */
+  maxAttempts?: number;
+  /** A socket idle this long fails the attempt (and it is retried). @defaultValue 60000 */
+  requestTimeoutMs?: number;
+}
+
+export interface ObjectHead {
+  size: number;
+  etag: string;
+  contentType?: string;
+}
+
+export interface ObjectStream {
+  stream: Readable;
+  /** Bytes in this response: the range's length when a range was asked for. */
+  size: number;
+  /** The whole object's size, also for a ranged read. */
+  totalSize: number;
+  contentType?: string;
+  etag: string;
+}
+
+const DELETE_BATCH = 1000; // DeleteObjects' own limit
+
+export class S3Store {
+  readonly bucket: string;
+  /** Exposed for the multipart module and for tests that inspect S3 directly. */
+  readonly client: S3Client;
+  readonly maxAttempts: number;
+  private readonly region: string;
+
+  constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
+    this.bucket = settings.bucket;
+    this.region = settings.region;
+    this.maxAttempts = opts.maxAttempts ?? 5;
+    this.client = new S3Client({
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      maxAttempts: this.maxAttempts,
+      retryMode: 'standard',
+      // S3-compatible servers (MinIO, Ceph, R2) differ in which flexible
+      // checksums they accept; only send them where the API requires one.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: opts.requestTimeoutMs ?? 60_000 },
+      ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
+      ...(settings.accessKeyId !== undefined && settings.secretAccessKey !== undefined
+        ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } }
+        : {}),
+    });
+  }
+
+  /** Creates the bucket when missing; safe to call from every process at start. */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw storageError('HeadBucket', this.bucket, err);
+    }
+    try {
+      const location = this.region === 'us-east-1' ? undefined : { LocationConstraint: this.region as BucketLocationConstraint };
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket, CreateBucketConfiguration: location }));
+    } catch (err) {
+      // Another process created it between our HEAD and CREATE.
+      if (errorName(err) !== 'BucketAlreadyOwnedByYou') throw storageError('CreateBucket', this.bucket, err);
+    }
+  }
+
+  /** Cheap reachability and permission check for readiness probes. */
+  async ping(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      throw storageError('HeadBucket', this.bucket, err);
+    }
+  }
+
+  /** One PUT streamed from disk; re-opens the file on each retry. */
+  async putFile(key: string, path: string, meta: ObjectMeta): Promise<{ etag: string }> {
+    return withRetries(async () => {
+      const { size } = await stat(path);
+      const body = createReadStream(path);
+      try {
+        const res = await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, ...metaParams(meta) }),
+        );
+        return { etag: res.ETag ?? '' };
+      } finally {
+        body.destroy();
+      }
+    }, { maxAttempts: this.maxAttempts }).catch((err: unknown) => {
+      throw storageError('PutObject', key, err);
+    });
+  }
+
+  async putBody(key: string, body: Buffer | string, meta: ObjectMeta): Promise<{ etag: string }> {
+    try {
+      const res = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ...metaParams(meta) }));
+      return { etag: res.ETag ?? '' };
+    } catch (err) {
+      throw storageError('PutObject', key, err);
+    }
+  }
+
+  /** `null` when the object does not exist. */
+  async head(key: string): Promise<ObjectHead | null> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: res.ContentLength ?? 0, etag: res.ETag ?? '', ...(res.ContentType ? { contentType: res.ContentType } : {}) };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw storageError('HeadObject', key, err);
+    }
+  }
+
+  /** Throws NotFoundError when the object does not exist. `range.end` is inclusive, as in HTTP. */
+  async getStream(key: string, range?: { start: number; end?: number }): Promise<ObjectStream> {
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}),
+        }),
+      );
+      const size = res.ContentLength ?? 0;
+      const total = res.ContentRange?.match(/\/(\d+)$/)?.[1];
+      return {
+        stream: res.Body as Readable,
+        size,
+        totalSize: total === undefined ? size : Number(total),
+        etag: res.ETag ?? '',
+        ...(res.ContentType ? { contentType: res.ContentType } : {}),
+      };
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`object ${key}`);
+      throw storageError('GetObject', key, err);
+    }
+  }
+
+  /** Never leaves a half-written `path`: writes `path.part`, then renames. Returns the bytes written. */
+  async downloadToFile(key: string, path: string): Promise<number> {
+    const partPath = `${path}.part`;
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await withRetries(async () => {
+        const { stream } = await this.getStream(key);
+        await pipeline(stream, createWriteStream(partPath));
+      }, { maxAttempts: this.maxAttempts });
+      await rename(partPath, path);
+      return (await stat(path)).size;
+    } catch (err) {
+      await unlink(partPath).catch(() => undefined);
+      if (err instanceof NotFoundError || err instanceof StorageError) throw err;
+      throw storageError('GetObject', key, err);
+    }
+  }
+
+  /** Every key under `prefix`, fetched `pageSize` (at most 1000) at a time. */
+  async *listKeys(prefix: string, pageSize = 1000): AsyncIterable<{ key: string; size: number }> {
+    try {
+      for await (const page of paginateListObjectsV2({ client: this.client, pageSize }, { Bucket: this.bucket, Prefix: prefix })) {
+        for (const obj of page.Contents ?? []) {
+          if (obj.Key !== undefined) yield { key: obj.Key, size: obj.Size ?? 0 };
+        }
+      }
+    } catch (err) {
+      throw storageError('ListObjectsV2', prefix, err);
+    }
+  }
+
+  async deleteKey(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      throw storageError('DeleteObject', key, err);
+    }
+  }
+
+  /**
+   * Deletes every object under `prefix` and aborts unfinished multipart uploads
+   * there (they cost storage and are invisible to listings). The prefix must end
+   * in '/', so `images/12/` can never take `images/123/` with it.
+   * Returns the number of objects deleted.
+   */
+  async deletePrefix(prefix: string): Promise<number> {
+    if (!prefix.endsWith('/') || prefix === '/') throw new BadRequestError(`deletePrefix needs a folder-like prefix ending in '/', got '${prefix}'`);
+    let deleted = 0;
+    let batch: string[] = [];
+    for await (const { key } of this.listKeys(prefix)) {
+      batch.push(key);
+      if (batch.length === DELETE_BATCH) {
+        deleted += await this.deleteBatch(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) deleted += await this.deleteBatch(batch);
+    await this.abortUploadsUnder(prefix);
+    return deleted;
+  }
+
+  private async deleteBatch(keys: string[]): Promise<number> {
+    try {
+      const res = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+      );
+      const failed = res.Errors ?? [];
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw new StorageError(`S3 DeleteObjects failed for ${failed.length} keys, e.g. ${first?.Key}: ${first?.Code} ${first?.Message}`);
+      }
+      return keys.length;
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      throw storageError('DeleteObjects', keys[0] ?? '', err);
+    }
+  }
+
+  private async abortUploadsUnder(prefix: string): Promise<void> {
+    for (const upload of await this.pendingUploads(prefix)) {
+      try {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.key, UploadId: upload.uploadId }));
+      } catch (err) {
+        if (errorName(err) !== 'NoSuchUpload') throw storageError('AbortMultipartUpload', upload.key, err);
+      }
+    }
+  }
+
+  /**
+   * Unfinished multipart uploads whose key starts with `prefix`. Lists the whole
+   * bucket and filters here: MinIO answers a Prefix that is not an exact key
+   * with an empty list, where AWS would match it as a prefix.
+   */
+  async pendingUploads(prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
+    const found: Array<{ key: string; uploadId: string }> = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({ Bucket: this.bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        );
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key?.startsWith(prefix) && upload.UploadId) found.push({ key: upload.Key, uploadId: upload.UploadId });
+        }
+        if (!page.IsTruncated) return found;
+        keyMarker = page.NextKeyMarker;
+        uploadIdMarker = page.NextUploadIdMarker;
+      }
+    } catch (err) {
+      throw storageError('ListMultipartUploads', prefix, err);
+    }
+  }
+}
+
+export function metaParams(meta: ObjectMeta): { ContentType: string; CacheControl?: string } {
+  return { ContentType: meta.contentType, ...(meta.cacheControl === undefined ? {} : { CacheControl: meta.cacheControl }) };
+}
+
+export function errorName(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'name' in err ? String((err as { name: unknown }).name) : undefined;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = errorName(err);
+  if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket') return true;
+  const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return status === 404;
+}
+
+export function storageError(operation: string, target: string, err: unknown): StorageError {
+  const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new StorageError(`S3 ${operation} ${target} failed: ${detail}`, err);
+}
