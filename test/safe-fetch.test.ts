@@ -295,6 +295,15 @@ describe('fetchToFile', () => {
     assert.equal(existsSync(`${dest}.part`), false);
   });
 
+  test('a resource that changed since the .part was written (If-Range mismatch) is fetched whole', async () => {
+    const dest = join(dir, 'changed.bin');
+    await writeFile(`${dest}.part`, Buffer.alloc(half, 0xaa)); // bytes of an older version
+    await writeFile(`${dest}.part.validator`, '"v0"');
+    await fetchToFile(`${ranged.origin}/f`, dest, optsFor(ranged));
+    assert.equal(ranged.requests.at(-1)?.headers['if-range'], '"v0"');
+    assert.ok((await readFile(dest)).equals(body), 'old bytes must not be spliced into the new version');
+  });
+
   test('restarts from zero when the server ignores Range (200)', async () => {
     const dest = join(dir, 'restarted.bin');
     await writeFile(`${dest}.part`, Buffer.alloc(half, 0xee)); // junk that must not survive
