@@ -40,6 +40,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Cap on one delay. @defaultValue 5000 */
   maxDelayMs?: number;
+  /** Told about each failure that will be retried, e.g. to log it. */
+  onRetry?: (err: unknown, attempt: number) => void;
 }
 
 export async function withRetries<T>(attempt: (n: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
@@ -51,6 +53,7 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, opts: R
       return await attempt(n);
     } catch (err) {
       if (n >= maxAttempts || !isTransientS3Error(err)) throw err;
+      opts.onRetry?.(err, n);
       await sleep(Math.random() * Math.min(cap, base * 2 ** (n - 1)));
     }
   }

@@ -29,7 +29,8 @@ import {
   type BucketLocationConstraint,
 } from '@aws-sdk/client-s3';
 import { BadRequestError, NotFoundError, StorageError } from '../errors.js';
-import { withRetries } from './retry.js';
+import type { Logger } from '../logger.js';
+import { withRetries, type RetryOptions } from './retry.js';
 
 /** Same shape as `Config['s3']` in shared/config.ts. */
 export interface S3Settings {
@@ -51,6 +52,8 @@ export interface S3StoreOptions {
   maxAttempts?: number;
   /** A socket idle this long fails the attempt (and it is retried). @defaultValue 60000 */
   requestTimeoutMs?: number;
+  /** Retried failures are logged here at warn level. Without one they are silent. */
+  logger?: Logger;
 }
 
 export interface ObjectHead {
@@ -77,12 +80,21 @@ export class S3Store {
   readonly client: S3Client;
   readonly maxAttempts: number;
   private readonly region: string;
+  private readonly retry: RetryOptions;
 
   constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
     this.bucket = settings.bucket;
     this.region = settings.region;
     this.maxAttempts = opts.maxAttempts ?? 5;
+    const log = opts.logger;
+    this.retry = {
+      maxAttempts: this.maxAttempts,
+      onRetry: (err, attempt) => log?.warn({ err, attempt }, 'S3 request failed; retrying'),
+    };
     this.client = new S3Client({
+      // Without a logger the SDK prints to the console when a streaming request
+      // fails; those requests are retried by `withRetries`, which logs instead.
+      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (...args: unknown[]) => log?.error({ sdk: args }, 'S3 client error') },
       region: settings.region,
       forcePathStyle: settings.forcePathStyle,
       maxAttempts: this.maxAttempts,
@@ -138,7 +150,7 @@ export class S3Store {
       } finally {
         body.destroy();
       }
-    }, { maxAttempts: this.maxAttempts }).catch((err: unknown) => {
+    }, this.retry).catch((err: unknown) => {
       throw storageError('PutObject', key, err);
     });
   }
@@ -196,7 +208,7 @@ export class S3Store {
       await withRetries(async () => {
         const { stream } = await this.getStream(key);
         await pipeline(stream, createWriteStream(partPath));
-      }, { maxAttempts: this.maxAttempts });
+      }, this.retry);
       await rename(partPath, path);
       return (await stat(path)).size;
     } catch (err) {
