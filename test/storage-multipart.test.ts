@@ -217,6 +217,23 @@ describe('uploadFileResumable', () => {
     assert.equal(parts.length, 9);
     assert.equal((await store.head('originals/etag'))?.etag, multipartEtag(parts.map((p) => p.ETag)));
   });
+
+  test('resuming an upload that was completed just before the crash sends nothing again', async () => {
+    let state: MultipartState | null = null;
+    const first = await uploadFileResumable(store, 'originals/completed', bigPath, {
+      meta: { contentType: 'image/tiff' },
+      partSize: 5 * MiB,
+      onCheckpoint: async (s) => {
+        state = s;
+      },
+    });
+    for (const k of Object.keys(sent)) delete sent[k];
+    // A different partSize setting must not matter: the recorded upload's own part size wins.
+    const again = await uploadFileResumable(store, 'originals/completed', bigPath, { meta: { contentType: 'image/tiff' }, partSize: 8 * MiB, state });
+    assert.deepEqual(again, first);
+    assert.equal(sent.UploadPartCommand, undefined);
+    assert.equal(sent.CreateMultipartUploadCommand, undefined);
+  });
 });
 
 describe('uploadStream', () => {

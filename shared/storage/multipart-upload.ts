@@ -54,7 +54,9 @@ export async function uploadFileResumable(
   path: string,
   opts: ResumableUploadOptions,
 ): Promise<{ etag: string; bytes: number }> {
-  const partSize = Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
+  // A recorded upload keeps the part size it was started with, whatever today's setting.
+  const recorded = opts.state?.key === key && opts.state.partSize >= MIN_PART_SIZE ? opts.state : null;
+  const partSize = recorded?.partSize ?? Math.max(opts.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
   const { size } = await stat(path);
   if (size < partSize) {
     const { etag } = await store.putFile(key, path, opts.meta);
@@ -65,8 +67,13 @@ export async function uploadFileResumable(
   const expectedSize = (n: number): number => (n < partCount ? partSize : size - (partCount - 1) * partSize);
   const checkpoint = serialised(opts.onCheckpoint);
 
-  const reusable = opts.state && opts.state.key === key && opts.state.partSize === partSize ? opts.state : null;
-  let state = reusable ? await verifiedState(store, reusable, expectedSize) : null;
+  let state = recorded ? await verifiedState(store, recorded, expectedSize) : null;
+  if (!state && recorded && recorded.parts.length === partCount) {
+    // Every part was checkpointed, so the upload may have been completed just
+    // before the process died; if the object is exactly those parts, we are done.
+    const head = await store.head(key);
+    if (head && head.size === size && head.etag === multipartEtag(recorded.parts.map((p) => p.ETag))) return { etag: head.etag, bytes: size };
+  }
   if (!state) {
     state = { uploadId: await createUpload(store, key, opts.meta), key, partSize, parts: [] };
     // Record the UploadId before any part, so a crash during part 1 still resumes (and never orphans the upload).
