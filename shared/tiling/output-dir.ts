@@ -41,7 +41,9 @@ export async function openStaging(outDir: string): Promise<StagingDir> {
       await rm(path, { recursive: true, force: true });
     },
     async discard() {
-      await rm(path, { recursive: true, force: true });
+      // Retries: after an abort, the libvips call still running may add files while we delete
+      // (tileImage calls discard again once that call has settled).
+      await rm(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       await removePublished(outDir);
     },
   };

@@ -60,27 +60,28 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
   if (opts.concurrency !== undefined) sharp.concurrency(opts.concurrency);
   signal?.throwIfAborted();
 
-  const probe = await probeImage(inputPath, { maxPixels });
-  const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
-  const levels = deepZoomLevels(probe.width, probe.height);
-  const tilesTotal = tileCount(levels);
-  const report = (stage: TileProgress['stage'], tilesDone: number, levelsDone: number) =>
-    opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length });
-  report('probe', 0, 0);
-
-  const source: SourceOptions = {
-    limitInputPixels: maxPixels,
-    orientation: probe.orientation,
-    flatten: probe.hasAlpha && format === 'jpeg',
-  };
+  // Opened first: from here on outDir holds no descriptor until this run succeeds.
   const staging = await openStaging(outDir);
   const tilesDir = join(staging.path, TILES_DIR);
   let intermediate: Intermediate | undefined;
   try {
+    const probe = await probeImage(inputPath, { maxPixels });
+    const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
+    const levels = deepZoomLevels(probe.width, probe.height);
+    const tilesTotal = tileCount(levels);
+    const report = (stage: TileProgress['stage'], tilesDone: number, levelsDone: number) =>
+      opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length });
+    report('probe', 0, 0);
+
+    const source: SourceOptions = {
+      limitInputPixels: maxPixels,
+      orientation: probe.orientation,
+      flatten: probe.hasAlpha && format === 'jpeg',
+    };
     let tileInput = inputPath;
     if (probe.needsIntermediate) {
       report('prepare', 0, 0);
-      intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir), signal, staging.path);
+      intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir), signal, (i) => i?.remove() ?? Promise.resolve());
       tileInput = intermediate.path;
     }
 
@@ -98,7 +99,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
         depth: 'onepixel',
       });
       // dzsave names its outputs <base>.dzi and <base>_files.
-      await abortable(pipeline.toFile(join(staging.path, 'image')), signal, staging.path);
+      await abortable(pipeline.toFile(join(staging.path, 'image')), signal, () => staging.discard());
     } finally {
       stopWatching();
     }
@@ -153,17 +154,20 @@ function validateOptions(opts: TileOptions, quality: number, maxPixels: number):
 }
 
 /**
- * libvips cannot be interrupted, so an abort rejects at once and the staging
- * folder is removed again once the abandoned libvips call has settled (it
- * fails writing into the removed folder, or finishes into it).
+ * libvips cannot be interrupted, so an abort rejects at once; `abandon` runs
+ * again once the abandoned libvips call settles, to remove what it wrote late.
  */
-async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, stagingPath: string): Promise<T> {
+async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, abandon: (result: T | undefined) => Promise<unknown>): Promise<T> {
   if (!signal) return work;
-  signal.throwIfAborted();
-  let onAbort = () => undefined as void;
+  const abandonWork = () => void work.then(abandon, () => abandon(undefined)).catch(() => undefined);
+  if (signal.aborted) {
+    abandonWork();
+    throw signal.reason;
+  }
+  let onAbort = (): void => undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {
-      work.catch(() => undefined).finally(() => rm(stagingPath, { recursive: true, force: true }).catch(() => undefined));
+      abandonWork();
       reject(signal.reason);
     };
     signal.addEventListener('abort', onAbort, { once: true });

@@ -1,0 +1,124 @@
+/** Bad input fails fast with the right code and leaves nothing that looks complete. */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { probeImage, tileImage } from '../shared/tiling/index.js';
+import { HugemapError } from '../shared/errors.js';
+import { gradient, pngBomb, tempDir, truncatedCopy } from './helpers/fixtures.js';
+
+const tmp = await tempDir();
+after(() => tmp.remove());
+
+const photo = tmp.file('photo.jpg');
+await gradient(1200, 900).jpeg({ quality: 90 }).toFile(photo);
+const photoPng = tmp.file('photo.png');
+await gradient(600, 400).png().toFile(photoPng);
+
+async function expectCode(work: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(work, (err: unknown) => {
+    assert.ok(err instanceof HugemapError, `a HugemapError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  });
+}
+
+async function assertNothingLeft(outDir: string): Promise<void> {
+  let entries: string[] = [];
+  try {
+    entries = await readdir(outDir);
+  } catch {
+    return; // not even created
+  }
+  assert.deepEqual(entries, [], `nothing left in ${outDir}`);
+}
+
+const cases: Array<[string, () => Promise<string>, string]> = [
+  ['not an image', async () => { await writeFile(tmp.file('notes.jpg'), 'hello, not a picture\n'); return tmp.file('notes.jpg'); }, 'HUGEMAP_ERR_NOT_AN_IMAGE'],
+  ['empty file', async () => { await writeFile(tmp.file('empty.png'), ''); return tmp.file('empty.png'); }, 'HUGEMAP_ERR_EMPTY_INPUT'],
+  ['truncated JPEG', () => truncatedCopy(photo, tmp.file('cut.jpg'), 0.5), 'HUGEMAP_ERR_CORRUPT_IMAGE'],
+  ['truncated PNG', () => truncatedCopy(photoPng, tmp.file('cut.png'), 0.6), 'HUGEMAP_ERR_CORRUPT_IMAGE'],
+  ['JPEG cut inside its header', () => truncatedCopy(photo, tmp.file('head.jpg'), 0.0005), 'HUGEMAP_ERR_CORRUPT_IMAGE'],
+  ['decompression bomb (PNG header 100000x100000)', () => pngBomb(tmp.file('bomb.png'), 100_000, 100_000), 'HUGEMAP_ERR_TOO_MANY_PIXELS'],
+  ['path that does not exist', async () => tmp.file('nope/missing.jpg'), 'HUGEMAP_ERR_INPUT_NOT_FOUND'],
+  ['a directory', async () => { await mkdir(tmp.file('a-dir'), { recursive: true }); return tmp.file('a-dir'); }, 'HUGEMAP_ERR_NOT_AN_IMAGE'],
+];
+
+for (const [name, make, code] of cases) {
+  test(`${name} -> ${code}, nothing left behind`, async () => {
+    const input = await make();
+    const outDir = tmp.file(`out-${name.replace(/\W+/g, '-')}`);
+    const scratch = tmp.file(`scratch-${name.replace(/\W+/g, '-')}`);
+    await mkdir(scratch, { recursive: true });
+    await expectCode(tileImage(input, outDir, { tmpDir: scratch }), code);
+    await assertNothingLeft(outDir);
+    assert.deepEqual(await readdir(scratch), [], 'no intermediate left');
+  });
+}
+
+test('truncated progressive JPEG (intermediate path) -> corrupt, intermediate removed', async () => {
+  const progressive = tmp.file('prog.jpg');
+  await gradient(1200, 900).jpeg({ quality: 90, progressive: true }).toFile(progressive);
+  const input = await truncatedCopy(progressive, tmp.file('prog-cut.jpg'), 0.5);
+  const scratch = tmp.file('scratch-prog');
+  await mkdir(scratch);
+  const outDir = tmp.file('out-prog-cut');
+  await expectCode(tileImage(input, outDir, { tmpDir: scratch }), 'HUGEMAP_ERR_CORRUPT_IMAGE');
+  await assertNothingLeft(outDir);
+  assert.deepEqual(await readdir(scratch), []);
+});
+
+test('the pixel limit is decided from the header', async () => {
+  const probe = await probeImage(photo, { maxPixels: 2_000_000 });
+  assert.deepEqual([probe.width, probe.height, probe.format, probe.needsIntermediate], [1200, 900, 'jpeg', false]);
+  await expectCode(probeImage(photo, { maxPixels: 1_000_000 }), 'HUGEMAP_ERR_TOO_MANY_PIXELS');
+  await expectCode(tileImage(photo, tmp.file('out-limit'), { maxPixels: 1_000_000 }), 'HUGEMAP_ERR_TOO_MANY_PIXELS');
+});
+
+test('probe flags inputs that cannot stream', async () => {
+  const interlaced = tmp.file('interlaced.png');
+  await gradient(300, 200).png({ progressive: true }).toFile(interlaced);
+  const p = await probeImage(interlaced, { maxPixels: 1e9 });
+  assert.deepEqual([p.progressive, p.needsIntermediate], [true, true]);
+});
+
+test('invalid options are refused before any work', async () => {
+  await expectCode(tileImage(photo, tmp.file('o1'), { quality: 0 }), 'HUGEMAP_ERR_BAD_REQUEST');
+  await expectCode(tileImage(photo, tmp.file('o2'), { quality: 101 }), 'HUGEMAP_ERR_BAD_REQUEST');
+  await expectCode(tileImage(photo, tmp.file('o3'), { format: 'gif' as never }), 'HUGEMAP_ERR_BAD_REQUEST');
+});
+
+test('a previous result is replaced cleanly, and a failed run leaves no descriptor', async () => {
+  const outDir = tmp.file('replace');
+  const big = await tileImage(photo, outDir);
+  const small = tmp.file('small.png');
+  await gradient(100, 50).png().toFile(small);
+  // A crashed earlier run's staging folder is cleaned up too.
+  await mkdir(join(outDir, '.hugemap-partial-999-deadbeef', 'image_files'), { recursive: true });
+  const manifest = await tileImage(small, outDir);
+  assert.ok(big.levels > manifest.levels);
+  assert.deepEqual((await readdir(outDir)).sort(), ['image.dzi', 'image_files', 'manifest.json', 'thumbnail.jpg']);
+  assert.equal((await readdir(join(outDir, 'image_files'))).length, manifest.levels, 'no level folders of the old image');
+  assert.match(await readFile(join(outDir, 'image.dzi'), 'utf8'), /Height="50" Width="100"/);
+
+  await writeFile(tmp.file('junk.png'), 'junk');
+  await expectCode(tileImage(tmp.file('junk.png'), outDir), 'HUGEMAP_ERR_NOT_AN_IMAGE');
+  await assertNothingLeft(outDir);
+});
+
+test('an aborted run rejects with the abort reason and publishes nothing', async () => {
+  const outDir = tmp.file('aborted');
+  const controller = new AbortController();
+  const reason = new Error('stop');
+  const work = tileImage(photo, outDir, {
+    signal: controller.signal,
+    onProgress: (p) => {
+      if (p.stage === 'tile') controller.abort(reason);
+    },
+  });
+  await assert.rejects(work, (err) => err === reason);
+  await assert.rejects(readFile(join(outDir, 'image.dzi')), { code: 'ENOENT' });
+  // libvips cannot be interrupted: the abandoned call's late files are removed once it settles.
+  for (let i = 0; i < 100 && (await readdir(outDir)).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  await assertNothingLeft(outDir);
+});
