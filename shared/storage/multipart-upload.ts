@@ -24,7 +24,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { EmptyInputError, HugemapError, StorageError, UploadTooLargeError } from '../errors.js';
-import { errorName, metaParams, storageError, type ObjectMeta, type S3Store } from './s3-store.js';
+import { runPool } from './run-pool.js';
+import { errorName, storageError } from './s3-errors.js';
+import { metaParams, type ObjectMeta, type S3Store } from './s3-store.js';
 
 export interface MultipartState {
   uploadId: string;
@@ -165,24 +167,6 @@ export function multipartEtag(partEtags: string[]): string {
   const hash = createHash('md5');
   for (const etag of partEtags) hash.update(Buffer.from(etag.replace(/"/g, ''), 'hex'));
   return `"${hash.digest('hex')}-${partEtags.length}"`;
-}
-
-/** Runs `work` over `items` with at most `limit` at once; the first failure stops new work and is rethrown once in-flight work settles. */
-export async function runPool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | null = null;
-  const lane = async (): Promise<void> => {
-    while (failure === null && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  if (failure !== null) throw (failure as { err: unknown }).err;
 }
 
 /** Makes concurrent callers take turns, so checkpoints are persisted in the order they were made. */

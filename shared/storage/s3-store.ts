@@ -31,6 +31,7 @@ import {
 import { BadRequestError, NotFoundError, StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { withRetries, type RetryOptions } from './retry.js';
+import { errorName, isNotFound, storageError } from './s3-errors.js';
 
 /** Same shape as `Config['s3']` in shared/config.ts. */
 export interface S3Settings {
@@ -317,20 +318,4 @@ export class S3Store {
 
 export function metaParams(meta: ObjectMeta): { ContentType: string; CacheControl?: string } {
   return { ContentType: meta.contentType, ...(meta.cacheControl === undefined ? {} : { CacheControl: meta.cacheControl }) };
-}
-
-export function errorName(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'name' in err ? String((err as { name: unknown }).name) : undefined;
-}
-
-function isNotFound(err: unknown): boolean {
-  const name = errorName(err);
-  if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchBucket') return true;
-  const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  return status === 404;
-}
-
-export function storageError(operation: string, target: string, err: unknown): StorageError {
-  const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return new StorageError(`S3 ${operation} ${target} failed: ${detail}`, err);
 }

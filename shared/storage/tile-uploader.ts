@@ -14,7 +14,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { contentTypeFor } from './content-types.js';
-import { runPool } from './multipart-upload.js';
+import { runPool } from './run-pool.js';
 import type { S3Store } from './s3-store.js';
 
 /** Tiles are immutable per image id, and so is everything else under images/{id}/. */
