@@ -1,0 +1,112 @@
+/**
+ * The fault proxy must fail exactly the requests it is told to, and pass
+ * everything else through untouched: signed S3 requests stay valid (Host is
+ * kept) and large bodies arrive intact.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import { createTestBucket, s3ClientFor, useTestServers } from './helpers/servers.js';
+import { startFaultProxy, type Fault, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy.js';
+
+const servers = await useTestServers();
+const MiB = 1024 * 1024;
+
+describe('fault proxy in front of S3', () => {
+  let bucket: string;
+  let proxy: FaultProxy;
+  // Each test installs its own rule; the proxy consults whatever is current.
+  let rule: (req: ProxiedRequest) => Fault | null = () => null;
+
+  before(async () => {
+    bucket = await createTestBucket(servers.s3, 'fault');
+    proxy = await startFaultProxy({ target: servers.s3.endpoint, shouldFail: (req) => rule(req) });
+  });
+  after(() => proxy.close());
+
+  const clientViaProxy = (maxAttempts?: number) => {
+    const client = s3ClientFor({ ...servers.s3, endpoint: proxy.url }, maxAttempts ? { maxAttempts } : {});
+    after(() => client.destroy());
+    return client;
+  };
+  const recordsFor = (path: string) => proxy.stats.requests.filter((r) => r.path === path);
+
+  test('signed PUT and GET pass through unchanged', async () => {
+    rule = () => null;
+    const s3 = clientViaProxy();
+    const body = randomBytes(4096);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'plain.bin', Body: body }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'plain.bin' }));
+    assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body);
+    assert.deepEqual(recordsFor(`/${bucket}/plain.bin`).map((r) => [r.method, r.status]), [['PUT', 200], ['GET', 200]]);
+  });
+
+  test('a failed request gets the injected status', async () => {
+    rule = (req) => (req.path.endsWith('/injected-500') ? 'error500' : req.path.endsWith('/injected-503') ? 'error503' : null);
+    const s3 = clientViaProxy(1); // no retries: we want to see the raw failure
+
+    await assert.rejects(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'injected-500' })), (err: unknown) => {
+      assert.ok(err instanceof S3ServiceException);
+      assert.equal(err.$metadata.httpStatusCode, 500);
+      assert.equal(err.name, 'InternalError');
+      return true;
+    });
+    const res = await fetch(`${proxy.url}/${bucket}/injected-503`);
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /<Code>ServiceUnavailable<\/Code>/);
+
+    assert.deepEqual(recordsFor(`/${bucket}/injected-500`).map((r) => [r.status, r.fault]), [[500, 'error500']]);
+    assert.deepEqual(recordsFor(`/${bucket}/injected-503`).map((r) => [r.status, r.fault]), [[503, 'error503']]);
+  });
+
+  test('a reset request fails at the socket and is recorded as status 0', async () => {
+    rule = (req) => (req.path.endsWith('/reset-me') ? 'reset' : null);
+    await assert.rejects(fetch(`${proxy.url}/${bucket}/reset-me`), TypeError); // undici: "fetch failed"
+    assert.deepEqual(recordsFor(`/${bucket}/reset-me`).map((r) => [r.status, r.fault]), [[0, 'reset']]);
+  });
+
+  test('the SDK default retry policy gets a PUT through a first-attempt 503', async () => {
+    rule = (req) => (req.method === 'PUT' && req.path.endsWith('/retried.bin') && req.n === 1 ? 'error503' : null);
+    const s3 = clientViaProxy(); // SDK defaults: standard mode, 3 attempts
+    const body = randomBytes(10_000);
+    const res = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'retried.bin', Body: body }));
+    assert.equal(res.$metadata.attempts, 2);
+
+    const path = `/${bucket}/retried.bin`;
+    assert.deepEqual(recordsFor(path).map((r) => [r.method, r.status]), [['PUT', 503], ['PUT', 200]]);
+    assert.deepEqual(proxy.countSuccessfulPuts(path), new Map([[path, 1]]));
+
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'retried.bin' }));
+    assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body);
+  });
+
+  test('the SDK retries a PUT whose first attempt is reset', async () => {
+    rule = (req) => (req.method === 'PUT' && req.path.endsWith('/after-reset.bin') && req.n === 1 ? 'reset' : null);
+    const s3 = clientViaProxy();
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'after-reset.bin', Body: 'hello' }));
+    assert.deepEqual(recordsFor(`/${bucket}/after-reset.bin`).map((r) => r.status), [0, 200]);
+  });
+
+  test('streams a 64 MiB body through intact, both ways', async () => {
+    rule = () => null;
+    const s3 = clientViaProxy();
+    const hash = createHash('sha256');
+    const chunks = function* () {
+      for (let i = 0; i < 64; i++) {
+        const chunk = randomBytes(MiB);
+        hash.update(chunk);
+        yield chunk;
+      }
+    };
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'stream.bin', Body: Readable.from(chunks()), ContentLength: 64 * MiB }));
+    const sent = hash.digest('hex');
+
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'stream.bin' }));
+    const received = createHash('sha256');
+    for await (const chunk of got.Body as Readable) received.update(chunk);
+    assert.equal(received.digest('hex'), sent);
+    assert.deepEqual(proxy.countSuccessfulPuts(`/${bucket}/stream`), new Map([[`/${bucket}/stream.bin`, 1]]));
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * `npm test`: starts Redis, FerretDB and MinIO once (each unless its URL is
+ * already in the environment), hands their addresses to every test file
+ * through the environment, and runs all test/**\/*.test.ts with Node's runner,
+ * one file at a time so suites never fight over the 2 cores or the servers.
+ *
+ *   node --import tsx test/run.ts                        all test files
+ *   node --import tsx test/run.ts test/a.test.ts ...     only these
+ *   node --import tsx test/run.ts --test-name-pattern=x  extra flags go to node --test
+ *
+ * Exits with the test runner's exit code; stops the servers on every path.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startTestServers, type TestServers } from './helpers/servers.js';
+
+const testDir = fileURLToPath(new URL('.', import.meta.url));
+const repoDir = join(testDir, '..');
+
+function findTestFiles(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory() && entry.name !== 'node_modules' && entry.name !== 'fixtures') found.push(...findTestFiles(path));
+    else if (entry.isFile() && entry.name.endsWith('.test.ts')) found.push(path);
+  }
+  return found;
+}
+
+function runNodeTest(files: string[], extraFlags: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // Node 20 picks the TAP reporter when stdout is not a terminal (CI, pipes);
+  // ask for spec explicitly so its readable summary is always printed.
+  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...extraFlags, ...files];
+  const child = spawn(process.execPath, args, { cwd: repoDir, env, stdio: 'inherit' });
+  // Signals are passed on (Ctrl-C also reaches the child directly, through
+  // the terminal's process group); either way we wait for the child to end so
+  // that main() stops the servers.
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolve) => {
+    child.on('error', (err) => {
+      console.error(`test/run.ts: cannot start node --test: ${err.message}`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const chosen = args.filter((a) => a.endsWith('.test.ts'));
+  const extraFlags = args.filter((a) => !a.endsWith('.test.ts'));
+  const files = (chosen.length > 0 ? chosen : findTestFiles(testDir).map((f) => relative(repoDir, f))).sort();
+  if (files.length === 0) {
+    console.error('test/run.ts: no test files found');
+    return 1;
+  }
+
+  // The AWS SDK warns in every process that its Node 20 support ends in
+  // 2027; once per test file, that buries the results. Set before any client
+  // exists, here and (through the environment) in the test processes.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+  let servers: TestServers;
+  try {
+    servers = await startTestServers();
+  } catch (err) {
+    console.error(`test/run.ts: could not start the test servers (build them with tools/build-test-servers.sh)\n${(err as Error).message}`);
+    return 1;
+  }
+  try {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      REDIS_URL: servers.redisUrl,
+      MONGO_URL: servers.mongoUrl,
+      S3_ENDPOINT: servers.s3.endpoint,
+      S3_REGION: servers.s3.region,
+      S3_ACCESS_KEY_ID: servers.s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
+    };
+    console.error(`test/run.ts: ${files.length} test files; redis ${servers.redisUrl}, mongodb ${servers.mongoUrl}, s3 ${servers.s3.endpoint}`);
+    return await runNodeTest(files, extraFlags, env);
+  } finally {
+    await servers.stop();
+  }
+}
+
+process.exitCode = await main();

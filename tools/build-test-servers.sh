@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Builds the real servers hugemap's tests run against (no Docker here):
+#   ferretdb  MongoDB wire protocol on SQLite  (tools/ferretdb, FerretDB v1)
+#   minio     S3                               (built from the Go module proxy)
+# into ${HUGEMAP_TOOLS_DIR:-$HOME/.cache/hugemap-tools}/bin. Redis comes from
+# the Debian package. Idempotent: a binary whose stamp file names the pinned
+# version is kept, so a second run takes a second.
+#
+# Needs Go >= 1.24. When `go` is missing or older, the pinned Go toolchain is
+# fetched from the Go module proxy (it is published there as the module
+# golang.org/toolchain) into the cache dir, so a bare Debian 12 works too.
+set -euo pipefail
+
+FERRETDB_VERSION=v1.24.2                          # must match tools/ferretdb/go.mod
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # MinIO master of 2026-02-12
+GO_BOOTSTRAP_VERSION=1.26.8                       # only used when no usable go is installed
+GO_MIN_MINOR=24
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS_DIR=${HUGEMAP_TOOLS_DIR:-$HOME/.cache/hugemap-tools}
+BIN_DIR=$TOOLS_DIR/bin
+mkdir -p "$BIN_DIR"
+
+log() { echo "build-test-servers: $*" >&2; }
+
+go_is_usable() {
+  command -v go >/dev/null 2>&1 || return 1
+  local v minor
+  v=$(go env GOVERSION 2>/dev/null) || return 1   # e.g. go1.26.8
+  minor=$(echo "$v" | sed -nE 's/^go1\.([0-9]+).*/\1/p')
+  [[ -n "$minor" && "$minor" -ge "$GO_MIN_MINOR" ]]
+}
+
+ensure_go() {
+  if go_is_usable; then return; fi
+  local goroot=$TOOLS_DIR/go$GO_BOOTSTRAP_VERSION
+  if [[ ! -x "$goroot/bin/go" ]]; then
+    local arch
+    case "$(uname -m)" in
+      x86_64) arch=amd64 ;;
+      aarch64 | arm64) arch=arm64 ;;
+      *) log "no Go >= 1.$GO_MIN_MINOR and no toolchain for $(uname -m)"; exit 1 ;;
+    esac
+    local url="https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$GO_BOOTSTRAP_VERSION.linux-$arch.zip"
+    log "fetching Go $GO_BOOTSTRAP_VERSION from $url"
+    local tmp
+    tmp=$(mktemp -d)
+    curl -fsSL --retry 3 -o "$tmp/go.zip" "$url"
+    unzip -q "$tmp/go.zip" -d "$tmp"
+    # The zip holds golang.org/toolchain@.../ with a normal GOROOT inside.
+    chmod -R u+w "$tmp"
+    rm -rf "$goroot"
+    mv "$tmp"/golang.org/toolchain@*/ "$goroot"
+    chmod +x "$goroot"/bin/* "$goroot"/pkg/tool/*/*
+    rm -rf "$tmp"
+  fi
+  export PATH="$goroot/bin:$PATH"
+  export GOTOOLCHAIN=local
+  go_is_usable || { log "bootstrapped Go at $goroot does not work"; exit 1; }
+}
+
+# A binary is up to date when its stamp matches exactly what we would build.
+is_current() { [[ -x "$BIN_DIR/$1" && -f "$BIN_DIR/$1.version" && "$(cat "$BIN_DIR/$1.version")" == "$2" ]]; }
+
+build_ferretdb() {
+  local src=$REPO_DIR/tools/ferretdb
+  grep -q "github.com/FerretDB/FerretDB $FERRETDB_VERSION\$" "$src/go.mod" ||
+    { log "tools/ferretdb/go.mod does not pin FerretDB $FERRETDB_VERSION"; exit 1; }
+  # The stamp covers our main package too, so editing it triggers a rebuild.
+  local stamp
+  stamp="$FERRETDB_VERSION $(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
+  if is_current ferretdb "$stamp"; then log "ferretdb up to date ($stamp)"; return; fi
+  ensure_go
+  log "building ferretdb $FERRETDB_VERSION"
+  local start=$SECONDS
+  (cd "$src" && GOFLAGS=-buildvcs=false go build -o "$BIN_DIR/ferretdb.tmp" .)
+  mv "$BIN_DIR/ferretdb.tmp" "$BIN_DIR/ferretdb"
+  echo "$stamp" >"$BIN_DIR/ferretdb.version"
+  log "ferretdb built in $((SECONDS - start))s"
+}
+
+build_minio() {
+  if is_current minio "$MINIO_VERSION"; then log "minio up to date ($MINIO_VERSION)"; return; fi
+  ensure_go
+  log "building minio $MINIO_VERSION (several minutes on 2 cores)"
+  local start=$SECONDS tmp
+  tmp=$(mktemp -d)
+  GOBIN=$tmp GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+  mv "$tmp/minio" "$BIN_DIR/minio"
+  rmdir "$tmp"
+  echo "$MINIO_VERSION" >"$BIN_DIR/minio.version"
+  log "minio built in $((SECONDS - start))s"
+}
+
+build_ferretdb
+build_minio
+log "binaries in $BIN_DIR"
