@@ -1,0 +1,35 @@
+/**
+ * The HTTP API as an express app, built from its dependencies so tests can run
+ * it against real servers on loopback ports. `server.ts` wires production.
+ */
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { ApiDeps } from './deps.js';
+import { errorHandler, notFoundHandler } from './error-handler.js';
+import { OpenStreams } from './open-streams.js';
+import { healthRouter } from './routes/health.js';
+import { imagesRouter } from './routes/images.js';
+import { tilesRouter } from './routes/tiles.js';
+
+export type { ApiDeps } from './deps.js';
+
+export function createApp(deps: ApiDeps): Express {
+  const streams = deps.streams ?? new OpenStreams();
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      // Probes and tile hits would drown everything else.
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || (req.url ?? '').startsWith('/tiles/') },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      quietReqLogger: true,
+    }),
+  );
+  app.use(healthRouter(deps));
+  app.use('/api/v1/images', imagesRouter(deps, streams));
+  app.use('/tiles', tilesRouter(deps.s3, deps.logger));
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,82 @@
+/**
+ * The public shape of an image: the status document minus internals
+ * (checkpoint, multipart state), plus links. Used by GET, list, POST and the
+ * event stream so that every client sees one shape.
+ */
+import type { Config } from '../../shared/config.js';
+import type { ImageDoc } from '../../shared/image-status.js';
+
+export interface ImageLinks {
+  self: string;
+  events: string;
+  dzi: string | null;
+  tiles: string;
+  thumbnail: string | null;
+}
+
+export interface ImageView {
+  id: string;
+  status: ImageDoc['status'];
+  stage: ImageDoc['stage'];
+  progress: number;
+  title: string | null;
+  width: number | null;
+  height: number | null;
+  format: ImageDoc['format'];
+  tileSize: number;
+  levels: number | null;
+  tiles: { done: number; total: number };
+  bytes: number | null;
+  error: { code: string; message: string } | null;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  source: { kind: ImageDoc['source']['kind']; filename?: string; url?: string };
+  links: ImageLinks;
+}
+
+export const apiPath = {
+  image: (id: string) => `/api/v1/images/${id}`,
+  events: (id: string) => `/api/v1/images/${id}/events`,
+};
+
+/**
+ * With PUBLIC_BASE_URL a CDN serves the bucket's `images/` prefix directly;
+ * without it the API's own /tiles routes act as the origin.
+ */
+export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publicBaseUrl'>): ImageLinks {
+  const base = config.publicBaseUrl ? `${config.publicBaseUrl}/images/${id}` : `/tiles/${id}`;
+  return {
+    self: apiPath.image(id),
+    events: apiPath.events(id),
+    dzi: done ? `${base}/image.dzi` : null,
+    tiles: `${base}/image_files/`,
+    thumbnail: done ? `${base}/thumbnail.jpg` : null,
+  };
+}
+
+export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>): ImageView {
+  const source: ImageView['source'] = { kind: doc.source.kind };
+  if (doc.source.filename !== undefined) source.filename = doc.source.filename;
+  if (doc.source.url !== undefined) source.url = doc.source.url;
+  return {
+    id: doc._id,
+    status: doc.status,
+    stage: doc.stage,
+    progress: Math.min(1, Math.max(0, doc.progress)),
+    title: doc.title,
+    width: doc.width,
+    height: doc.height,
+    format: doc.format,
+    tileSize: doc.tileSize,
+    levels: doc.levels,
+    tiles: { done: doc.tiles.done, total: doc.tiles.total },
+    bytes: doc.bytes,
+    error: doc.error ? { code: doc.error.code, message: doc.error.message } : null,
+    attempts: doc.attempts,
+    createdAt: new Date(doc.createdAt).toISOString(),
+    updatedAt: new Date(doc.updatedAt).toISOString(),
+    source,
+    links: imageLinks(doc._id, doc.status === 'done', config),
+  };
+}

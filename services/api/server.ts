@@ -1,0 +1,78 @@
+/**
+ * Production wiring: real MongoDB, Redis, S3 clients, an HTTP server, and a
+ * graceful close (stop accepting, end event streams, let requests in flight
+ * finish up to SHUTDOWN_TIMEOUT_MS, then cut what is left).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../../shared/config.js';
+import { createLogger, type Logger } from '../../shared/logger.js';
+import { createTileQueue } from '../../shared/queue.js';
+import { StatusEvents } from '../../shared/status-events.js';
+import { StatusStore } from '../../shared/status-store.js';
+import { S3Store } from '../../shared/storage/s3-store.js';
+import { createApp } from './app.js';
+import { OpenStreams } from './open-streams.js';
+
+export interface ApiServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Sockets silent this long are dropped; event streams stay alive by their heartbeat. */
+const IDLE_SOCKET_MS = 120_000;
+
+export async function startApiServer(config: Config, opts: { logger?: Logger } = {}): Promise<ApiServer> {
+  const logger = opts.logger ?? createLogger('hugemap-api', config.logLevel);
+  const events = new StatusEvents(config.redisUrl, config.queuePrefix);
+  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  const s3 = new S3Store(config.s3);
+  try {
+    await s3.ensureBucket();
+  } catch (err) {
+    // Not fatal: /readyz reports S3 until it answers.
+    logger.warn({ err }, 'could not ensure the S3 bucket exists');
+  }
+  const streams = new OpenStreams();
+  const app = createApp({ config, store, events, queue, s3, logger, streams });
+
+  const server = createServer(app);
+  // Multi-gigabyte uploads outlast Node's 5-minute request timeout; idle sockets are still cut.
+  server.requestTimeout = 0;
+  server.setTimeout(IDLE_SOCKET_MS);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const url = `http://${displayHost(server.address() as AddressInfo)}`;
+  logger.info({ url }, 'api listening');
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      streams.closeAll();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, config.shutdownTimeoutMs);
+      });
+      await Promise.race([drained, timedOut]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await drained;
+      await Promise.allSettled([queue.close(), events.close(), store.close()]);
+      logger.info('api closed');
+    })());
+  return { url, close };
+}
+
+function displayHost({ address, port, family }: AddressInfo): string {
+  if (address === '0.0.0.0') return `127.0.0.1:${port}`;
+  if (address === '::') return `[::1]:${port}`;
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}
