@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,15 +10,14 @@ import { AbortMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-s
 import { EmptyInputError, UploadTooLargeError } from '../shared/errors.js';
 import { multipartEtag, uploadFileResumable, uploadStream, type MultipartState } from '../shared/storage/multipart-upload.js';
 import { S3Store } from '../shared/storage/s3-store.js';
-// TEMP until test/helpers/servers.ts lands
-function useTestServers() {
-  const env = process.env;
-  return { s3: { endpoint: env.S3_ENDPOINT ?? '', region: 'us-east-1', accessKeyId: env.S3_ACCESS_KEY_ID ?? '', secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '' } };
-}
+import { startFaultProxy, type Fault, type FaultProxy } from './helpers/fault-proxy.js';
+import { uniqueName, useTestServers } from './helpers/servers.js';
 
 const MiB = 1024 * 1024;
-const servers = useTestServers();
+const servers = await useTestServers();
 let store: S3Store;
+let proxy: FaultProxy;
+let failing: (r: { method: string; path: string; query: string; n: number }) => Fault | null = () => null;
 let dir: string;
 let bigPath: string;
 let bigSha: string;
@@ -41,7 +40,7 @@ async function openUploads(): Promise<string[]> {
 }
 
 /** A body of `size` bytes in 1 MiB chunks, optionally failing after `failAfter` bytes. */
-function generated(size: number, failAfter?: number): { body: Readable; sha: () => string } {
+function generated(size: number, failAfter?: number): { body: Readable; sha: () => string; read: () => number } {
   const hash = createHash('sha256');
   let sentBytes = 0;
   const body = new Readable({
@@ -60,11 +59,11 @@ function generated(size: number, failAfter?: number): { body: Readable; sha: () 
       this.push(chunk);
     },
   });
-  return { body, sha: () => hash.digest('hex') };
+  return { body, sha: () => hash.digest('hex'), read: () => sentBytes };
 }
 
 before(async () => {
-  store = new S3Store({ ...servers.s3, bucket: `storage-mpu-${randomUUID().slice(0, 8)}`, forcePathStyle: true });
+  store = new S3Store({ ...servers.s3, bucket: uniqueName('storage-mpu'), forcePathStyle: true });
   await store.ensureBucket();
   // Count requests by command as they leave the client (retries included: the
   // middleware sits before the retry step).
@@ -75,6 +74,7 @@ before(async () => {
     },
     { step: 'initialize', name: 'countRequests' },
   );
+  proxy = await startFaultProxy({ target: servers.s3.endpoint, shouldFail: (r) => failing(r) });
   dir = await mkdtemp(join(tmpdir(), 'hugemap-mpu-'));
   bigPath = join(dir, 'big.tif');
   const bytes = randomBytes(40 * MiB + 12345);
@@ -87,6 +87,7 @@ beforeEach(() => {
 });
 
 after(async () => {
+  await proxy.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -194,6 +195,25 @@ describe('uploadFileResumable', () => {
     assert.equal(await objectSha(key), bigSha);
   });
 
+  test('503s and connection resets on parts are retried and the object is complete', async () => {
+    const key = 'originals/flaky';
+    failing = (r) => {
+      if (!r.path.endsWith(`/${key}`) || !r.query.includes('partNumber=')) return null;
+      if (r.query.includes('partNumber=2&') && r.n <= 2) return 'reset';
+      return r.n === 1 ? 'error503' : null;
+    };
+    try {
+      const flakyStore = new S3Store({ ...servers.s3, endpoint: proxy.url, bucket: store.bucket, forcePathStyle: true });
+      await uploadFileResumable(flakyStore, key, bigPath, { meta: { contentType: 'image/tiff' }, partSize: 5 * MiB });
+    } finally {
+      failing = () => null;
+    }
+    const faults = proxy.stats.requests.filter((r) => r.path.endsWith(`/${key}`) && r.fault !== null).length;
+    assert.equal(faults, 9 + 1); // every part's first try, and part 2's second
+    assert.deepEqual([...proxy.countSuccessfulPuts(`/${store.bucket}/${key}`).values()], [9]); // each part stored once
+    assert.equal(await objectSha(key), bigSha);
+  });
+
   test('a file smaller than one part is a single PUT', async () => {
     const path = join(dir, 'small.png');
     await writeFile(path, randomBytes(100_000));
@@ -274,6 +294,24 @@ describe('uploadStream', () => {
     );
     assert.equal(await store.head('originals/empty'), null);
     assert.equal(sent.PutObjectCommand, undefined);
+  });
+
+  test('S3 failing for good: StorageError, the body is not read to the end, nothing left behind', async () => {
+    const key = 'originals/s3-down';
+    failing = (r) => (r.path.endsWith(`/${key}`) && r.query.includes('partNumber=') && !r.query.includes('partNumber=1&') ? 'reset' : null);
+    const { body, read } = generated(200 * MiB);
+    try {
+      const flakyStore = new S3Store({ ...servers.s3, endpoint: proxy.url, bucket: store.bucket, forcePathStyle: true }, { maxAttempts: 2 });
+      await assert.rejects(
+        uploadStream(flakyStore, key, body, { meta: { contentType: 'image/jpeg' }, maxBytes: 1024 * MiB, partSize: 5 * MiB }),
+        { code: 'HUGEMAP_ERR_STORAGE' },
+      );
+    } finally {
+      failing = () => null;
+    }
+    assert.ok(read() < 100 * MiB, `read ${read()} bytes of a body nobody could store`);
+    assert.equal(await store.head(key), null);
+    assert.deepEqual(await openUploads(), []);
   });
 
   test('a body that fails half-way leaves no object and no open multipart upload', async () => {

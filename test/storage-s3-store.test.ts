@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +8,9 @@ import { GetObjectCommand, ListMultipartUploadsCommand, CreateMultipartUploadCom
 import { NotFoundError, BadRequestError } from '../shared/errors.js';
 import { contentTypeFor } from '../shared/storage/content-types.js';
 import { S3Store } from '../shared/storage/s3-store.js';
-// TEMP until test/helpers/servers.ts lands
-function useTestServers() {
-  const env = process.env;
-  return { s3: { endpoint: env.S3_ENDPOINT ?? '', region: 'us-east-1', accessKeyId: env.S3_ACCESS_KEY_ID ?? '', secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '' } };
-}
+import { uniqueName, useTestServers } from './helpers/servers.js';
 
-const servers = useTestServers();
+const servers = await useTestServers();
 let store: S3Store;
 let dir: string;
 
@@ -26,7 +22,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
 
 before(async () => {
   const s3 = servers.s3;
-  store = new S3Store({ ...s3, bucket: `storage-store-${randomUUID().slice(0, 8)}`, forcePathStyle: true });
+  store = new S3Store({ ...s3, bucket: uniqueName('storage-store'), forcePathStyle: true });
   await store.ensureBucket();
   await store.ensureBucket(); // idempotent
   dir = await mkdtemp(join(tmpdir(), 'hugemap-store-'));
@@ -39,7 +35,7 @@ after(async () => {
 describe('S3Store', () => {
   test('ping succeeds on an existing bucket and fails on a missing one', async () => {
     await store.ping();
-    const missing = new S3Store({ ...servers.s3, bucket: `missing-${randomUUID().slice(0, 8)}`, forcePathStyle: true }, { maxAttempts: 1 });
+    const missing = new S3Store({ ...servers.s3, bucket: uniqueName('missing'), forcePathStyle: true }, { maxAttempts: 1 });
     await assert.rejects(missing.ping(), { code: 'HUGEMAP_ERR_STORAGE' });
   });
 

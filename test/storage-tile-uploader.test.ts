@@ -1,69 +1,41 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { IMMUTABLE_CACHE_CONTROL, orderPyramidFiles, uploadTileFolder, type TileUploadCheckpoint } from '../shared/storage/tile-uploader.js';
-// TEMP until test/helpers/servers.ts and fault-proxy.ts land
-function useTestServers() {
-  const env = process.env;
-  return { s3: { endpoint: env.S3_ENDPOINT ?? '', region: 'us-east-1', accessKeyId: env.S3_ACCESS_KEY_ID ?? '', secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? '' } };
-}
-type Fault = '503' | 'reset' | null;
-interface ProxiedRequest { method: string; key: string; attempt: number }
-/** Minimal S3 fault proxy: forwards to `target`, injecting 503s or connection resets; logs PUT starts and successes per key. */
-async function startFaultProxy(opts: { target: string; shouldFail: (r: ProxiedRequest) => Fault }) {
-  const target = new URL(opts.target);
-  const attempts = new Map<string, number>();
-  const events: Array<{ kind: 'start' | 'ok'; key: string }> = [];
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const key = decodeURIComponent(url.pathname.split('/').slice(2).join('/'));
-    const id = `${req.method} ${key}`;
-    const attempt = (attempts.get(id) ?? 0) + 1;
-    attempts.set(id, attempt);
-    const fault = opts.shouldFail({ method: req.method ?? '', key, attempt });
-    if (fault === 'reset') return void req.socket.destroy();
-    if (fault === '503') {
-      req.resume();
-      req.on('end', () => res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>injected</Message></Error>'));
-      return;
-    }
-    const isObjectPut = req.method === 'PUT' && !url.searchParams.has('uploadId') && key !== '';
-    if (isObjectPut) events.push({ kind: 'start', key });
-    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      if (isObjectPut && (up.statusCode ?? 0) < 300) events.push({ kind: 'ok', key });
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on('error', () => req.socket.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    events,
-    countSuccessfulPuts(prefix: string): Map<string, number> {
-      const counts = new Map<string, number>();
-      for (const e of events) if (e.kind === 'ok' && e.key.startsWith(prefix)) counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
-      return counts;
-    },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
+import { startFaultProxy, type Fault, type FaultProxy } from './helpers/fault-proxy.js';
+import { uniqueName, useTestServers } from './helpers/servers.js';
 
-const servers = useTestServers();
-const bucket = `storage-tiles-${randomUUID().slice(0, 8)}`;
+/** What a fault rule sees: the request's object key (decoded) and which attempt this is. */
+interface KeyedRequest { method: string; key: string; attempt: number }
+
+const servers = await useTestServers();
+const bucket = uniqueName('storage-tiles');
 let pyramid: string;
 let files: string[]; // relative paths
 let work: string;
-let failing: (r: ProxiedRequest) => Fault = () => null;
-let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+let failing: (r: KeyedRequest) => Fault | null = () => null;
+let proxy: FaultProxy;
+/** Object PUTs in the order they reached the proxy (UploadPart and bucket requests excluded). */
+const putArrivals: string[] = [];
+/** For each descriptor PUT: how many files under its folder had been stored when it was sent. */
+const storedWhenDescriptorSent = new Map<string, number>();
+
+/** `/bucket/a%20b/c` -> `a b/c` */
+function keyOf(path: string): string {
+  return decodeURIComponent(path.split('/').slice(2).join('/'));
+}
+
+/** Successful object PUTs per key under `prefix`. */
+function successfulPuts(prefix: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [path, n] of proxy.countSuccessfulPuts(`/${bucket}/${prefix}`)) counts.set(keyOf(path), n);
+  return counts;
+}
 
 /** A fake Deep Zoom folder: levels 0-11 (so 10 and 11 must sort after 9), thumbnail, manifest, descriptor. */
 async function makePyramid(root: string): Promise<string[]> {
@@ -84,7 +56,7 @@ function storeVia(url: string, maxAttempts = 5): S3Store {
 }
 
 async function assertAllStoredOnce(prefix: string): Promise<void> {
-  const counts = proxy.countSuccessfulPuts(prefix);
+  const counts = successfulPuts(prefix);
   assert.deepEqual([...counts.keys()].sort(), files.map((f) => prefix + f).sort());
   for (const [key, n] of counts) assert.equal(n, 1, `${key} PUT ${n} times`);
   const direct = storeVia(servers.s3.endpoint);
@@ -96,19 +68,32 @@ async function assertAllStoredOnce(prefix: string): Promise<void> {
   }
 }
 
-/** The descriptor's PUT began only after every other PUT under `prefix` had succeeded. */
+/** The descriptor's PUT was sent once, last, after every other file under `prefix` had been stored. */
 function assertDescriptorLast(prefix: string): void {
-  const evs = proxy.events.filter((e) => e.key.startsWith(prefix));
-  const descriptorStart = evs.findLastIndex((e) => e.kind === 'start' && e.key === `${prefix}image.dzi`);
-  const lastOtherOk = evs.findLastIndex((e) => e.kind === 'ok' && e.key !== `${prefix}image.dzi`);
-  assert.ok(descriptorStart > lastOtherOk, 'image.dzi was sent before the rest had been stored');
+  const descriptor = `${prefix}image.dzi`;
+  const arrivals = putArrivals.filter((k) => k.startsWith(prefix));
+  assert.equal(arrivals.at(-1), descriptor, 'image.dzi was not the last PUT');
+  assert.equal(arrivals.indexOf(descriptor), arrivals.length - 1, 'image.dzi was sent more than once');
+  // Not merely sent last: sent only once every other file had been stored.
+  assert.equal(storedWhenDescriptorSent.get(descriptor), files.length - 1);
 }
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'hugemap-tiles-'));
   pyramid = join(work, 'OUT');
   files = await makePyramid(pyramid);
-  proxy = await startFaultProxy({ target: servers.s3.endpoint, shouldFail: (r) => failing(r) });
+  proxy = await startFaultProxy({
+    target: servers.s3.endpoint,
+    shouldFail: (r) => {
+      const key = keyOf(r.path);
+      const fault = failing({ method: r.method, key, attempt: r.n });
+      if (!fault && r.method === 'PUT' && !r.query.includes('uploadId=') && key !== '') {
+        putArrivals.push(key);
+        if (key.endsWith('/image.dzi')) storedWhenDescriptorSent.set(key, successfulPuts(key.slice(0, -'image.dzi'.length)).size);
+      }
+      return fault;
+    },
+  });
   await storeVia(servers.s3.endpoint).ensureBucket();
 });
 
@@ -165,7 +150,7 @@ describe('uploadTileFolder', () => {
   test('killed mid-batch: files PUT after the last checkpoint are not uploaded again', async () => {
     const prefix = 'images/midbatch/';
     // After 20 stored files the "process dies": every further request fails and is not retried.
-    failing = (r) => (r.key.startsWith(prefix) && proxy.countSuccessfulPuts(prefix).size >= 20 ? 'reset' : null);
+    failing = (r) => (r.key.startsWith(prefix) && successfulPuts(prefix).size >= 20 ? 'reset' : null);
     let saved: TileUploadCheckpoint | null = null;
     try {
       await assert.rejects(
@@ -174,7 +159,7 @@ describe('uploadTileFolder', () => {
     } finally {
       failing = () => null;
     }
-    const before = proxy.countSuccessfulPuts(prefix).size;
+    const before = successfulPuts(prefix).size;
     const checkpointed = (saved as TileUploadCheckpoint | null)?.uploaded ?? 0;
     assert.ok(before > checkpointed, `some files (${before}) were stored beyond the checkpoint (${checkpointed})`);
     assert.ok(before - checkpointed <= 8, 'at most one batch is unaccounted for');
@@ -192,7 +177,7 @@ describe('uploadTileFolder', () => {
     failing = (r) => {
       if (!r.key.startsWith(prefix) || r.method !== 'PUT') return null;
       const i = files.indexOf(r.key.slice(prefix.length));
-      const fault: Fault = r.attempt === 1 && i % 3 === 0 ? '503' : r.attempt <= 2 && i % 4 === 1 ? 'reset' : null;
+      const fault: Fault | null = r.attempt === 1 && i % 3 === 0 ? 'error503' : r.attempt <= 2 && i % 4 === 1 ? 'reset' : null;
       if (fault) injected += 1;
       return fault;
     };
@@ -209,10 +194,10 @@ describe('uploadTileFolder', () => {
 
   test('a checkpoint that does not fit the folder is checked against S3 instead of trusted', async () => {
     const prefix = 'images/resume/'; // completed by the first test
-    const before = proxy.events.length;
+    const before = putArrivals.length;
     const res = await uploadTileFolder(storeVia(proxy.url), pyramid, prefix, { checkpoint: { uploaded: 9999 }, onBatch: async () => undefined });
     assert.deepEqual(res, { uploaded: 0, skipped: files.length, total: files.length, bytes: 0 });
-    assert.equal(proxy.events.length, before);
+    assert.equal(putArrivals.length, before);
   });
 });
 
