@@ -113,8 +113,14 @@ describe('S3Store', () => {
     assert.deepEqual(uploads.Uploads ?? [], []);
   });
 
-  test('deletePrefix refuses a prefix that could match sibling folders', async () => {
-    await assert.rejects(store.deletePrefix('images/many'), BadRequestError);
+  test('deletePrefix on a single key removes it and aborts its pending upload; an empty prefix is refused', async () => {
+    await store.putBody('originals/gone', 'x', { contentType: 'image/png' });
+    await store.putBody('originals/stays', 'y', { contentType: 'image/png' });
+    await store.client.send(new CreateMultipartUploadCommand({ Bucket: store.bucket, Key: 'originals/gone' }));
+    assert.equal(await store.deletePrefix('originals/gone'), 1);
+    assert.equal(await store.head('originals/gone'), null);
+    assert.notEqual(await store.head('originals/stays'), null);
+    assert.deepEqual(await store.pendingUploads('originals/gone'), []);
     await assert.rejects(store.deletePrefix(''), BadRequestError);
   });
 });

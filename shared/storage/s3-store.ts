@@ -241,13 +241,14 @@ export class S3Store {
   }
 
   /**
-   * Deletes every object under `prefix` and aborts unfinished multipart uploads
-   * there (they cost storage and are invisible to listings). The prefix must end
-   * in '/', so `images/12/` can never take `images/123/` with it.
+   * Deletes every object whose key starts with `prefix` and aborts unfinished
+   * multipart uploads there (they cost storage and are invisible to listings).
+   * The match is literal: pass `images/12/`, not `images/12`, unless `images/123/`
+   * should go too. An empty prefix (the whole bucket) is refused.
    * Returns the number of objects deleted.
    */
   async deletePrefix(prefix: string): Promise<number> {
-    if (!prefix.endsWith('/') || prefix === '/') throw new BadRequestError(`deletePrefix needs a folder-like prefix ending in '/', got '${prefix}'`);
+    if (prefix === '' || prefix === '/') throw new BadRequestError('deletePrefix refuses to empty the whole bucket');
     let deleted = 0;
     let batch: string[] = [];
     for await (const { key } of this.listKeys(prefix)) {
