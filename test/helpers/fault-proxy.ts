@@ -39,6 +39,8 @@ export interface FaultProxyOptions {
   /** Origin of the real server, e.g. `http://127.0.0.1:9000`. */
   target: string;
   shouldFail?: (req: ProxiedRequest) => Fault | null;
+  /** Holds every forwarded request this long first: a slow link, so a test can act mid-transfer. */
+  delayMs?: number;
 }
 
 export interface FaultProxy {
@@ -97,7 +99,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       });
       return;
     }
-    forward(req, res, { target, agent, method, record });
+    if (options.delayMs) setTimeout(() => forward(req, res, { target, agent, method, record }), options.delayMs);
+    else forward(req, res, { target, agent, method, record });
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,114 @@
+/**
+ * A worker killed with SIGKILL in the middle of uploading tiles: BullMQ recovers
+ * the stalled job, a second worker (on "another machine": its own scratch
+ * folder, so it must re-tile) finishes it, and S3 ends up with every tile
+ * exactly once: nothing missing, nothing uploaded twice.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { useTestServers } from './helpers/servers.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
+import { testConfig, waitFor } from './helpers/test-config.js';
+import type { Config } from '../shared/config.js';
+import { StatusStore } from '../shared/status-store.js';
+import { S3Store } from '../shared/storage/s3-store.js';
+import { newImageDoc } from '../shared/image-status.js';
+import { createTileQueue, enqueueTileJob } from '../shared/queue.js';
+import { deepZoomLevels, tileCount } from '../shared/tiling/pyramid.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+function workerEnv(config: Config, s3Endpoint: string, workDir: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    REDIS_URL: config.redisUrl,
+    MONGO_URL: config.mongoUrl,
+    S3_ENDPOINT: s3Endpoint,
+    S3_REGION: config.s3.region,
+    S3_BUCKET: config.s3.bucket,
+    S3_ACCESS_KEY_ID: config.s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
+    QUEUE_PREFIX: config.queuePrefix,
+    WORK_DIR: workDir,
+    WORKER_LOCK_MS: '2000',
+    LOG_LEVEL: 'warn',
+  };
+}
+
+function spawnWorker(env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/hugemap.ts', 'worker'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.resume();
+  return child;
+}
+
+let config: Config;
+let store: StatusStore;
+let s3: S3Store;
+let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+const children: ChildProcess[] = [];
+
+before(async () => {
+  const servers = await useTestServers();
+  config = await testConfig(servers, 'resume');
+  store = await StatusStore.connect(config.mongoUrl);
+  s3 = new S3Store(config.s3);
+  await s3.ensureBucket();
+  // Slow every PUT a little so the upload spans many batches and the kill lands mid-way.
+  proxy = await startFaultProxy({ target: servers.s3.endpoint, delayMs: 15 });
+});
+
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await proxy?.close();
+  await store?.close();
+});
+
+test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-uploaded tiles', async () => {
+  const width = 3000;
+  const height = 2000;
+  const jpeg = await sharp({ create: { width, height, channels: 3, background: '#446688', noise: { type: 'gaussian', mean: 128, sigma: 50 } } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+  const id = 'resumetest' + Math.random().toString(36).slice(2, 8);
+  await s3.putBody(`originals/${id}`, jpeg, { contentType: 'image/jpeg' });
+  await store.create(newImageDoc(id, { kind: 'upload', filename: 'big.jpg', bytes: jpeg.length }, 'resume'));
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  await enqueueTileJob(queue, id);
+
+  const first = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-a-'))));
+  children.push(first);
+  const atKill = await waitFor('some tiles uploaded', async () => {
+    const doc = await store.get(id);
+    const n = doc?.checkpoint.tilesUploaded ?? 0;
+    return n > 0 ? n : undefined;
+  }, 120_000, 20);
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  const totalFiles = tileCount(deepZoomLevels(width, height, 256)) + 3;
+  assert.ok(atKill < totalFiles, 'the kill must land before the upload finished');
+
+  const second = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-b-'))));
+  children.push(second);
+  const done = await waitFor('the job to finish', async () => {
+    const doc = await store.get(id);
+    return doc?.status === 'done' || doc?.status === 'failed' ? doc : undefined;
+  }, 180_000, 200);
+  second.kill('SIGTERM');
+  await queue.close();
+
+  assert.equal(done.status, 'done', JSON.stringify(done.error));
+  assert.ok(done.attempts >= 2, 'the second worker must have picked the job up again');
+  const keys: string[] = [];
+  for await (const o of s3.listKeys(`images/${id}/`)) keys.push(o.key);
+  assert.equal(keys.length, totalFiles, 'every tile, thumbnail, manifest and descriptor is in S3');
+  const puts = proxy.countSuccessfulPuts(`/${config.s3.bucket}/images/${id}/`);
+  const twice = [...puts].filter(([, n]) => n > 1);
+  assert.deepEqual(twice, [], 'no object may be uploaded twice');
+  assert.equal(puts.size, totalFiles);
+});
