@@ -12,6 +12,7 @@ import { newImageDoc } from '../shared/image-status.js';
 import { enqueueTileJob } from '../shared/queue.js';
 import { useTestServers } from './helpers/servers.js';
 import { assertNoStack, startTestApi, type TestApi } from './helpers/api-harness.js';
+import { waitFor } from './helpers/test-config.js';
 import { readAll, startServer, serveBody, type TestServer } from './helpers/http-fixtures.js';
 
 const MAX_UPLOAD = 64 * 1024;
@@ -149,6 +150,32 @@ describe('POST /api/v1/images (upload)', () => {
     assert.deepEqual(await keysUnder('originals/'), keysBefore);
     assert.deepEqual(await api.s3.pendingUploads('originals/'), []);
     assert.equal(await api.store.images.countDocuments(), docsBefore);
+  });
+
+  test('a client hanging up mid-upload leaves no object, no multipart parts and no doc', { timeout: 120_000 }, async () => {
+    // Its own API with room for a multi-part upload (parts are 16 MiB).
+    const roomy = await startTestApi(servers, 'api-abort', { MAX_UPLOAD_BYTES: String(256 * 1024 * 1024) });
+    try {
+      const boundary = 'hugemap-abort-boundary';
+      const req = http.request(`${roomy.base}/api/v1/images`, {
+        method: 'POST',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' },
+      });
+      req.on('error', () => undefined);
+      req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n`);
+      req.write(jpeg);
+      const chunk = Buffer.alloc(1024 * 1024, 9);
+      for (let i = 0; i < 40; i++) req.write(chunk);
+      await waitFor('a multipart upload in progress', async () => ((await roomy.s3.pendingUploads('originals/')).length > 0 ? true : undefined));
+      req.destroy();
+      await waitFor('the multipart upload aborted', async () => ((await roomy.s3.pendingUploads('originals/')).length === 0 ? true : undefined));
+      const keys: string[] = [];
+      for await (const { key } of roomy.s3.listKeys('originals/')) keys.push(key);
+      assert.deepEqual(keys, []);
+      assert.equal(await roomy.store.images.countDocuments(), 0);
+    } finally {
+      await roomy.close();
+    }
   });
 
   test('a text file is refused with 415 before anything is stored', async () => {

@@ -6,12 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { newImageDoc } from '../shared/image-status.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { startApiServer } from '../services/api/server.js';
 import { useTestServers } from './helpers/servers.js';
+import { waitFor } from './helpers/test-config.js';
 import { assertNoStack, closedPort, startTestApi, type TestApi } from './helpers/api-harness.js';
 
 let api: TestApi;
@@ -29,7 +31,7 @@ before(async () => {
 });
 
 
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${api.base}${path}`, { headers });
+const get = (path: string, headers: Record<string, string> = {}, signal?: AbortSignal) => fetch(`${api.base}${path}`, { headers, signal: signal ?? null });
 
 describe('tiles origin', () => {
   const id = 'TileOrigin_01234';
@@ -141,6 +143,24 @@ describe('event stream', () => {
     const third = await frames.next();
     assert.equal(third?.data.status, 'done');
     assert.equal(await frames.next(), null, 'stream ends after the terminal status');
+  });
+
+  test('a client that goes away is unsubscribed from Redis', { timeout: 60_000 }, async () => {
+    const id = 'EventsLeave_0123';
+    await api.store.create(newImageDoc(id, { kind: 'upload' }, null));
+    const channel = `${api.config.queuePrefix}:status:${id}`;
+    const redis = new Redis(api.config.redisUrl);
+    const subscribers = async () => Number(((await redis.pubsub('NUMSUB', channel)) as [string, number])[1]);
+    try {
+      const leaving = new AbortController();
+      const res = await get(`/api/v1/images/${id}/events`, {}, leaving.signal);
+      assert.equal((await sseReader(res.body!).next())?.data.id, id);
+      assert.equal(await subscribers(), 1);
+      leaving.abort();
+      await waitFor('the subscription to end', async () => ((await subscribers()) === 0 ? true : undefined));
+    } finally {
+      redis.disconnect();
+    }
   });
 
   test('unknown image: 404 JSON, malformed id: 400', async () => {
