@@ -131,7 +131,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     await staging.publish();
     return manifest;
   } catch (err) {
-    await staging.discard();
+    // Best effort: after an abort, libvips may still be writing; the abandoned call discards again when it settles.
+    await staging.discard().catch(() => undefined);
     throw classifyVipsError(inputPath, err);
   } finally {
     await intermediate?.remove();
