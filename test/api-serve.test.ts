@@ -177,7 +177,7 @@ describe('health and readiness', () => {
     assert.deepEqual(await ready.json(), { ok: true, checks: { redis: 'ok', mongodb: 'ok', s3: 'ok' } });
   });
 
-  test('readyz 503 naming S3 when S3 points at a closed port', async () => {
+  test('readyz 503 naming S3, and uploads 503, when S3 points at a closed port', async () => {
     const deadS3 = new S3Store({ ...api.config.s3, endpoint: `http://127.0.0.1:${await closedPort()}` }, { maxAttempts: 1 });
     const broken = await startTestApi(servers, 'api-serve-dead-s3', {}, { s3: deadS3 });
     try {
@@ -188,6 +188,17 @@ describe('health and readiness', () => {
       assert.equal(body.checks.redis, 'ok');
       assert.equal(body.checks.mongodb, 'ok');
       assert.match(body.checks.s3 ?? '', /^failed: /);
+
+      // An upload cannot be stored: 503 with a stable code, no internals, no document.
+      const fd = new FormData();
+      fd.append('file', new Blob([new Uint8Array(jpeg)]), 'a.jpg');
+      const upload = await fetch(`${broken.base}/api/v1/images`, { method: 'POST', body: fd });
+      assert.equal(upload.status, 503);
+      const text = await upload.text();
+      assertNoStack(text);
+      assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'HUGEMAP_ERR_STORAGE');
+      assert.ok(!text.includes('127.0.0.1'), text);
+      assert.equal(await broken.store.images.countDocuments(), 0);
     } finally {
       await broken.close();
     }

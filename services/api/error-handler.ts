@@ -30,7 +30,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(500).json(INTERNAL);
       return;
     }
-    res.status(known.httpStatus).json({ error: { code: known.code, message: oneLine(known.message) } });
+    // A 5xx message names hosts and ports of our own servers: the log has it, the client gets the code.
+    const message = known.httpStatus >= 500 ? 'temporarily unavailable; try again later' : oneLine(known.message);
+    res.status(known.httpStatus).json({ error: { code: known.code, message } });
   };
 }
 
