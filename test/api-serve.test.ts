@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { newImageDoc } from '../shared/image-status.js';
@@ -232,5 +233,39 @@ describe('startApiServer', () => {
     await server.close();
     assert.equal(await frames.next(), null, 'close() ends open event streams');
     await assert.rejects(fetch(`${server.url}/healthz`));
+  });
+
+  test('close() lets an upload in flight finish before it resolves', { timeout: 60_000 }, async () => {
+    const server = await startApiServer({ ...api.config, logLevel: 'silent', shutdownTimeoutMs: 30_000 });
+    const boundary = 'hugemap-inflight';
+    const req = http.request(`${server.url}/api/v1/images`, {
+      method: 'POST',
+      // The 100 Continue proves the server has parsed the request before we close it.
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked', expect: '100-continue' },
+    });
+    const continued = new Promise<void>((resolve) => req.once('continue', () => resolve()));
+    req.flushHeaders();
+    const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', async (res) => {
+        const chunks: Buffer[] = [];
+        for await (const c of res) chunks.push(c as Buffer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+      });
+      req.on('error', reject);
+    });
+    await continued;
+    req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n`);
+    req.write(jpeg.subarray(0, 100));
+    let closed = false;
+    const closing = server.close().then(() => {
+      closed = true;
+    });
+    req.end(Buffer.concat([jpeg.subarray(100), Buffer.from(`\r\n--${boundary}--\r\n`)]));
+    const { status, body } = await answered;
+    assert.equal(status, 202, body);
+    const { id } = JSON.parse(body) as { id: string };
+    await closing;
+    assert.equal(closed, true);
+    assert.equal((await api.store.get(id))?.status, 'queued');
   });
 });

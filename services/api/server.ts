@@ -55,13 +55,17 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   const close = () =>
     (closing ??= (async () => {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
       streams.closeAll();
+      // server.close() drops only the connections idle at that moment; ones whose
+      // request finishes later would linger for keepAliveTimeout, so sweep again.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, config.shutdownTimeoutMs);
       });
       await Promise.race([drained, timedOut]);
+      clearInterval(sweep);
       clearTimeout(timer);
       server.closeAllConnections();
       await drained;
