@@ -65,7 +65,7 @@ test('EXIF orientation 6: a portrait photo stays portrait, marker in the right c
   const manifest = await tileImage(input, outDir);
   assert.deepEqual([manifest.width, manifest.height], [100, 300]);
   assert.equal(manifest.source.orientation, 6);
-  assert.equal(manifest.source.intermediate, 'exif-rotation');
+  assert.equal(manifest.source.intermediate, 'exif-orientation');
   assert.match(await readFile(join(outDir, 'image.dzi'), 'utf8'), /<Size Height="300" Width="100"\/>/);
   const top = await rawPixels(tile(outDir, 9, 0, 0));
   assert.deepEqual([top.width, top.height], [100, 256]);

@@ -28,7 +28,7 @@ export interface ImageProbe {
   bytes: number;
   /**
    * libvips cannot stream this input top to bottom (progressive JPEG,
-   * interlaced PNG, a 90/270 degree EXIF rotation); tiling converts it to a
+   * interlaced PNG, an EXIF orientation that rotates or flips vertically); tiling converts it to a
    * disk-backed intermediate first so the tiler itself stays in bounded memory.
    */
   needsIntermediate: boolean;
@@ -81,6 +81,8 @@ export async function probeImage(path: string, opts: { maxPixels: number }): Pro
 
   const orientation = meta.orientation ?? 1;
   const swapsAxes = orientation >= 5 && orientation <= 8;
+  // Any rotate or vertical flip (orientations 3..8) makes sharp copy the whole image to memory (orientation.ts).
+  const reorients = orientation >= 3 && orientation <= 8;
   const progressive = meta.isProgressive === true;
   return {
     width: swapsAxes ? height : width,
@@ -93,7 +95,7 @@ export async function probeImage(path: string, opts: { maxPixels: number }): Pro
     progressive,
     pages: meta.pages ?? 1,
     bytes,
-    needsIntermediate: progressive || swapsAxes,
+    needsIntermediate: progressive || reorients,
   };
 }
 
@@ -109,7 +111,7 @@ function isErrno(err: unknown, code: string): boolean {
 /** Why an input goes through the disk-backed intermediate, or null when it streams. */
 export function intermediateReason(probe: ImageProbe): string | null {
   if (!probe.needsIntermediate) return null;
-  if (probe.orientation >= 5) return 'exif-rotation';
+  if (probe.orientation >= 3) return 'exif-orientation';
   if (probe.format === 'png') return 'interlaced-png';
   if (probe.format === 'jpeg') return 'progressive-jpeg';
   return 'progressive';

@@ -78,11 +78,9 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       orientation: probe.orientation,
       flatten: probe.hasAlpha && format === 'jpeg',
     };
-    let tileInput = inputPath;
     if (probe.needsIntermediate) {
       report('prepare', 0, 0);
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir), signal, (i) => i?.remove() ?? Promise.resolve());
-      tileInput = intermediate.path;
     }
 
     report('tile', 0, 0);
@@ -90,8 +88,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p))
       : () => undefined;
     try {
-      // Rotating needs random access; the intermediate (tiled TIFF) makes that cheap.
-      const input = sharp(tileInput, sharpInputOptions(source, intermediate ? { sequentialRead: false } : {}));
+      // The intermediate is already oriented: read it with autoOrient off; strips are joined top to bottom.
+      const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
       const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
         size: DEFAULT_TILE_SIZE,
         overlap: 0,

@@ -16,7 +16,7 @@ export interface TempDir {
 
 export async function tempDir(prefix = 'hugemap-test-'): Promise<TempDir> {
   const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, file: (name) => join(path, name), remove: () => rm(path, { recursive: true, force: true }) };
+  return { path, file: (name) => join(path, name), remove: () => rm(path, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 }) };
 }
 
 export type Rgb = readonly [number, number, number];
