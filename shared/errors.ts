@@ -129,3 +129,10 @@ export class UsageError extends HugemapError {
     super('HUGEMAP_ERR_USAGE', message, { httpStatus: 400, permanent: true });
   }
 }
+
+/** Work stopped on request (SIGINT/SIGTERM, shutdown); running it again can succeed. */
+export class InterruptedError extends HugemapError {
+  constructor(what: string) {
+    super('HUGEMAP_ERR_INTERRUPTED', `${what} was interrupted`, { httpStatus: 503, permanent: false });
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { toHugemapError, UsageError } from '../../shared/errors.js';
+import { InterruptedError, toHugemapError, UsageError } from '../../shared/errors.js';
 import { DEFAULT_MAX_PIXELS, TILE_FORMATS, tileImage, type TileFormat, type TileManifest, type TileProgress } from '../../shared/tiling/index.js';
 
 export function tileCommand(): Command {
@@ -39,7 +39,7 @@ interface TileFlags {
 async function runTile(input: string, flags: TileFlags): Promise<void> {
   const started = Date.now();
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error('interrupted'));
+  const onSignal = (signal: NodeJS.Signals) => abort.abort(new InterruptedError(`tiling (${signal})`));
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   const bar = process.stderr.isTTY ? new ProgressBar() : undefined;
   try {
@@ -57,7 +57,10 @@ async function runTile(input: string, flags: TileFlags): Promise<void> {
     bar?.stop();
     const e = toHugemapError(err);
     process.stderr.write(`hugemap: ${e.code}: ${oneLine(e.message)}\n`);
-    process.exitCode = abort.signal.aborted ? 130 : 1;
+    // libvips cannot be interrupted: exit now rather than wait for it. A leftover staging folder
+    // holds no image.dzi and is removed by the next run into the same folder.
+    if (abort.signal.aborted) process.exit(130);
+    process.exitCode = 1;
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   }

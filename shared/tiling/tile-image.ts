@@ -88,7 +88,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p))
       : () => undefined;
     try {
-      // The intermediate is already oriented: read it with autoOrient off; strips are joined top to bottom.
+      // The intermediate opens already oriented (orientation.ts); a direct input is oriented by sharp.
       const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
       const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
         size: DEFAULT_TILE_SIZE,
