@@ -79,9 +79,18 @@ export class UrlForbiddenError extends InputError {
   }
 }
 
-export class UrlFetchError extends InputError {
-  constructor(url: string, reason: string, cause?: unknown) {
-    super('HUGEMAP_ERR_URL_FETCH_FAILED', `could not fetch ${url}: ${reason}`, 422, cause);
+/**
+ * The remote server failed us. A 404 or a redirect loop will not heal, so those
+ * are permanent; timeouts, dropped connections and 5xx answers may, so the
+ * worker retries them with backoff (`transient: true`).
+ */
+export class UrlFetchError extends HugemapError {
+  constructor(url: string, reason: string, cause?: unknown, opts: { transient?: boolean } = {}) {
+    super('HUGEMAP_ERR_URL_FETCH_FAILED', `could not fetch ${url}: ${reason}`, {
+      httpStatus: 422,
+      permanent: !opts.transient,
+      cause,
+    });
   }
 }
 
@@ -134,5 +143,19 @@ export class UsageError extends HugemapError {
 export class InterruptedError extends HugemapError {
   constructor(what: string) {
     super('HUGEMAP_ERR_INTERRUPTED', `${what} was interrupted`, { httpStatus: 503, permanent: false });
+  }
+}
+
+/** A program hugemap starts (redis-server, ferretdb, minio for `hugemap dev`) is not installed or built. */
+export class MissingBinaryError extends HugemapError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_MISSING_BINARY', message, { httpStatus: 500, permanent: true });
+  }
+}
+
+/** `hugemap dev` could not bring its API or worker up. */
+export class DevStartError extends HugemapError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_DEV_START', message, { httpStatus: 500, permanent: true });
   }
 }

@@ -164,6 +164,7 @@ describe('safeFetch against loopback servers', () => {
       }
       if (path === '/stall-headers') return; // never answers
       if (path === '/stall-body') return void res.writeHead(200, { 'Content-Length': 1000 }).write('x'.repeat(10));
+      if (path === '/busy') return void res.writeHead(503).end('later');
       res.writeHead(404).end('no');
     });
     opts = { allowHosts: [main.hostPort], maxBytes: 16 * MB, timeoutMs: 5000 };
@@ -220,6 +221,21 @@ describe('safeFetch against loopback servers', () => {
   test('a body that stalls midway times out on the stream', async () => {
     const res = await safeFetch(`${main.origin}/stall-body`, { ...opts, timeoutMs: 5000, idleTimeoutMs: 300 });
     await rejectsWithCode(readAll(res.stream), FETCH_FAILED, /timed out/);
+  });
+
+  test('failures that may heal are retried by the worker, the others are not', async () => {
+    const permanence = async (p: Promise<unknown>) => {
+      const err = await p.then(() => assert.fail('expected a failure'), (e: unknown) => e);
+      assert.ok(err instanceof HugemapError);
+      assert.equal(err.code, FETCH_FAILED);
+      return err.permanent;
+    };
+    assert.equal(await permanence(safeFetch(`${main.origin}/missing`, opts)), true, '404 will not heal');
+    assert.equal(await permanence(safeFetch(`${main.origin}/busy`, opts)), false, '503 may heal');
+    assert.equal(await permanence(safeFetch(`${main.origin}/stall-headers`, { ...opts, timeoutMs: 300 })), false, 'a timeout may heal');
+    const closed = await startServer(() => undefined);
+    await closed.close();
+    assert.equal(await permanence(safeFetch(`${closed.origin}/`, { ...opts, allowHosts: [closed.hostPort] })), false, 'a refused connection may heal');
   });
 
   test('a connection refused is a fetch failure', async () => {

@@ -52,7 +52,7 @@ export async function fetchToFile(url: string, destPath: string, opts: FetchToFi
     });
     await pipeline(res.stream, counter, createWriteStream(partPath, { flags: res.resumed ? 'a' : 'w' }));
     if (total !== null && bytes !== total) {
-      throw new UrlFetchError(redact(new URL(res.finalUrl)), `body ended after ${bytes} of ${total} bytes`);
+      throw new UrlFetchError(redact(new URL(res.finalUrl)), `body ended after ${bytes} of ${total} bytes`, undefined, { transient: true });
     }
     await rename(partPath, destPath);
     await rm(validatorPath, { force: true });

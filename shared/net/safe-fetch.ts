@@ -73,7 +73,7 @@ export async function safeFetch(url: string, opts: SafeFetchOptions): Promise<Sa
   const controller = new AbortController();
   let current = checkUrlShape(url, opts);
   const deadline = setTimeout(
-    () => controller.abort(new UrlFetchError(redact(current), `timed out after ${opts.timeoutMs} ms`)),
+    () => controller.abort(new UrlFetchError(redact(current), `timed out after ${opts.timeoutMs} ms`, undefined, { transient: true })),
     opts.timeoutMs,
   );
   deadline.unref();
@@ -146,7 +146,7 @@ function describeResponse(
     res.destroy();
     throw err;
   };
-  if (status < 200 || status > 299) fail(new UrlFetchError(redact(url), `server answered HTTP ${status}`));
+  if (status < 200 || status > 299) fail(new UrlFetchError(redact(url), `server answered HTTP ${status}`, undefined, { transient: status >= 500 || status === 408 || status === 429 }));
   const resumed = status === 206;
   if (resumed && rangeStart === undefined) fail(new UrlFetchError(redact(url), 'server sent a partial (206) answer we did not ask for'));
   if (resumed && contentRangeStart(res) !== rangeStart) {
@@ -183,7 +183,7 @@ function idleTimeoutOf(opts: SafeFetchOptions): number {
 }
 
 function idleError(url: URL, ms: number): UrlFetchError {
-  return new UrlFetchError(redact(url), `timed out: no data for ${ms} ms`);
+  return new UrlFetchError(redact(url), `timed out: no data for ${ms} ms`, undefined, { transient: true });
 }
 
 function parseLength(header: string | undefined): number | null {

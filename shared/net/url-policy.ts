@@ -118,9 +118,11 @@ export function asFetchError(url: URL, err: unknown): HugemapError {
   const e = err as NodeJS.ErrnoException;
   const shown = redact(url);
   if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN' || e?.code === 'ENODATA') {
-    return new UrlFetchError(shown, `cannot resolve host ${url.hostname} (${e.code})`, err);
+    // EAI_AGAIN is the resolver being unavailable, not the name being wrong.
+    return new UrlFetchError(shown, `cannot resolve host ${url.hostname} (${e.code})`, err, { transient: e.code === 'EAI_AGAIN' });
   }
-  return new UrlFetchError(shown, e?.code ? `${e.code} ${e.message}` : String(e?.message ?? err), err);
+  // Refused, reset, unreachable: the far side may be back on the next attempt.
+  return new UrlFetchError(shown, e?.code ? `${e.code} ${e.message}` : String(e?.message ?? err), err, { transient: true });
 }
 
 /** The URL as safe to show in messages and logs: no user info, no query (may hold signed tokens). */
