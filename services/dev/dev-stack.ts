@@ -1,0 +1,134 @@
+/**
+ * `hugemap dev`'s moving parts: the backing servers (started or reused), then
+ * the API and one worker as child processes of this same CLI, as in
+ * production (separate memory; a crash in one is seen, not shared). Their
+ * output is forwarded line by line with a `[api]` / `[worker]` prefix.
+ */
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { DevStartError } from '../../shared/errors.js';
+import { loadOrCreateCredentials } from './dev-credentials.js';
+import { startLocalServers, type LocalServers } from './local-servers.js';
+import { spawnManaged, type ManagedProcess } from './managed-process.js';
+
+export interface DevStackOptions {
+  /** Persistent folder: server data, MinIO credentials, server logs, worker scratch space. */
+  dataDir: string;
+  /** The API's port; 0 picks a free one. */
+  port: number;
+  host: string;
+  /** The environment handed to the servers and children (URLs set here are reused). */
+  env: NodeJS.ProcessEnv;
+  /** How to run this CLI again: node, its flags (e.g. `--import tsx`) and the script. */
+  cli: { execPath: string; args: string[] };
+  /** Where children's output goes, prefixed. */
+  log: Writable;
+  /** How long api and worker get to drain on stop before SIGKILL. */
+  stopGraceMs: number;
+  /** How long the API may take to start listening. Default 120 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface DevStack {
+  /** The API's base URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  servers: LocalServers;
+  /** Resolves with the child's name if api or worker ends without stop() being called. */
+  crashed: Promise<string>;
+  /** api and worker first (graceful), then the servers this stack started. */
+  stop(): Promise<void>;
+}
+
+export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
+  const { env, dataDir } = opts;
+  const servers = await startLocalServers({
+    dataDir,
+    logDir: join(dataDir, 'logs'),
+    env,
+    s3Credentials: env.S3_ENDPOINT ? undefined : loadOrCreateCredentials(dataDir),
+    persistRedis: true,
+  });
+  const childEnv: NodeJS.ProcessEnv = {
+    ...env,
+    REDIS_URL: servers.redisUrl,
+    MONGO_URL: env.MONGO_URL || databaseUrl(servers.mongoUrl, 'hugemap'),
+    S3_ENDPOINT: servers.s3.endpoint,
+    S3_REGION: servers.s3.region,
+    S3_ACCESS_KEY_ID: servers.s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
+    PORT: String(opts.port),
+    HOST: opts.host,
+    WORK_DIR: env.WORK_DIR || join(dataDir, 'work'),
+    // The SDK's Node 20 end-of-support notice, printed by both children, would bury the ready line.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
+  };
+
+  let stopping = false;
+  const children: ManagedProcess[] = [];
+  const stopChildren = () => Promise.all(children.map((c) => c.stop(opts.stopGraceMs)));
+  let apiUrl: Promise<string> | undefined;
+  try {
+    for (const name of ['worker', 'api'] as const) {
+      const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, name], {
+        env: childEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      const stdout = forwardLines(child, opts.log);
+      if (name === 'api') apiUrl = waitForListening(child, stdout, opts.readyTimeoutMs ?? 120_000);
+    }
+    const url = await apiUrl!;
+    const crashed = Promise.race(children.map((c) => c.exited.then(() => c.name))).then((name) => (stopping ? new Promise<string>(() => {}) : name));
+    return {
+      url,
+      servers,
+      crashed,
+      async stop() {
+        stopping = true;
+        await stopChildren();
+        await servers.stop();
+      },
+    };
+  } catch (err) {
+    stopping = true;
+    await stopChildren();
+    await servers.stop();
+    throw err;
+  }
+}
+
+/** `mongodb://h:1/` -> `mongodb://h:1/hugemap`. */
+function databaseUrl(mongoUrl: string, dbName: string): string {
+  const url = new URL(mongoUrl);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+}
+
+/** Prefixes each line of the child's stdout and stderr onto `log`; returns its stdout lines for listeners. */
+function forwardLines(child: ManagedProcess, log: Writable): NodeJS.EventEmitter {
+  const prefix = `[${child.name}] `;
+  const stdout = createInterface({ input: child.child.stdout! });
+  const stderr = createInterface({ input: child.child.stderr! });
+  stdout.on('line', (line) => log.write(prefix + line + '\n'));
+  stderr.on('line', (line) => log.write(prefix + line + '\n'));
+  return stdout;
+}
+
+/** The API announces `hugemap api listening on URL` on stdout once it accepts connections. */
+function waitForListening(api: ManagedProcess, stdout: NodeJS.EventEmitter, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DevStartError(`the API did not start listening within ${timeoutMs} ms`)), timeoutMs);
+    stdout.on('line', (line: string) => {
+      const url = /listening on (http:\/\/\S+)/.exec(line)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        resolve(url);
+      }
+    });
+    void api.exited.then(({ code, signal, error }) => {
+      clearTimeout(timer);
+      reject(new DevStartError(`the API exited while starting (${error?.message ?? `code ${code}, signal ${signal}`}); its output is above`));
+    });
+  });
+}
