@@ -59,8 +59,13 @@ before(async () => {
   store = await StatusStore.connect(config.mongoUrl);
   s3 = new S3Store(config.s3);
   await s3.ensureBucket();
-  // Slow every PUT a little so the upload spans many batches and the kill lands mid-way.
-  proxy = await startFaultProxy({ target: servers.s3.endpoint, delayMs: 15 });
+  // After the first 80 tile PUTs the link hangs: the first batch (64 files) is
+  // checkpointed and the second is cut mid-way, which is where the kill lands.
+  let tilePuts = 0;
+  proxy = await startFaultProxy({
+    target: servers.s3.endpoint,
+    hold: ({ method, path }) => method === 'PUT' && path.includes('/resumetest') && ++tilePuts > 80,
+  });
 });
 
 after(async () => {
@@ -90,6 +95,7 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   }, 120_000, 20);
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
+  proxy.release();
   const totalFiles = tileCount(deepZoomLevels(width, height, 256)) + 3;
   assert.ok(atKill < totalFiles, 'the kill must land before the upload finished');
 
@@ -111,4 +117,57 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   const twice = [...puts].filter(([, n]) => n > 1);
   assert.deepEqual(twice, [], 'no object may be uploaded twice');
   assert.equal(puts.size, totalFiles);
+});
+
+async function queueImage(width: number, height: number): Promise<string> {
+  const jpeg = await sharp({ create: { width, height, channels: 3, background: '#664422', noise: { type: 'gaussian', mean: 128, sigma: 50 } } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
+  const id = 'shutdown' + Math.random().toString(36).slice(2, 10);
+  await s3.putBody(`originals/${id}`, jpeg, { contentType: 'image/jpeg' });
+  await store.create(newImageDoc(id, { kind: 'upload', filename: 'x.jpg', bytes: jpeg.length }, null));
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  await enqueueTileJob(queue, id);
+  await queue.close();
+  return id;
+}
+
+const exitOf = (child: ChildProcess) => new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+
+test('SIGTERM: a worker finishes its running job within the deadline, then exits 0', async () => {
+  const id = await queueImage(2000, 1500);
+  const env = { ...workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-c-'))), SHUTDOWN_TIMEOUT_MS: '120000' };
+  const worker = spawnWorker(env);
+  children.push(worker);
+  await waitFor('the job to start', async () => ((await store.get(id))?.status === 'processing' ? true : undefined), 60_000, 20);
+  const exited = exitOf(worker);
+  worker.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const doc = await store.get(id);
+  assert.equal(doc?.status, 'done', 'the running job is finished before the worker exits');
+});
+
+test('SIGTERM past the deadline: the worker exits 0, the job is not failed, and another worker completes it', async () => {
+  const id = await queueImage(3000, 2000);
+  // A link so slow that the upload cannot finish inside the 1 s deadline.
+  const slow = await startFaultProxy({ target: (await useTestServers()).s3.endpoint, delayMs: 400 });
+  after(() => slow.close());
+  const env = { ...workerEnv(config, slow.url, await mkdtemp(path.join(os.tmpdir(), 'hm-d-'))), SHUTDOWN_TIMEOUT_MS: '1000' };
+  const worker = spawnWorker(env);
+  children.push(worker);
+  await waitFor('some tiles uploaded', async () => ((await store.get(id))?.checkpoint.tilesUploaded ? true : undefined), 120_000, 20);
+  const exited = exitOf(worker);
+  worker.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const handedBack = await store.get(id);
+  assert.equal(handedBack?.status, 'processing', 'a job cut short by shutdown is not a failed job');
+
+  const next = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-e-'))));
+  children.push(next);
+  const done = await waitFor('the job to finish', async () => {
+    const doc = await store.get(id);
+    return doc?.status === 'done' || doc?.status === 'failed' ? doc : undefined;
+  }, 180_000, 200);
+  next.kill('SIGTERM');
+  assert.equal(done.status, 'done', JSON.stringify(done.error));
 });

@@ -7,7 +7,7 @@ import { S3Store } from '../shared/storage/s3-store.js';
 import { createTileWorker } from './tile-worker.js';
 
 export interface RunningWorker {
-  /** Stops taking jobs and waits for the running ones up to the deadline; then leaves them to stall recovery. */
+  /** Stops taking jobs and waits for the running ones up to the deadline; after it, leaves them to stall recovery (exit the process then). */
   close(): Promise<void>;
 }
 
@@ -25,9 +25,11 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
       const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
       const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
       if (outcome === 'timeout') {
-        // Running jobs keep their checkpoints; their locks expire and another worker resumes them.
-        logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving running jobs to be recovered');
-        await worker.close(true);
+        // BullMQ's close(true) would only return the close already waiting on the job, so
+        // leave instead: the running job keeps its checkpoint, its lock expires, and
+        // another worker resumes it. The caller exits the process.
+        logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving the running job to be recovered');
+        return;
       }
       await Promise.allSettled([store.close(), events.close()]);
       logger.info('worker stopped');

@@ -41,6 +41,8 @@ export interface FaultProxyOptions {
   shouldFail?: (req: ProxiedRequest) => Fault | null;
   /** Holds every forwarded request this long first: a slow link, so a test can act mid-transfer. */
   delayMs?: number;
+  /** Requests for which this returns true wait, unanswered, until `release()`: a link that hangs mid-transfer. */
+  hold?: (req: ProxiedRequest) => boolean;
 }
 
 export interface FaultProxy {
@@ -54,6 +56,8 @@ export interface FaultProxy {
    * `pathPrefix` when given.
    */
   countSuccessfulPuts(pathPrefix?: string): Map<string, number>;
+  /** Forwards every held request and stops holding. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +72,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const requests: RequestRecord[] = [];
   const attempts = new Map<string, number>();
   let seq = 0;
+  let released = false;
+  const held: Array<() => void> = [];
 
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
@@ -99,8 +105,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       });
       return;
     }
-    if (options.delayMs) setTimeout(() => forward(req, res, { target, agent, method, record }), options.delayMs);
-    else forward(req, res, { target, agent, method, record });
+    const go = () => forward(req, res, { target, agent, method, record });
+    if (!released && options.hold?.({ method, path, query, n, seq })) held.push(go);
+    else if (options.delayMs) setTimeout(go, options.delayMs);
+    else go();
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -120,6 +128,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         }
       }
       return counts;
+    },
+    release() {
+      released = true;
+      for (const go of held.splice(0)) go();
     },
     close() {
       return new Promise<void>((resolve) => {
