@@ -101,10 +101,7 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
 
   const second = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-b-'))));
   children.push(second);
-  const done = await waitFor('the job to finish', async () => {
-    const doc = await store.get(id);
-    return doc?.status === 'done' || doc?.status === 'failed' ? doc : undefined;
-  }, 180_000, 200);
+  const done = await finished(id);
   second.kill('SIGTERM');
   await queue.close();
 
@@ -130,6 +127,14 @@ async function queueImage(width: number, height: number): Promise<string> {
   await enqueueTileJob(queue, id);
   await queue.close();
   return id;
+}
+
+/** The status document once the job is done or failed (bounded wait). */
+function finished(id: string) {
+  return waitFor('the job to finish', async () => {
+    const doc = await store.get(id);
+    return doc?.status === 'done' || doc?.status === 'failed' ? doc : undefined;
+  }, 180_000, 200);
 }
 
 const exitOf = (child: ChildProcess) => new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -164,10 +169,7 @@ test('SIGTERM past the deadline: the worker exits 0, the job is not failed, and 
 
   const next = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-e-'))));
   children.push(next);
-  const done = await waitFor('the job to finish', async () => {
-    const doc = await store.get(id);
-    return doc?.status === 'done' || doc?.status === 'failed' ? doc : undefined;
-  }, 180_000, 200);
+  const done = await finished(id);
   next.kill('SIGTERM');
   assert.equal(done.status, 'done', JSON.stringify(done.error));
 });
