@@ -17,7 +17,7 @@ export function tileCommand(): Command {
     .addOption(new Option('--format <format>', 'tile format (default: jpeg, or png when the image has alpha)').choices(TILE_FORMATS))
     .option('--quality <n>', 'jpeg/webp quality 1..100 (default 85)', integerIn('quality', 1, 100))
     .option('--max-pixels <n>', 'refuse images with more pixels than this', integerIn('max-pixels', 1, Number.MAX_SAFE_INTEGER), DEFAULT_MAX_PIXELS)
-    // 2 threads: 32% faster than sharp's glibc default of 1 for +28 MB at 236 MP (docs/memory.md);
+    // 2 threads: 18-32% faster than sharp's glibc default of 1 for +26-28 MB at 236 MP (docs/memory.md);
     // a one-shot process does not suffer the long-run glibc fragmentation that default guards against.
     .option('--concurrency <n>', 'libvips threads', integerIn('concurrency', 1, 64), DEFAULT_CLI_CONCURRENCY)
     .configureOutput({ outputError: (message, write) => write(usageLine(message)) })
