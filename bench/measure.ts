@@ -1,0 +1,94 @@
+/**
+ * Runs one measured process under `/usr/bin/time -v` and reads back what the
+ * kernel saw: wall seconds (our own clock around the process) and the peak
+ * resident set of the largest single process in its tree ("Maximum resident
+ * set size" is the max over the process and the children it waited for, not
+ * a sum: gdal2tiles' worker processes are each counted alone).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export const TIME_BIN = '/usr/bin/time';
+
+export interface Measured {
+  wallS: number;
+  peakRssMB: number;
+  exitCode: number;
+  /** Last lines of the process's own stderr (without time's report), for failure messages. */
+  stderrTail: string;
+}
+
+export interface MeasureOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Kills the process (SIGKILL) after this long. @defaultValue 30 min */
+  timeoutMs?: number;
+}
+
+/** Starts `command args` under time -v; `done` resolves when it exits. */
+export function startTimed(
+  command: string,
+  args: string[],
+  reportPath: string,
+  opts: MeasureOptions & { stdio?: 'pipe' | 'ignore' } = {},
+): { child: ChildProcess; done: Promise<Measured> } {
+  const started = process.hrtime.bigint();
+  const child = spawn(TIME_BIN, ['-v', '-o', reportPath, command, ...args], {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    stdio: ['ignore', opts.stdio ?? 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
+  const done = new Promise<Measured>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+      readFile(reportPath, 'utf8')
+        .then((report) => {
+          const rss = parseTimeReport(report);
+          resolve({ wallS, peakRssMB: rss.peakRssMB, exitCode: rss.exitCode ?? code ?? (signal ? 128 : 1), stderrTail: stderr.split('\n').slice(-8).join('\n') });
+        })
+        .catch(reject);
+    });
+  });
+  return { child, done };
+}
+
+/** Runs to completion; a non-zero exit is an error naming the command. */
+export async function runTimed(command: string, args: string[], reportPath: string, opts: MeasureOptions = {}): Promise<Measured> {
+  const m = await startTimed(command, args, reportPath, { ...opts, stdio: 'ignore' }).done;
+  if (m.exitCode !== 0) throw new Error(`${command} ${args.join(' ')} exited ${m.exitCode}:\n${m.stderrTail}`);
+  return m;
+}
+
+/** Reads GNU time's -v report: peak RSS in MB (10^6 bytes) and the exit status. */
+export function parseTimeReport(report: string): { peakRssMB: number; exitCode: number | undefined } {
+  const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1];
+  if (kb === undefined) throw new Error(`no "Maximum resident set size" in the time report:\n${report.slice(0, 500)}`);
+  const status = /Exit status: (\d+)/.exec(report)?.[1];
+  // GNU time prints "Command terminated by signal N" instead of an exit status for a killed process.
+  const signal = /Command terminated by signal (\d+)/.exec(report)?.[1];
+  return {
+    peakRssMB: round1((Number(kb) * 1024) / 1e6),
+    exitCode: status !== undefined ? Number(status) : signal !== undefined ? 128 + Number(signal) : undefined,
+  };
+}
+
+/** Total bytes of every file under `dir`. */
+export async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
+export function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}

@@ -1,0 +1,58 @@
+/** bench/results: the JSON as measured, and the same numbers as a Markdown report. */
+import type { BenchResults, ContenderResult } from './results.js';
+import type { Spread } from './stats.js';
+
+export function markdownReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.meta;
+  out.push(`# hugemap benchmark${m.quick ? ' (--quick: tiny images, proves the harness, numbers mean nothing)' : ''}`, '');
+  out.push(
+    `\`${m.command}\`, ${m.startedAt} to ${m.finishedAt}; ${m.machine.cpus} x ${m.machine.cpuModel}, ${m.machine.memoryGB} GB; ` +
+      `load average at start ${m.machine.loadAvgAtStart.map((l) => l.toFixed(2)).join(' ')}. ${m.runs} run(s) per contender, alternating; ` +
+      `median (min-max). Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join('; ')}. Worker allocator: ${m.workerAllocator}.`,
+    '',
+  );
+  const byImage = new Map<string, ContenderResult[]>();
+  for (const c of r.results) byImage.set(c.image, [...(byImage.get(c.image) ?? []), c]);
+  for (const [image, rows] of byImage) {
+    const img = r.images.find((i) => i.name === image);
+    out.push(`## ${image}${img ? ` (${img.width}x${img.height}, ${img.megapixels} MP, ${mb(img.bytes)} MB)` : ''}`, '');
+    out.push('| contender | wall s | MP/s | x vips dzsave | peak RSS MB (largest process) | output MB |');
+    out.push('|---|---|---|---|---|---|');
+    for (const c of rows) {
+      out.push(`| ${c.label} | ${fmtSpread(c.wallS, 2)} | ${c.mpPerS.toFixed(1)} | ${c.ratioToVips === null ? '-' : `${c.ratioToVips.toFixed(2)}x`} | ${fmtSpread(c.peakRssMB, 0)} | ${mb(c.outputBytes)} |`);
+      if (c.firstViewS) {
+        out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | |`);
+      }
+    }
+    out.push('');
+  }
+  out.push(`First view: ${m.firstViewDefinition}`, '');
+  if (r.memoryCurve.length > 0) {
+    out.push('## Memory curve (peak RSS of one process, one run each)', '');
+    out.push('| image | kind | MP | hugemap tile MB | hugemap tile s | worker MB | service path s |');
+    out.push('|---|---|---|---|---|---|---|');
+    for (const p of r.memoryCurve) {
+      out.push(`| ${p.image} | ${p.kind} | ${p.megapixels} | ${p.hugemapTile?.peakRssMB.toFixed(0) ?? '-'} | ${p.hugemapTile?.wallS.toFixed(1) ?? '-'} | ${p.worker?.peakRssMB.toFixed(0) ?? '-'} | ${p.worker?.wallS.toFixed(1) ?? '-'} |`);
+    }
+    out.push('');
+  }
+  if (r.throughput.length > 0) {
+    out.push('## Throughput (a queue of images, N worker processes)', '');
+    out.push('| workers | images | seconds | images/minute | worker peak RSS MB |');
+    out.push('|---|---|---|---|---|');
+    for (const t of r.throughput) out.push(`| ${t.workers} | ${t.images} x ${t.imageName} | ${t.seconds.toFixed(1)} | ${t.imagesPerMinute.toFixed(1)} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
+    out.push('');
+  }
+  if (m.skipped.length > 0) out.push('Skipped: ' + m.skipped.join('; '), '');
+  return out.join('\n');
+}
+
+function fmtSpread(s: Spread, digits: number): string {
+  const f = (n: number) => n.toFixed(digits);
+  return s.min === s.max ? f(s.median) : `${f(s.median)} (${f(s.min)}-${f(s.max)})`;
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}

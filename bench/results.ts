@@ -1,0 +1,68 @@
+/** The shape of bench/results/*.json, shared by the runner, the report writers and the test. */
+import type { ImageKind } from './corpus.js';
+import type { Spread } from './stats.js';
+
+export interface RunFigures {
+  wallS: number;
+  peakRssMB: number;
+  outputBytes: number;
+  /** Service path only. */
+  firstViewS?: number;
+  apiRssMB?: number;
+  workerRssMB?: number;
+}
+
+export interface ContenderResult {
+  image: string;
+  megapixels: number;
+  contender: string;
+  label: string;
+  runs: RunFigures[];
+  wallS: Spread;
+  /** Megapixels per second at the median wall time. */
+  mpPerS: number;
+  peakRssMB: Spread;
+  /** Median over runs (they should be identical). */
+  outputBytes: number;
+  /** Median wall time over vips dzsave's median on the same image; null without vips. */
+  ratioToVips: number | null;
+  firstViewS?: Spread;
+  apiRssMB?: Spread;
+  workerRssMB?: Spread;
+}
+
+export interface MemoryPoint {
+  image: string;
+  kind: ImageKind;
+  megapixels: number;
+  hugemapTile: { peakRssMB: number; wallS: number } | null;
+  worker: { peakRssMB: number; wallS: number } | null;
+}
+
+export interface ThroughputResult {
+  workers: number;
+  images: number;
+  imageName: string;
+  seconds: number;
+  imagesPerMinute: number;
+  workerRssMB: number[];
+}
+
+export interface BenchResults {
+  meta: {
+    startedAt: string;
+    finishedAt: string;
+    command: string;
+    quick: boolean;
+    runs: number;
+    machine: { cpus: number; cpuModel: string; memoryGB: number; loadAvgAtStart: number[] };
+    versions: Record<string, string>;
+    workerAllocator: string;
+    firstViewDefinition: string;
+    skipped: string[];
+  };
+  images: Array<{ name: string; kind: ImageKind; width: number; height: number; megapixels: number; bytes: number }>;
+  results: ContenderResult[];
+  memoryCurve: MemoryPoint[];
+  throughput: ThroughputResult[];
+}

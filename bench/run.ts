@@ -1,0 +1,247 @@
+/**
+ * `npm run bench`: tiles the same images with every contender, alternating, several runs each,
+ * and writes bench/results/{full|quick}.{json,md,png}.
+ *
+ *   npm run bench                      59 and 236 MP photos, hard cases, 3 runs, throughput
+ *   npm run bench -- --runs 5 --giga   also the 944 MP photo
+ *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
+ * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only NAME[,NAME],
+ * --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and gdal2tiles,
+ * skipped with a note when missing), and for the service path redis-server + FerretDB + MinIO
+ * (tools/build-test-servers.sh) or REDIS_URL / MONGO_URL / S3_ENDPOINT.
+ */
+import { appendFile, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { writeChart } from './chart.js';
+import { assertBuiltCli, GDAL, gdal2tilesBinary, hasVips, HUGEMAP_TILE, REPO_DIR, SHARP, toolVersions, VIPS, type OneShot } from './contenders.js';
+import { fullCorpus, quickCorpus, type BenchImage } from './corpus.js';
+import { folderBytes, round1, runTimed } from './measure.js';
+import { markdownReport } from './report.js';
+import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, ThroughputResult } from './results.js';
+import { FIRST_VIEW_PX, runServicePath, runThroughput, startStack, type Stack } from './service-path.js';
+import { rotation, spread } from './stats.js';
+
+const SERVICE = { id: 'service-path', label: 'service path (upload -> last tile in S3)' } as const;
+
+interface Flags {
+  quick: boolean;
+  runs: number;
+  giga: boolean;
+  gdal: boolean;
+  service: boolean;
+  hardCases: boolean;
+  throughput: boolean;
+  only: string[];
+  out: string;
+}
+
+function parseFlags(argv: string[]): Flags {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      giga: { type: 'boolean', default: false },
+      'no-gdal': { type: 'boolean', default: false },
+      'no-service': { type: 'boolean', default: false },
+      'no-hard-cases': { type: 'boolean', default: false },
+      'no-throughput': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+    },
+    strict: true,
+  });
+  const runs = Number(values.runs ?? (values.quick ? 1 : 3));
+  if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error(`--runs must be an integer from 1 to 50, got ${values.runs}`);
+  return {
+    quick: values.quick!,
+    runs,
+    giga: values.giga!,
+    gdal: !values['no-gdal'],
+    service: !values['no-service'],
+    hardCases: !values['no-hard-cases'],
+    throughput: !values['no-throughput'],
+    only: values.only ? values.only.split(',') : [],
+    out: values.out ?? join(REPO_DIR, 'bench', 'results'),
+  };
+}
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+
+export async function main(argv: string[]): Promise<BenchResults> {
+  const flags = parseFlags(argv);
+  assertBuiltCli();
+  // The AWS SDK's Node 20 end-of-support notice, printed by every process that makes a client, would bury the log.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const startedAt = new Date().toISOString();
+  const loadAvgAtStart = loadavg();
+  const scratch = join(tmpdir(), `hugemap-bench-${process.pid}`);
+  await mkdir(scratch, { recursive: true });
+  const skipped: string[] = [];
+
+  log(flags.quick ? 'making quick images' : 'making the corpus (first time: minutes)');
+  let images = flags.quick ? await quickCorpus(join(scratch, 'corpus')) : await fullCorpus({ giga: flags.giga, hardCases: flags.hardCases });
+  if (flags.only.length > 0) images = images.filter((i) => flags.only.includes(i.name));
+  if (!flags.hardCases) images = images.filter((i) => i.timed);
+
+  const oneShots: OneShot[] = [];
+  if (hasVips()) oneShots.push(VIPS);
+  else skipped.push('vips dzsave: `vips` not found (apt-get install libvips-tools)');
+  oneShots.push(SHARP);
+  if (flags.gdal && gdal2tilesBinary()) oneShots.push(GDAL);
+  else skipped.push(flags.gdal ? 'gdal2tiles: not found (apt-get install gdal-bin)' : 'gdal2tiles: --no-gdal');
+  oneShots.push(HUGEMAP_TILE);
+
+  let stack: Stack | undefined;
+  if (flags.service) {
+    try {
+      stack = await startStack(join(scratch, 'stack'));
+    } catch (err) {
+      skipped.push(`service path: ${(err as Error).message.split('\n')[0]}`);
+    }
+  } else skipped.push('service path: --no-service');
+
+  const results: ContenderResult[] = [];
+  const memoryCurve: MemoryPoint[] = [];
+  const throughput: ThroughputResult[] = [];
+  try {
+    const contenderIds = [...oneShots.map((c) => c.id), ...(stack ? [SERVICE.id] : [])];
+    for (const image of images.filter((i) => i.timed)) {
+      const runs = new Map<string, RunFigures[]>(contenderIds.map((id) => [id, []]));
+      for (let i = 0; i < flags.runs; i++) {
+        for (const id of rotation(contenderIds, i)) {
+          const figures = id === SERVICE.id ? await serviceRun(stack!, image, scratch) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
+          runs.get(id)!.push(figures);
+          log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB`);
+        }
+      }
+      const vipsMedian = runs.has(VIPS.id) ? spread(runs.get(VIPS.id)!.map((r) => r.wallS)).median : undefined;
+      for (const id of contenderIds) {
+        const label = id === SERVICE.id ? SERVICE.label : oneShots.find((c) => c.id === id)!.label;
+        results.push(summarise(image, id, label, runs.get(id)!, vipsMedian));
+      }
+    }
+
+    for (const image of images) {
+      const fromTimed = (id: string) => results.find((c) => c.image === image.name && c.contender === id);
+      const tile = fromTimed(HUGEMAP_TILE.id);
+      const service = fromTimed(SERVICE.id);
+      const tileFig = tile ? { peakRssMB: tile.peakRssMB.max, wallS: tile.wallS.median } : await oneShotRun(HUGEMAP_TILE, image, scratch);
+      let worker: MemoryPoint['worker'] = null;
+      if (service) worker = { peakRssMB: service.workerRssMB!.max, wallS: service.wallS.median };
+      else if (stack) {
+        const run = await serviceRun(stack, image, scratch);
+        worker = { peakRssMB: run.workerRssMB!, wallS: run.wallS };
+      }
+      memoryCurve.push({ image: image.name, kind: image.kind, megapixels: image.megapixels, hugemapTile: { peakRssMB: tileFig.peakRssMB, wallS: round1(tileFig.wallS) }, worker });
+      log(`memory ${image.name}: hugemap tile ${tileFig.peakRssMB} MB, worker ${worker?.peakRssMB ?? '-'} MB`);
+    }
+
+    if (stack && flags.throughput) {
+      const base = images.find((i) => i.timed)!;
+      const count = flags.quick ? 2 : 6;
+      const queue = await distinctCopies(base, count, join(scratch, 'queue'));
+      for (const workers of [1, 2]) {
+        const t = await runThroughput(stack, queue, workers, join(scratch, `throughput-${workers}`));
+        throughput.push({ ...t, imageName: base.name });
+        log(`throughput ${workers} worker(s): ${t.imagesPerMinute} images/min`);
+      }
+    } else skipped.push(stack ? 'throughput: --no-throughput' : 'throughput: no service path');
+  } finally {
+    await stack?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  }
+
+  const report: BenchResults = {
+    meta: {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      quick: flags.quick,
+      runs: flags.runs,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 1e9), loadAvgAtStart: loadAvgAtStart.map((l) => Math.round(l * 100) / 100) },
+      versions: { node: process.version, sharp: sharp.versions.sharp ?? '', 'libvips (sharp)': sharp.versions.vips, ...toolVersions() },
+      workerAllocator: stack?.workerAllocator ?? '-',
+      firstViewDefinition: `upload start until every tile of levels 0..L is readable from S3, L being the first level at least ${FIRST_VIEW_PX} px on its longer side (what a viewer needs to show the whole image sharply in a ${FIRST_VIEW_PX} px window).`,
+      skipped,
+    },
+    images: images.map(({ name, kind, width, height, megapixels, bytes }) => ({ name, kind, width, height, megapixels, bytes })),
+    results,
+    memoryCurve,
+    throughput,
+  };
+  await mkdir(flags.out, { recursive: true });
+  const base = join(flags.out, flags.quick ? 'quick' : flags.giga ? 'full-giga' : 'full');
+  await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(`${base}.md`, markdownReport(report));
+  await writeChart(report, `${base}.png`);
+  log(`wrote ${base}.json, .md, .png`);
+  return report;
+}
+
+async function oneShotRun(c: OneShot, image: BenchImage, scratch: string): Promise<RunFigures> {
+  const out = join(scratch, `out-${c.id}`);
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+  const { command, args, env } = c.command(image.path, out);
+  try {
+    const m = await runTimed(command, args, join(scratch, `${c.id}.time`), { env: env ?? process.env });
+    return { wallS: round3(m.wallS), peakRssMB: m.peakRssMB, outputBytes: await folderBytes(out) };
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Promise<RunFigures> {
+  const r = await runServicePath(stack, image, join(scratch, 'service-run'));
+  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB };
+}
+
+function summarise(image: BenchImage, id: string, label: string, runs: RunFigures[], vipsMedian: number | undefined): ContenderResult {
+  const wallS = spread(runs.map((r) => r.wallS));
+  const result: ContenderResult = {
+    image: image.name,
+    megapixels: image.megapixels,
+    contender: id,
+    label,
+    runs,
+    wallS,
+    mpPerS: round1(image.megapixels / wallS.median),
+    peakRssMB: spread(runs.map((r) => r.peakRssMB)),
+    outputBytes: spread(runs.map((r) => r.outputBytes)).median,
+    ratioToVips: vipsMedian ? Math.round((wallS.median / vipsMedian) * 100) / 100 : null,
+  };
+  if (runs[0]?.firstViewS !== undefined) {
+    result.firstViewS = spread(runs.map((r) => r.firstViewS!));
+    result.apiRssMB = spread(runs.map((r) => r.apiRssMB!));
+    result.workerRssMB = spread(runs.map((r) => r.workerRssMB!));
+  }
+  return result;
+}
+
+/** The API names images by content, so a queue of N images needs N different files: same pixels, a distinct trailer after the JPEG's end. */
+async function distinctCopies(image: BenchImage, count: number, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const path = join(dir, `${i}-${image.name}`);
+    await copyFile(image.path, path);
+    await appendFile(path, `hugemap-bench-copy-${i}-${process.pid}`);
+    paths.push(path);
+  }
+  return paths;
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * The full service path, measured as a user sees it: a multipart upload to the API
+ * (`hugemap api`) until the worker (`hugemap worker`) has stored the last tile and the
+ * status says done. Backing servers (Redis, FerretDB, MinIO) are started once by
+ * services/dev/local-servers.ts (or reused from REDIS_URL / MONGO_URL / S3_ENDPOINT);
+ * the API and the worker are fresh processes per run, each under /usr/bin/time -v, so
+ * each run's peak RSS is its own.
+ *
+ * Second figure, "first view": upload start until every tile of the levels a viewer
+ * needs to show the whole image sharply in a 1024 px window is readable from S3 (all
+ * levels up to the first one at least 1024 px on its longer side).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { openAsBlob } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { startLocalServers, type LocalServers } from '../services/dev/local-servers.js';
+import { S3Store } from '../shared/storage/s3-store.js';
+import { deepZoomLevels, type PyramidLevel } from '../shared/tiling/pyramid.js';
+import { HUGEMAP_CLI } from './contenders.js';
+import { round1, startTimed, type Measured } from './measure.js';
+
+const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+export const FIRST_VIEW_PX = 1024;
+
+export interface Stack {
+  env: NodeJS.ProcessEnv;
+  s3: S3Store;
+  workerAllocator: string;
+  stop(): Promise<void>;
+}
+
+export interface ServiceRun {
+  wallS: number;
+  firstViewS: number;
+  acceptedS: number;
+  peakRssMB: number;
+  apiRssMB: number;
+  workerRssMB: number;
+  outputBytes: number;
+}
+
+export async function startStack(dir: string): Promise<Stack> {
+  await mkdir(dir, { recursive: true });
+  const servers: LocalServers = await startLocalServers({ dataDir: join(dir, 'servers'), logDir: join(dir, 'logs'), env: process.env });
+  const tag = randomBytes(4).toString('hex');
+  const mongo = new URL(servers.mongoUrl);
+  if (mongo.pathname === '/' || mongo.pathname === '') mongo.pathname = `/hugemap_bench_${tag}`;
+  const s3Settings = {
+    endpoint: servers.s3.endpoint,
+    region: servers.s3.region,
+    bucket: `hugemap-bench-${tag}`,
+    accessKeyId: servers.s3.accessKeyId,
+    secretAccessKey: servers.s3.secretAccessKey,
+    forcePathStyle: true,
+  };
+  const s3 = new S3Store(s3Settings);
+  await s3.ensureBucket();
+  // As in production (Dockerfile): the worker preloads jemalloc when the machine has it.
+  const preload = existsSync(JEMALLOC) ? JEMALLOC : undefined;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REDIS_URL: servers.redisUrl,
+    MONGO_URL: mongo.toString(),
+    S3_ENDPOINT: s3Settings.endpoint,
+    S3_REGION: s3Settings.region,
+    S3_BUCKET: s3Settings.bucket,
+    S3_ACCESS_KEY_ID: s3Settings.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3Settings.secretAccessKey,
+    QUEUE_PREFIX: `bench-${tag}`,
+    WORK_DIR: join(dir, 'work'),
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  return {
+    env,
+    s3,
+    workerAllocator: preload ? 'jemalloc (LD_PRELOAD, as the Dockerfile)' : 'glibc',
+    async stop() {
+      await s3.deletePrefix('').catch(() => undefined);
+      await servers.stop();
+    },
+  };
+}
+
+interface Proc {
+  done: Promise<Measured>;
+  stop(): Promise<Measured>;
+}
+
+function startProc(stack: Stack, role: 'api' | 'worker', reportPath: string, extraEnv: NodeJS.ProcessEnv = {}): { proc: Proc; ready: Promise<string> } {
+  const env = { ...stack.env, ...extraEnv, ...(role === 'worker' && existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}) };
+  const { child, done } = startTimed(process.execPath, [HUGEMAP_CLI, role], reportPath, { env });
+  const ready = new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: role === 'api' ? child.stdout! : child.stderr! });
+    lines.on('line', (line) => {
+      if (role === 'api') {
+        const url = /listening on (http:\/\/\S+)/.exec(line)?.[1];
+        if (url) resolve(url);
+      } else if (line.includes('worker ready')) resolve('');
+    });
+    void done.then((m) => reject(new Error(`${role} exited while starting (${m.exitCode}):\n${m.stderrTail}`)), reject);
+  });
+  return {
+    proc: {
+      done,
+      async stop() {
+        child.kill('SIGTERM');
+        return done;
+      },
+    },
+    ready,
+  };
+}
+
+/** Starts the API (unless `api` is false) and `workers` worker processes, each measured, and waits until all are ready. */
+export async function startServices(stack: Stack, dir: string, workers = 1, api = true): Promise<{ url: string; api: Proc | undefined; workerProcs: Proc[] }> {
+  await mkdir(dir, { recursive: true });
+  const apiStarted = api ? startProc(stack, 'api', join(dir, 'api.time')) : undefined;
+  // The worker logs at warn level for the bench, but announces readiness at info: ask for it.
+  const started = Array.from({ length: workers }, (_, i) => startProc(stack, 'worker', join(dir, `worker-${i}.time`), { LOG_LEVEL: 'info' }));
+  const url = apiStarted ? await apiStarted.ready : '';
+  await Promise.all(started.map((w) => w.ready));
+  return { url, api: apiStarted?.proc, workerProcs: started.map((w) => w.proc) };
+}
+
+export async function upload(apiUrl: string, path: string): Promise<string> {
+  const form = new FormData();
+  form.set('file', await openAsBlob(path), path.split('/').pop()!);
+  const res = await fetch(`${apiUrl}/api/v1/images`, { method: 'POST', body: form });
+  const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
+  if (res.status !== 202 || !body.id) throw new Error(`upload refused: ${res.status} ${JSON.stringify(body)}`);
+  return body.id;
+}
+
+export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 30 * 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const doc = (await (await fetch(`${apiUrl}/api/v1/images/${id}`)).json()) as { status: string; error?: unknown };
+    if (doc.status === 'done') return;
+    if (doc.status === 'failed') throw new Error(`image ${id} failed: ${JSON.stringify(doc.error)}`);
+    await sleep(100);
+  }
+  throw new Error(`image ${id} not done after ${timeoutMs} ms`);
+}
+
+/** Levels 0..L where L is the first level at least FIRST_VIEW_PX on its longer side. */
+export function firstViewLevels(width: number, height: number): PyramidLevel[] {
+  const levels = deepZoomLevels(width, height);
+  const last = levels.findIndex((l) => Math.max(l.width, l.height) >= FIRST_VIEW_PX);
+  return levels.slice(0, last === -1 ? levels.length : last + 1);
+}
+
+async function firstViewComplete(s3: S3Store, id: string, levels: PyramidLevel[]): Promise<boolean> {
+  const counts = await Promise.all(
+    levels.map(async (l) => {
+      let n = 0;
+      for await (const _ of s3.listKeys(`images/${id}/image_files/${l.level}/`)) n++;
+      return n === l.cols * l.rows;
+    }),
+  );
+  return counts.every(Boolean);
+}
+
+export async function runServicePath(stack: Stack, image: { path: string; width: number; height: number }, dir: string): Promise<ServiceRun> {
+  await rm(dir, { recursive: true, force: true });
+  const started = await startServices(stack, dir);
+  const { url } = started;
+  const api = started.api!;
+  const worker = started.workerProcs[0]!;
+  let id: string | undefined;
+  try {
+    const t0 = performance.now();
+    id = await upload(url, image.path);
+    const acceptedS = (performance.now() - t0) / 1000;
+    let firstViewS = Number.NaN;
+    let finished = false;
+    const levels = firstViewLevels(image.width, image.height);
+    const watchFirstView = (async () => {
+      while (!finished) {
+        if (await firstViewComplete(stack.s3, id!, levels).catch(() => false)) {
+          firstViewS = (performance.now() - t0) / 1000;
+          return;
+        }
+        await sleep(200);
+      }
+    })();
+    await waitUntilDone(url, id);
+    const wallS = (performance.now() - t0) / 1000;
+    finished = true;
+    await watchFirstView;
+    if (Number.isNaN(firstViewS)) firstViewS = wallS; // done before the watcher's next look
+    const [apiM, workerM] = await Promise.all([api.stop(), worker.stop()]);
+    let outputBytes = 0;
+    for await (const o of stack.s3.listKeys(`images/${id}/`)) outputBytes += o.size;
+    return {
+      wallS,
+      firstViewS,
+      acceptedS,
+      apiRssMB: apiM.peakRssMB,
+      workerRssMB: workerM.peakRssMB,
+      peakRssMB: round1(Math.max(apiM.peakRssMB, workerM.peakRssMB)),
+      outputBytes,
+    };
+  } finally {
+    await Promise.allSettled([api.stop(), worker.stop()]);
+    if (id) await Promise.allSettled([stack.s3.deletePrefix(`images/${id}/`), stack.s3.deletePrefix(`originals/${id}`)]);
+  }
+}
+
+export interface ThroughputRun {
+  workers: number;
+  images: number;
+  seconds: number;
+  imagesPerMinute: number;
+  workerRssMB: number[];
+}
+
+/**
+ * Images per minute for a queue: every image is uploaded first (no worker running, so
+ * the queue is full), then `workers` worker processes start and the clock runs from the
+ * moment they are all ready until the last image is done.
+ */
+export async function runThroughput(stack: Stack, paths: string[], workers: number, dir: string): Promise<ThroughputRun> {
+  await rm(dir, { recursive: true, force: true });
+  const front = await startServices(stack, join(dir, 'api'), 0);
+  const api = front.api!;
+  const ids: string[] = [];
+  let started: Proc[] = [];
+  try {
+    for (const p of paths) ids.push(await upload(front.url, p));
+    const t0 = performance.now();
+    started = (await startServices(stack, join(dir, 'workers'), workers, false)).workerProcs;
+    await Promise.all(ids.map((id) => waitUntilDone(front.url, id)));
+    const seconds = (performance.now() - t0) / 1000;
+    const measured = await Promise.all(started.map((w) => w.stop()));
+    return { workers, images: paths.length, seconds: round1(seconds), imagesPerMinute: round1((paths.length / seconds) * 60), workerRssMB: measured.map((m) => m.peakRssMB) };
+  } finally {
+    await Promise.allSettled([api.stop(), ...started.map((w) => w.stop())]);
+    await Promise.allSettled(ids.flatMap((id) => [stack.s3.deletePrefix(`images/${id}/`), stack.s3.deletePrefix(`originals/${id}`)]));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,71 @@
+/** The benchmark's pure parts: parsing GNU time's report, medians and spread, run order, chart/report text. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseTimeReport } from '../bench/measure.js';
+import { rotation, spread } from '../bench/stats.js';
+import { firstViewLevels } from '../bench/service-path.js';
+import { chartSvg } from '../bench/chart.js';
+import { markdownReport } from '../bench/report.js';
+import type { BenchResults } from '../bench/results.js';
+
+const TIME_REPORT = `\tCommand being timed: "vips dzsave a b"
+\tUser time (seconds): 10.50
+\tElapsed (wall clock) time (h:mm:ss or m:ss): 0:07.12
+\tMaximum resident set size (kbytes): 204800
+\tExit status: 0
+`;
+
+test('parseTimeReport reads peak RSS (MB) and exit status; a killed process reads as 128+signal', () => {
+  assert.deepEqual(parseTimeReport(TIME_REPORT), { peakRssMB: 209.7, exitCode: 0 });
+  const killed = TIME_REPORT.replace('\tExit status: 0\n', '\tCommand terminated by signal 9\n');
+  assert.deepEqual(parseTimeReport(killed), { peakRssMB: 209.7, exitCode: 137 });
+  assert.throws(() => parseTimeReport('nothing'), /Maximum resident set size/);
+});
+
+test('spread: median of odd and even counts, min and max', () => {
+  assert.deepEqual(spread([3, 1, 2]), { median: 2, min: 1, max: 3 });
+  assert.deepEqual(spread([4, 1, 3, 2]), { median: 2.5, min: 1, max: 4 });
+  assert.throws(() => spread([]), RangeError);
+});
+
+test('rotation: each run starts with a different contender and keeps them all', () => {
+  const c = ['a', 'b', 'c'];
+  assert.deepEqual(rotation(c, 0), ['a', 'b', 'c']);
+  assert.deepEqual(rotation(c, 1), ['b', 'c', 'a']);
+  assert.deepEqual(rotation(c, 4), ['b', 'c', 'a']);
+});
+
+test('first view: levels up to the first one at least 1024 px on its longer side', () => {
+  const levels = firstViewLevels(20480, 11520);
+  assert.deepEqual(levels.at(-1), { level: 11, width: 1280, height: 720, cols: 5, rows: 3 });
+  assert.equal(levels.length, 12);
+  // A small image: all levels.
+  assert.equal(firstViewLevels(600, 400).length, 11);
+});
+
+const SAMPLE: BenchResults = {
+  meta: {
+    startedAt: 's', finishedAt: 'f', command: 'npm run bench', quick: false, runs: 3,
+    machine: { cpus: 2, cpuModel: 'cpu', memoryGB: 24, loadAvgAtStart: [0.1, 0.2, 0.3] },
+    versions: { node: 'v20' }, workerAllocator: 'glibc', firstViewDefinition: 'def', skipped: [],
+  },
+  images: [{ name: 'a.jpg', kind: 'jpeg', width: 2000, height: 1000, megapixels: 2, bytes: 1e6 }],
+  results: [
+    { image: 'a.jpg', megapixels: 2, contender: 'vips-dzsave', label: 'vips <dzsave>', runs: [], wallS: { median: 1, min: 0.9, max: 1.2 }, mpPerS: 2, peakRssMB: { median: 50, min: 50, max: 50 }, outputBytes: 2e6, ratioToVips: 1 },
+  ],
+  memoryCurve: [{ image: 'a.jpg', kind: 'jpeg', megapixels: 2, hugemapTile: { peakRssMB: 100, wallS: 1 }, worker: null }],
+  throughput: [],
+};
+
+test('markdownReport: median (min-max), ratio and escaped-free table cells', () => {
+  const md = markdownReport(SAMPLE);
+  assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 50 \| 2\.0 \|/);
+  assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \| 1\.0 \| - \| - \|/);
+});
+
+test('chartSvg escapes labels and draws the 300 MB target line', () => {
+  const svg = chartSvg(SAMPLE);
+  assert.ok(svg.includes('vips &lt;dzsave&gt;'));
+  assert.ok(!svg.includes('<dzsave>'));
+  assert.match(svg, /target 300 MB/);
+});

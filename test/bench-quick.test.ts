@@ -1,0 +1,94 @@
+/**
+ * `npm run bench -- --quick` end to end: every contender runs once on tiny images (the service
+ * path against the test servers), and the JSON, Markdown and PNG it writes are well-formed and
+ * agree with each other. No timing assertions: only that each figure was measured.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { main } from '../bench/run.js';
+import type { BenchResults } from '../bench/results.js';
+
+describe('bench --quick', () => {
+  let out: string;
+  let returned: BenchResults;
+  let json: BenchResults;
+  let markdown: string;
+
+  before(async () => {
+    out = await mkdtemp(join(tmpdir(), 'bench-quick-'));
+    returned = await main(['--quick', '--out', out]);
+    json = JSON.parse(await readFile(join(out, 'quick.json'), 'utf8')) as BenchResults;
+    markdown = await readFile(join(out, 'quick.md'), 'utf8');
+  });
+  after(() => rm(out, { recursive: true, force: true }));
+
+  test('the JSON on disk is what main() returned, for the quick images', () => {
+    assert.deepEqual(json, returned);
+    assert.equal(json.meta.quick, true);
+    assert.equal(json.meta.runs, 1);
+    assert.deepEqual(json.images.map((i) => i.name), ['quick-1mp.jpg', 'quick-4mp.jpg', 'quick-4mp-prog.jpg', 'quick-1mp-16bit.png']);
+  });
+
+  test('every contender ran once on every timed image, with measured figures', () => {
+    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'service-path'];
+    for (const image of ['quick-1mp.jpg', 'quick-4mp.jpg']) {
+      const rows = json.results.filter((r) => r.image === image);
+      assert.deepEqual(rows.map((r) => r.contender), expected, `contenders on ${image} (skipped: ${json.meta.skipped.join('; ')})`);
+      for (const r of rows) {
+        assert.equal(r.runs.length, 1);
+        assert.ok(r.wallS.median > 0 && r.wallS.min <= r.wallS.median && r.wallS.median <= r.wallS.max, `${r.contender} wall`);
+        assert.ok(r.peakRssMB.median > 10, `${r.contender} peak RSS ${r.peakRssMB.median} MB`);
+        assert.ok(r.outputBytes > 1000, `${r.contender} output ${r.outputBytes} bytes`);
+        assert.equal(r.mpPerS, Math.round((r.megapixels / r.wallS.median) * 10) / 10);
+      }
+      assert.equal(rows.find((r) => r.contender === 'vips-dzsave')!.ratioToVips, 1);
+      const service = rows.find((r) => r.contender === 'service-path')!;
+      assert.ok(service.firstViewS!.median > 0 && service.firstViewS!.median <= service.wallS.median + 0.25);
+      assert.ok(service.workerRssMB!.median > 10 && service.apiRssMB!.median > 10);
+      assert.equal(service.peakRssMB.median, Math.max(service.workerRssMB!.median, service.apiRssMB!.median));
+    }
+  });
+
+  test('the memory curve covers every image, hard cases included, for the CLI and the worker', () => {
+    assert.deepEqual(json.memoryCurve.map((p) => p.image), json.images.map((i) => i.name));
+    for (const p of json.memoryCurve) {
+      assert.ok(p.hugemapTile && p.hugemapTile.peakRssMB > 10, `${p.image} hugemap tile`);
+      assert.ok(p.worker && p.worker.peakRssMB > 10, `${p.image} worker`);
+    }
+    assert.deepEqual(json.memoryCurve.map((p) => p.kind), ['jpeg', 'jpeg', 'progressive-jpeg', '16-bit-png']);
+  });
+
+  test('throughput was measured for 1 and 2 workers on the same queue', () => {
+    assert.deepEqual(json.throughput.map((t) => t.workers), [1, 2]);
+    for (const t of json.throughput) {
+      assert.equal(t.images, 2);
+      assert.equal(t.workerRssMB.length, t.workers);
+      assert.ok(t.imagesPerMinute > 0 && t.seconds > 0);
+    }
+  });
+
+  test('the Markdown has a table row per contender and image with the JSON numbers', () => {
+    for (const r of json.results) {
+      const row = markdown.split('\n').find((l) => l.startsWith(`| ${r.label} |`) && markdown.indexOf(l) > markdown.indexOf(`## ${r.image}`));
+      assert.ok(row, `row for ${r.label} on ${r.image}`);
+      assert.ok(row.includes(`| ${r.mpPerS.toFixed(1)} |`), row);
+    }
+    assert.match(markdown, /## Memory curve/);
+    assert.match(markdown, /## Throughput/);
+    assert.match(markdown, /First view: upload start until/);
+  });
+
+  test('the chart is a PNG of the expected size', async () => {
+    const meta = await sharp(join(out, 'quick.png')).metadata();
+    assert.equal(meta.format, 'png');
+    assert.equal(meta.width, 1200);
+    assert.equal(meta.height, 520);
+    // Not blank: the lines and labels make the image far from uniform.
+    const stats = await sharp(join(out, 'quick.png')).stats();
+    assert.ok(stats.channels[0]!.stdev > 10);
+  });
+});
