@@ -16,6 +16,13 @@ const hostPortList = z
   .pipe(z.array(z.string().regex(/^[a-z0-9.\-\[\]:]+:\d{1,5}$/, 'each entry must be host:port')));
 
 const schema = z.object({
+  /** Ops dashboard (/admin/queues): a bearer/cookie token, or basic auth; with neither it is not served at all. */
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  ADMIN_USER: z.string().min(1).optional(),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  ADMIN_READ_ONLY: bool.default(true),
+  /** Part size of resumable browser uploads (tus) in S3; S3 wants at least 5 MiB. */
+  TUS_PART_BYTES: z.coerce.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(8 * 1024 ** 2),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').default('mongodb://127.0.0.1:27017/hugemap'),
   S3_ENDPOINT: z.string().url().optional(),
@@ -41,6 +48,9 @@ const schema = z.object({
 });
 
 export type Config = Readonly<{
+  /** Ops dashboard credentials (see ADMIN_* above). */
+  admin: Readonly<{ token: string | undefined; user: string | undefined; password: string | undefined; readOnly: boolean }>;
+  tusPartBytes: number;
   redisUrl: string;
   mongoUrl: string;
   s3: Readonly<{
@@ -78,7 +88,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new ConfigError('invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither');
   }
+  if ((e.ADMIN_USER === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError('invalid configuration: set both ADMIN_USER and ADMIN_PASSWORD, or neither');
+  }
   return Object.freeze({
+    admin: Object.freeze({ token: e.ADMIN_TOKEN, user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY }),
+    tusPartBytes: e.TUS_PART_BYTES,
     redisUrl: e.REDIS_URL,
     mongoUrl: e.MONGO_URL,
     s3: Object.freeze({

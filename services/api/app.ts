@@ -10,6 +10,9 @@ import { OpenStreams } from './open-streams.js';
 import { healthRouter } from './routes/health.js';
 import { imagesRouter } from './routes/images.js';
 import { tilesRouter } from './routes/tiles.js';
+import { annotationsRouter } from './routes/annotations.js';
+import { adminRouter } from './routes/admin.js';
+import { pagesRouter } from './routes/pages.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -32,8 +35,11 @@ export function createApp(deps: ApiDeps): Express {
     }),
   );
   app.use(healthRouter(deps));
+  app.use('/api/v1/images/:id/annotations', annotationsRouter(deps));
   app.use('/api/v1/images', imagesRouter(deps, streams));
   app.use('/tiles', tilesRouter(deps.s3, deps.logger));
+  app.use(pagesRouter(deps));
+  app.use(adminRouter(deps));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
