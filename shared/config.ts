@@ -45,6 +45,15 @@ const schema = z.object({
   QUEUE_PREFIX: z.string().min(1).default('hugemap'),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** HMAC key for scaled-image sizes that are not presets; unset: any size up to the maximum is allowed. */
+  SIGNING_KEY: z.string().min(16, 'use at least 16 characters').optional(),
+  SCALE_CACHE_DIR: z.string().min(1).default('/tmp/hugemap-scaled'),
+  SCALE_CACHE_MAX_BYTES: z.coerce.number().int().positive().default(1024 ** 3),
+  SCALE_MAX_DIMENSION: z.coerce.number().int().min(16).max(16384).default(4096),
+  /** `name=spec,...`, e.g. `thumb=150x150,square=150x150!`; replaces the defaults. */
+  SCALE_PRESETS: z.string().optional(),
+  /** Appended to generated alt texts, e.g. " (photo)". */
+  ALT_SUFFIX: z.string().max(200).default(''),
 });
 
 export type Config = Readonly<{
@@ -74,6 +83,15 @@ export type Config = Readonly<{
   queuePrefix: string;
   shutdownTimeoutMs: number;
   logLevel: string;
+  signingKey: string | undefined;
+  scale: Readonly<{
+    cacheDir: string;
+    cacheMaxBytes: number;
+    maxDimension: number;
+    /** Raw `name=spec` list; parsed (and checked) by services/scaling/presets.ts. */
+    presets: string | undefined;
+    altSuffix: string;
+  }>;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -117,5 +135,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: e.QUEUE_PREFIX,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    signingKey: e.SIGNING_KEY,
+    scale: Object.freeze({
+      cacheDir: e.SCALE_CACHE_DIR,
+      cacheMaxBytes: e.SCALE_CACHE_MAX_BYTES,
+      maxDimension: e.SCALE_MAX_DIMENSION,
+      presets: e.SCALE_PRESETS,
+      altSuffix: e.ALT_SUFFIX,
+    }),
   });
 }

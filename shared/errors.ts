@@ -159,3 +159,10 @@ export class DevStartError extends HugemapError {
     super('HUGEMAP_ERR_DEV_START', message, { httpStatus: 500, permanent: true });
   }
 }
+
+/** A scaled-image size that needs a signature came without a valid one. */
+export class BadSignatureError extends InputError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_BAD_SIGNATURE', message, 403);
+  }
+}

@@ -16,6 +16,8 @@ export interface ImageSource {
   filename?: string;
   contentType?: string;
   bytes?: number;
+  /** SHA-256 (hex) of the original, known at once for uploads. */
+  sha256?: string;
 }
 
 export interface ImageCheckpoint {
@@ -33,6 +35,8 @@ export interface ImageDoc {
   stage: ImageStage;
   progress: number;
   title: string | null;
+  /** Lower-case labels for browsing (`GET /api/v1/images?tag=`); absent on documents older than tags. */
+  tags?: string[];
   source: ImageSource;
   width: number | null;
   height: number | null;
@@ -48,13 +52,14 @@ export interface ImageDoc {
   updatedAt: Date;
 }
 
-export function newImageDoc(id: string, source: ImageSource, title: string | null, now = new Date()): ImageDoc {
+export function newImageDoc(id: string, source: ImageSource, title: string | null, now = new Date(), tags: string[] = []): ImageDoc {
   return {
     _id: id,
     status: 'queued',
     stage: 'queued',
     progress: 0,
     title,
+    tags,
     source,
     width: null,
     height: null,
@@ -74,6 +79,8 @@ export function newImageDoc(id: string, source: ImageSource, title: string | nul
 /** Object-store keys of one image; tiles are public (CDN), originals private. */
 export const imageKeys = {
   original: (id: string) => `originals/${id}`,
+  /** Where an upload lands until its content id is known. */
+  pendingUpload: (token: string) => `uploads/${token}`,
   prefix: (id: string) => `images/${id}/`,
   descriptor: (id: string) => `images/${id}/image.dzi`,
   thumbnail: (id: string) => `images/${id}/thumbnail.jpg`,

@@ -32,6 +32,7 @@ export class StatusStore {
   async ensureIndexes(): Promise<void> {
     await this.images.createIndex({ createdAt: -1, _id: -1 }, { name: 'list_newest_first' });
     await this.images.createIndex({ status: 1, updatedAt: -1 }, { name: 'by_status' });
+    await this.images.createIndex({ tags: 1, createdAt: -1, _id: -1 }, { name: 'by_tag' });
   }
 
   async ping(): Promise<void> {

@@ -93,7 +93,8 @@ describe('POST /api/v1/images (upload)', () => {
     const res = await postForm(form([['title', 'Red square'], ['file', blob(jpeg, 'image/jpeg'), 'red.jpg']]));
     assert.equal(res.status, 202);
     const body = (await res.json()) as { id: string; status: string; links: Record<string, string | null> };
-    assert.match(body.id, /^[A-Za-z0-9_-]{16}$/);
+    // Content id: the first 16 bytes of the SHA-256 of the bytes, base64url.
+    assert.equal(body.id, createHash('sha256').update(jpeg).digest().subarray(0, 16).toString('base64url'));
     assert.equal(body.status, 'queued');
     assert.deepEqual(body.links, {
       self: `/api/v1/images/${body.id}`,
@@ -110,31 +111,34 @@ describe('POST /api/v1/images (upload)', () => {
     const doc = await api.store.get(body.id);
     assert.equal(doc?.status, 'queued');
     assert.equal(doc?.title, 'Red square');
-    assert.deepEqual(doc?.source, { kind: 'upload', contentType: 'image/jpeg', bytes: jpeg.length, filename: 'red.jpg' });
+    assert.deepEqual(doc?.source, { kind: 'upload', contentType: 'image/jpeg', bytes: jpeg.length, filename: 'red.jpg', sha256: sha256(jpeg) });
+    assert.deepEqual(await keysUnder('uploads/'), [], 'the temporary upload key is gone');
 
     const job = await api.queue.getJob(body.id);
     assert.deepEqual(job?.data, { imageId: body.id });
   });
 
   test('title after the file is accepted too', async () => {
-    const res = await postForm(form([['file', blob(jpeg), 'a.jpg'], ['title', 'late title']]));
+    // Other bytes than the first test's: the same bytes would be the same image.
+    const other = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3c3' } }).jpeg().toBuffer();
+    const res = await postForm(form([['file', blob(other), 'a.jpg'], ['title', 'late title']]));
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
     assert.equal((await api.store.get(id))?.title, 'late title');
   });
 
   test('over MAX_UPLOAD_BYTES (declared length): 413, nothing in S3 or MongoDB', async () => {
-    const keysBefore = await keysUnder('originals/');
+    const keysBefore = await keysUnder('');
     const docsBefore = await api.store.images.countDocuments();
     const big = Buffer.concat([jpeg, Buffer.alloc(MAX_UPLOAD * 3)]);
     const res = await postForm(form([['file', blob(big), 'big.jpg']]));
     assert.deepEqual(await errorOf(res), { status: 413, code: 'HUGEMAP_ERR_UPLOAD_TOO_LARGE' });
     assert.equal(await api.store.images.countDocuments(), docsBefore);
-    assert.deepEqual(await keysUnder('originals/'), keysBefore);
+    assert.deepEqual(await keysUnder(''), keysBefore);
   });
 
   test('over MAX_UPLOAD_BYTES while streaming (chunked): 413, no object, no parts, no doc', async () => {
-    const keysBefore = await keysUnder('originals/');
+    const keysBefore = await keysUnder('');
     const docsBefore = await api.store.images.countDocuments();
     const boundary = 'hugemap-test-boundary';
     const big = Buffer.concat([jpeg, Buffer.alloc(MAX_UPLOAD * 3, 7)]);
@@ -147,8 +151,8 @@ describe('POST /api/v1/images (upload)', () => {
     assertNoStack(res.text);
     assert.equal(res.status, 413);
     assert.equal((JSON.parse(res.text) as { error: { code: string } }).error.code, 'HUGEMAP_ERR_UPLOAD_TOO_LARGE');
-    assert.deepEqual(await keysUnder('originals/'), keysBefore);
-    assert.deepEqual(await api.s3.pendingUploads('originals/'), []);
+    assert.deepEqual(await keysUnder(''), keysBefore);
+    assert.deepEqual(await api.s3.pendingUploads(''), []);
     assert.equal(await api.store.images.countDocuments(), docsBefore);
   });
 
@@ -166,11 +170,12 @@ describe('POST /api/v1/images (upload)', () => {
       req.write(jpeg);
       const chunk = Buffer.alloc(1024 * 1024, 9);
       for (let i = 0; i < 40; i++) req.write(chunk);
-      await waitFor('a multipart upload in progress', async () => ((await roomy.s3.pendingUploads('originals/')).length > 0 ? true : undefined));
+      // Uploads stream to uploads/{random} until their content id is known.
+      await waitFor('a multipart upload in progress', async () => ((await roomy.s3.pendingUploads('uploads/')).length > 0 ? true : undefined));
       req.destroy();
-      await waitFor('the multipart upload aborted', async () => ((await roomy.s3.pendingUploads('originals/')).length === 0 ? true : undefined));
+      await waitFor('the multipart upload aborted', async () => ((await roomy.s3.pendingUploads('')).length === 0 ? true : undefined));
       const keys: string[] = [];
-      for await (const { key } of roomy.s3.listKeys('originals/')) keys.push(key);
+      for await (const { key } of roomy.s3.listKeys('')) keys.push(key);
       assert.deepEqual(keys, []);
       assert.equal(await roomy.store.images.countDocuments(), 0);
     } finally {
@@ -179,10 +184,10 @@ describe('POST /api/v1/images (upload)', () => {
   });
 
   test('a text file is refused with 415 before anything is stored', async () => {
-    const keysBefore = await keysUnder('originals/');
+    const keysBefore = await keysUnder('');
     const res = await postForm(form([['file', new Blob(['hello, this is not a picture at all']), 'notes.txt']]));
     assert.deepEqual(await errorOf(res), { status: 415, code: 'HUGEMAP_ERR_NOT_AN_IMAGE' });
-    assert.deepEqual(await keysUnder('originals/'), keysBefore);
+    assert.deepEqual(await keysUnder(''), keysBefore);
   });
 
   test('malformed requests are 400 HUGEMAP_ERR_BAD_REQUEST', async () => {
@@ -240,9 +245,12 @@ describe('GET /api/v1/images/:id', () => {
     assert.equal(res.status, 200);
     const view = (await res.json()) as Record<string, unknown>;
     assert.deepEqual(Object.keys(view).sort(), [
-      'attempts', 'bytes', 'createdAt', 'error', 'format', 'height', 'id', 'levels', 'links', 'progress',
-      'source', 'stage', 'status', 'tileSize', 'tiles', 'title', 'updatedAt', 'width',
+      'attempts', 'bytes', 'createdAt', 'error', 'filename', 'format', 'height', 'id', 'levels', 'links', 'progress',
+      'source', 'stage', 'status', 'tags', 'tileSize', 'tiles', 'title', 'updatedAt', 'width',
     ]);
+    assert.equal(view.bytes, 10);
+    assert.equal(view.filename, 'x.png');
+    assert.deepEqual(view.tags, []);
     assert.equal(view.status, 'done');
     assert.equal(view.progress, 1);
     assert.deepEqual(view.source, { kind: 'upload', filename: 'x.png' });

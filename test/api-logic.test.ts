@@ -23,11 +23,12 @@ test('sniffImageFormat recognises real JPEG, PNG, TIFF and WebP headers and noth
   assert.equal(sniffImageFormat(Buffer.alloc(0)), null);
 });
 
-test('image ids: 16 URL-safe characters, random, strictly validated', () => {
+test('image ids: 22 URL-safe characters (16 for older images), random for URL jobs, strictly validated', () => {
   const ids = new Set(Array.from({ length: 1000 }, () => newImageId()));
   assert.equal(ids.size, 1000);
-  for (const id of ids) assert.ok(isImageId(id), id);
-  for (const bad of ['', 'short', 'AAAAAAAAAAAAAAA', 'AAAAAAAAAAAAAAAAA', '../../originals/', 'AAAAAAAAAAAAAAA/', 'AAAAAAAA AAAAAAA', 42]) {
+  for (const id of ids) assert.ok(isImageId(id) && id.length === 22, id);
+  assert.ok(isImageId('AAAAAAAAAAAAAAAA'), 'an older 16-character id');
+  for (const bad of ['', 'short', 'AAAAAAAAAAAAAAA', 'AAAAAAAAAAAAAAAAA', 'A'.repeat(21), 'A'.repeat(23), '../../originals/', 'AAAAAAAAAAAAAAA/', 'AAAAAAAA AAAAAAA', 'AAAAAAAAAAAAAAAAAAAA/A', 42]) {
     assert.equal(isImageId(bad), false, String(bad));
   }
   assert.throws(() => parseImageId('../x'), { code: 'HUGEMAP_ERR_BAD_REQUEST' });

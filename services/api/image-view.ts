@@ -20,12 +20,16 @@ export interface ImageView {
   stage: ImageDoc['stage'];
   progress: number;
   title: string | null;
+  tags: string[];
+  /** The uploaded file's name (display only), null for URL submissions. */
+  filename: string | null;
   width: number | null;
   height: number | null;
   format: ImageDoc['format'];
   tileSize: number;
   levels: number | null;
   tiles: { done: number; total: number };
+  /** Length of the original in bytes (known at once for uploads, after the fetch for URLs). */
   bytes: number | null;
   error: { code: string; message: string } | null;
   attempts: number;
@@ -65,6 +69,8 @@ export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>
     stage: doc.stage,
     progress: Math.min(1, Math.max(0, doc.progress)),
     title: doc.title,
+    tags: doc.tags ?? [],
+    filename: doc.source.filename ?? null,
     width: doc.width,
     height: doc.height,
     format: doc.format,

@@ -1,10 +1,12 @@
 /**
- * Streams a multipart/form-data upload (`file`, optional `title`, in any order)
- * straight into S3: memory stays bounded whatever the file's size. Refused
+ * Streams a multipart/form-data upload (`file`, optional `title` and `tags`, in
+ * any order) straight into S3, hashing the bytes on the way (SHA-256, for the
+ * content id): memory stays bounded whatever the file's size. Refused
  * uploads leave nothing behind: a failed multipart upload is aborted by
  * uploadStream, and a stored original is deleted if a later part is bad.
  */
-import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { BadRequestError, EmptyInputError, NotAnImageError } from '../../shared/errors.js';
@@ -15,12 +17,17 @@ import { SNIFF_BYTES, sniffImageFormat } from './sniff-image.js';
 export interface ReceivedUpload {
   /** Raw `title` field, unvalidated; null when absent. */
   title: string | null;
+  /** Raw `tags` field (comma-separated), unvalidated; null when absent. */
+  tags: string | null;
+  /** SHA-256 of the file's bytes. */
+  sha256: Buffer;
   filename: string | undefined;
   contentType: string;
   bytes: number;
 }
 
 interface StoredFile {
+  sha256: Buffer;
   filename: string | undefined;
   contentType: string;
   bytes: number;
@@ -37,8 +44,8 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
   try {
     parser = busboy({
       headers: req.headers,
-      // busboy fires filesLimit/fieldsLimit on one too many, but partsLimit on reaching the count: 3 means "a third part".
-      limits: { files: 1, fields: 1, fieldSize: 4096, parts: 3, headerPairs: 20 },
+      // busboy fires filesLimit/fieldsLimit on one too many, but partsLimit on reaching the count: 4 means "a fourth part".
+      limits: { files: 1, fields: 2, fieldSize: 4096, parts: 4, headerPairs: 20 },
     });
   } catch {
     return Promise.reject(new BadRequestError('malformed multipart/form-data request (missing boundary?)'));
@@ -46,6 +53,7 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
 
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let title: string | null = null;
+    let tags: string | null = null;
     let fileStream: Readable | null = null;
     let stored: Promise<StoredFile> | null = null;
     let settled = false;
@@ -74,11 +82,12 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       stored.catch(fail);
     });
     parser.on('field', (name, value, info) => {
-      if (name !== 'title') return fail(new BadRequestError(`unknown field "${name}" (expected "file" and optional "title")`));
-      if (info.valueTruncated) return fail(new BadRequestError('title is too long'));
-      title = value;
+      if (name !== 'title' && name !== 'tags') return fail(new BadRequestError(`unknown field "${name}" (expected "file" and optional "title", "tags")`));
+      if (info.valueTruncated) return fail(new BadRequestError(`${name} is too long`));
+      if (name === 'title') title = value;
+      else tags = value;
     });
-    const tooMany = () => fail(new BadRequestError('too many parts: send one "file" and an optional "title"'));
+    const tooMany = () => fail(new BadRequestError('too many parts: send one "file" and optional "title" and "tags"'));
     parser.on('filesLimit', tooMany);
     parser.on('fieldsLimit', tooMany);
     parser.on('partsLimit', tooMany);
@@ -88,7 +97,7 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       stored.then((file) => {
         if (settled) return;
         settled = true;
-        resolve({ title, ...file });
+        resolve({ title, tags, ...file });
       }, fail);
     });
     req.on('close', () => {
@@ -104,8 +113,16 @@ async function storeFile(file: Readable, filename: string | undefined, opts: Rec
   const format = sniffImageFormat(head);
   if (!format) throw new NotAnImageError('uploaded file');
   const contentType = `image/${format}`;
-  const { bytes } = await uploadStream(opts.s3, opts.key, body, { meta: { contentType }, maxBytes: opts.maxBytes });
-  return { filename: cleanFilename(filename), contentType, bytes };
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  body.on('error', (err) => hashing.destroy(err));
+  const { bytes } = await uploadStream(opts.s3, opts.key, body.pipe(hashing), { meta: { contentType }, maxBytes: opts.maxBytes });
+  return { sha256: hash.digest(), filename: cleanFilename(filename), contentType, bytes };
 }
 
 /** Reads at least `n` bytes (fewer at end of stream) and gives back a stream of the whole input. */

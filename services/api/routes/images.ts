@@ -9,6 +9,7 @@ import { decodeCursor } from '../../../shared/status-store.js';
 import { createImage } from '../create-image.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
+import { parseTag, tagsSchema, titleSchema } from '../image-meta.js';
 import { toImageView } from '../image-view.js';
 import type { OpenStreams } from '../open-streams.js';
 import { streamImageEvents } from './events.js';
@@ -16,7 +17,10 @@ import { streamImageEvents } from './events.js';
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(200).optional(),
+  tag: z.string().min(1).max(50).optional(),
 });
+
+const metaPatch = z.strictObject({ title: titleSchema.nullable().optional(), tags: tagsSchema.optional() });
 
 export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   const router = Router();
@@ -31,15 +35,32 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   router.get('/', async (req, res) => {
     const parsed = listQuery.safeParse(req.query);
     if (!parsed.success) throw new BadRequestError(`invalid query: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-    const { limit, cursor } = parsed.data;
+    const { limit, cursor, tag } = parsed.data;
     if (cursor !== undefined && decodeCursor(cursor) === null) throw new BadRequestError('invalid cursor');
-    const page = await deps.store.list({ limit, cursor: cursor ?? null });
+    const filter = tag === undefined ? {} : { tags: parseTag(tag) };
+    const page = await deps.store.list({ limit, cursor: cursor ?? null, filter });
     res.json({ items: page.items.map((doc) => toImageView(doc, deps.config)), nextCursor: page.nextCursor });
   });
 
   router.get('/:id', async (req, res) => {
     const id = parseImageId(req.params.id);
     const doc = await deps.store.get(id);
+    if (!doc) throw new NotFoundError(`image ${id}`);
+    res.json(toImageView(doc, deps.config));
+  });
+
+  /** Title and tags only; `tags` replaces the whole list, `title: null` clears it. */
+  router.patch('/:id', express.json({ limit: '16kb' }), async (req, res) => {
+    const id = parseImageId(req.params.id);
+    const parsed = metaPatch.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new BadRequestError(`invalid body: ${first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'expected {"title"?, "tags"?}'}`);
+    }
+    const set: Record<string, unknown> = {};
+    if (parsed.data.title !== undefined) set.title = parsed.data.title;
+    if (parsed.data.tags !== undefined) set.tags = parsed.data.tags;
+    const doc = Object.keys(set).length > 0 ? await deps.store.update(id, set) : await deps.store.get(id);
     if (!doc) throw new NotFoundError(`image ${id}`);
     res.json(toImageView(doc, deps.config));
   });

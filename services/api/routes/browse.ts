@@ -1,0 +1,38 @@
+/**
+ * Browsing: GET /api/v1/images/random, /api/v1/images/{id}/next and /previous
+ * -> {id} (null past either end), and GET /api/v1/tags -> counts per tag.
+ * Mounted at /api/v1 before the images router so `random` is not taken for an id.
+ */
+import { Router } from 'express';
+import { NotFoundError } from '../../../shared/errors.js';
+import type { ApiDeps } from '../deps.js';
+import { parseImageId } from '../image-id.js';
+import { nextImageId, previousImageId, randomImageId, tagCounts } from '../browse-queries.js';
+
+export function browseRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  router.get('/images/random', async (_req, res) => {
+    const id = await randomImageId(deps.store);
+    if (id === null) throw new NotFoundError('any image (there are none yet)');
+    res.json({ id });
+  });
+
+  for (const [path, find] of [['next', nextImageId], ['previous', previousImageId]] as const) {
+    router.get(`/images/:id/${path}`, async (req, res) => {
+      const id = parseImageId(req.params.id);
+      const doc = await deps.store.get(id);
+      if (!doc) throw new NotFoundError(`image ${id}`);
+      res.json({ id: await find(deps.store, doc) });
+    });
+  }
+
+  router.get('/tags', async (_req, res) => {
+    res.json({ tags: await tagCounts(deps.store) });
+  });
+  return router;
+}

@@ -1,0 +1,114 @@
+/**
+ * GET /i/{size}/{id}.{ext} and /i/{size}/{id}/{slug}.{ext}: the image scaled
+ * to a size spec (services/scaling/size-spec.ts), rendered once and then
+ * served from the disk cache. The slug is for people and search engines and
+ * is ignored. `o` streams the original bytes from S3.
+ */
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { Router, type Request, type Response } from 'express';
+import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
+import { imageKeys } from '../../../shared/image-status.js';
+import type { ApiDeps } from '../deps.js';
+import { isImageId } from '../image-id.js';
+import { scalingFor } from '../scaling.js';
+import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
+import { formatSizeSpec } from '../../scaling/size-spec.js';
+
+const FILE = /^([A-Za-z0-9_-]+)\.([a-z]+)$/;
+const SLUG_FILE = /^[^/]{1,200}\.([a-z]+)$/;
+const FORMATS: Record<string, OutputFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp' };
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+export function scaledRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/:size/:file', async (req, res) => {
+    const m = FILE.exec(req.params.file ?? '');
+    if (!m) throw new NotFoundError(`image ${req.params.file}`);
+    await serveScaled(req, res, deps, req.params.size ?? '', m[1]!, m[2]!);
+  });
+  router.get('/:size/:id/:slug', async (req, res) => {
+    const m = SLUG_FILE.exec(req.params.slug ?? '');
+    if (!m) throw new NotFoundError(`image ${req.params.id}`);
+    await serveScaled(req, res, deps, req.params.size ?? '', req.params.id ?? '', m[1]!);
+  });
+  return router;
+}
+
+async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: string, id: string, ext: string): Promise<void> {
+  const { policy, cache, scaler } = scalingFor(deps);
+  const spec = policy.authorize(size, id, req.query.s);
+  if (!isImageId(id)) throw new NotFoundError(`image ${id}`);
+  const doc = await deps.store.get(id);
+  if (!doc) throw new NotFoundError(`image ${id}`);
+  res.set('Access-Control-Allow-Origin', '*');
+  if (spec.kind === 'original') return serveOriginal(req, res, deps, id, ext);
+
+  const format = FORMATS[ext];
+  if (!format) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
+  const key = `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}`;
+  // Evicted between lookup and open: look again (it renders anew) rather than fail.
+  for (let attempt = 0; ; attempt++) {
+    const entry = await cache.get(key, async () => (await renderScaled(scaler, doc, spec, format)).data);
+    let handle;
+    try {
+      handle = await open(entry.file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 2) continue;
+      throw err;
+    }
+    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': IMMUTABLE, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
+    if (matches(req, entry.etag)) {
+      await handle.close();
+      res.status(304).end();
+      return;
+    }
+    res.set('Content-Length', String(entry.size));
+    await sendStream(res, handle.createReadStream());
+    return;
+  }
+}
+
+const ORIGINAL_EXTENSIONS: Record<string, string[]> = {
+  'image/jpeg': ['jpg', 'jpeg'],
+  'image/png': ['png'],
+  'image/webp': ['webp'],
+  'image/tiff': ['tif', 'tiff'],
+};
+
+async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: string, ext: string): Promise<void> {
+  const object = await deps.s3.getStream(imageKeys.original(id)).catch((err: unknown) => {
+    throw err instanceof NotFoundError ? new NotFoundError(`original of image ${id} (not stored yet)`) : err;
+  });
+  const type = object.contentType ?? 'application/octet-stream';
+  const allowed = ORIGINAL_EXTENSIONS[type] ?? [];
+  if (!allowed.includes(ext)) {
+    object.stream.destroy();
+    throw new BadRequestError(`the original is ${type}: ask for .${allowed[0] ?? 'bin'}`);
+  }
+  const etag = object.etag.startsWith('"') ? object.etag : `"${object.etag}"`;
+  res.set({ 'Content-Type': type, 'Cache-Control': IMMUTABLE, ETag: etag });
+  if (matches(req, etag)) {
+    object.stream.destroy();
+    res.status(304).end();
+    return;
+  }
+  res.set('Content-Length', String(object.size));
+  await sendStream(res, object.stream);
+}
+
+async function sendStream(res: Response, stream: NodeJS.ReadableStream): Promise<void> {
+  try {
+    await pipeline(stream, res);
+  } catch {
+    // The client hung up: nothing to answer.
+    res.destroy();
+  }
+}
+
+function matches(req: Request, etag: string): boolean {
+  const header = req.headers['if-none-match'];
+  if (header === undefined) return false;
+  const bare = (t: string) => t.trim().replace(/^W\//, '');
+  return header.trim() === '*' || header.split(',').some((t) => bare(t) === bare(etag));
+}

@@ -1,0 +1,90 @@
+/**
+ * IIIF Image API 3.0 answers from the stored Deep Zoom pyramid: info.json, and
+ * images where a tile-aligned request is the stored tile itself (bytes passed
+ * through) and anything else is composed from the nearest level above.
+ */
+import sharp from 'sharp';
+import type { S3Store } from '../../shared/storage/s3-store.js';
+import type { IiifLimits, IiifRequest } from './iiif-request.js';
+import { levelFor, pyramidLevels, readLevelRegion, readTile, tileKey, type StoredPyramid } from './pyramid-reader.js';
+import { encode, type OutputFormat } from './scaler.js';
+
+export const IIIF_CONTEXT = 'http://iiif.io/api/image/3/context.json';
+export const IIIF_MEDIA_TYPE = `application/ld+json;profile="${IIIF_CONTEXT}"`;
+
+const FORMATS: Record<IiifRequest['format'], OutputFormat> = { jpg: 'jpeg', png: 'png', webp: 'webp' };
+
+export function iiifLimits(p: StoredPyramid, maxDimension: number): IiifLimits {
+  return { maxWidth: Math.min(p.width, maxDimension), maxHeight: Math.min(p.height, maxDimension) };
+}
+
+export function infoJson(serviceId: string, p: StoredPyramid, maxDimension: number): Record<string, unknown> {
+  const levels = pyramidLevels(p);
+  const limits = iiifLimits(p, maxDimension);
+  const info: Record<string, unknown> = {
+    '@context': IIIF_CONTEXT,
+    id: serviceId,
+    type: 'ImageService3',
+    protocol: 'http://iiif.io/api/image',
+    profile: 'level1',
+    width: p.width,
+    height: p.height,
+    tiles: [{ width: p.tileSize, height: p.tileSize, scaleFactors: levels.map((_, k) => 2 ** k) }],
+    sizes: levels.filter((l) => l.width <= limits.maxWidth && l.height <= limits.maxHeight).map((l) => ({ width: l.width, height: l.height })),
+    extraFormats: ['png', 'webp'],
+    extraQualities: ['color', 'gray', 'bitonal'],
+    extraFeatures: ['baseUriRedirect', 'cors', 'jsonldMediaType', 'mirroring', 'regionByPct', 'rotationBy90s', 'sizeByConfinedWh', 'sizeByPct'],
+  };
+  if (limits.maxWidth < p.width || limits.maxHeight < p.height) {
+    info.maxWidth = limits.maxWidth;
+    info.maxHeight = limits.maxHeight;
+  }
+  return info;
+}
+
+export interface IiifImage {
+  data: Buffer;
+  contentType: string;
+  /** True when the bytes are a stored tile, untouched. */
+  fromTile: boolean;
+}
+
+export async function renderIiif(s3: S3Store, p: StoredPyramid, req: IiifRequest): Promise<IiifImage> {
+  const { region, size } = req;
+  const { level, factor } = levelFor(p, Math.min(region.w / size.width, region.h / size.height));
+  const left = Math.floor(region.x / factor);
+  const top = Math.floor(region.y / factor);
+  const rect = {
+    left,
+    top,
+    width: Math.max(1, Math.min(level.width, Math.ceil((region.x + region.w) / factor)) - left),
+    height: Math.max(1, Math.min(level.height, Math.ceil((region.y + region.h) / factor)) - top),
+  };
+  const format = FORMATS[req.format];
+  const t = p.tileSize;
+  const plain = req.rotation === 0 && !req.mirror && (req.quality === 'default' || req.quality === 'color');
+  const wholeTile =
+    region.x % (t * factor) === 0 &&
+    region.y % (t * factor) === 0 &&
+    rect.width === Math.min(t, level.width - left) &&
+    rect.height === Math.min(t, level.height - top) &&
+    size.width === rect.width &&
+    size.height === rect.height;
+  if (plain && wholeTile && format === p.format) {
+    const data = await readTile(s3, tileKey(p, level.level, left / t, top / t));
+    return { data, contentType: `image/${format}`, fromTile: true };
+  }
+  const raw = await readLevelRegion(s3, p, level, rect);
+  let image = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 4 } }).resize(size.width, size.height, { fit: 'fill' });
+  if (p.format === 'jpeg' || format === 'jpeg') image = image.removeAlpha();
+  // Mirroring comes before rotation (spec 4.3); a new pipeline keeps sharp from reordering them.
+  if (req.mirror || req.rotation !== 0) {
+    const resized = await image.raw().toBuffer({ resolveWithObject: true });
+    image = sharp(resized.data, { raw: { width: resized.info.width, height: resized.info.height, channels: resized.info.channels } });
+    if (req.mirror) image = image.flop();
+    if (req.rotation !== 0) image = image.rotate(req.rotation);
+  }
+  if (req.quality === 'gray') image = image.grayscale();
+  if (req.quality === 'bitonal') image = image.threshold(128);
+  return { data: await encode(image, format).toBuffer(), contentType: `image/${format}`, fromTile: false };
+}

@@ -1,0 +1,95 @@
+/**
+ * Reads pixels of a finished image from its stored Deep Zoom pyramid instead
+ * of the original: any region at any level is stitched from the few 256 px
+ * tiles that cover it, so memory depends on the region asked for, never on
+ * the size of the (possibly gigapixel) original.
+ */
+import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+import { deepZoomLevels, type PyramidLevel } from '../../shared/tiling/pyramid.js';
+import { imageKeys } from '../../shared/image-status.js';
+import type { S3Store } from '../../shared/storage/s3-store.js';
+import { runPool } from '../../shared/storage/run-pool.js';
+
+export interface StoredPyramid {
+  id: string;
+  width: number;
+  height: number;
+  tileSize: number;
+  format: 'jpeg' | 'png' | 'webp';
+}
+
+export interface Rect {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** RGBA pixels. */
+export interface RawImage {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+export function pyramidLevels(p: StoredPyramid): PyramidLevel[] {
+  return deepZoomLevels(p.width, p.height, p.tileSize);
+}
+
+/**
+ * The smallest level that still has at least 1/`downscale` of full resolution,
+ * i.e. shrinking by 2^k with 2^k <= downscale. Returns the level and its factor.
+ */
+export function levelFor(p: StoredPyramid, downscale: number): { level: PyramidLevel; factor: number } {
+  const levels = pyramidLevels(p);
+  const top = levels.length - 1;
+  let k = 0;
+  while (k < top && 2 ** (k + 1) <= downscale + 1e-9) k++;
+  return { level: levels[top - k]!, factor: 2 ** k };
+}
+
+export function tileKey(p: StoredPyramid, level: number, col: number, row: number): string {
+  return `${imageKeys.prefix(p.id)}image_files/${level}/${col}_${row}.${p.format}`;
+}
+
+export async function readTile(s3: S3Store, key: string): Promise<Buffer> {
+  const { stream } = await s3.getStream(key);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `rect` in the level's own pixels, inside the level. */
+export async function readLevelRegion(s3: S3Store, p: StoredPyramid, level: PyramidLevel, rect: Rect): Promise<RawImage> {
+  const t = p.tileSize;
+  const cols = range(Math.floor(rect.left / t), Math.floor((rect.left + rect.width - 1) / t));
+  const rows = range(Math.floor(rect.top / t), Math.floor((rect.top + rect.height - 1) / t));
+  const cells = cols.flatMap((col) => rows.map((row) => ({ col, row })));
+  const pieces: OverlayOptions[] = [];
+  await runPool(cells, 8, async ({ col, row }) => {
+    const tile = await readTile(s3, tileKey(p, level.level, col, row));
+    // The part of this tile inside rect, in tile coordinates.
+    const x0 = Math.max(rect.left, col * t);
+    const y0 = Math.max(rect.top, row * t);
+    const x1 = Math.min(rect.left + rect.width, (col + 1) * t, level.width);
+    const y1 = Math.min(rect.top + rect.height, (row + 1) * t, level.height);
+    const part = await sharp(tile)
+      .extract({ left: x0 - col * t, top: y0 - row * t, width: x1 - x0, height: y1 - y0 })
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    pieces.push({ input: part.data, raw: { width: part.info.width, height: part.info.height, channels: 4 }, left: x0 - rect.left, top: y0 - rect.top });
+  });
+  // RGBA throughout (opaque for JPEG pyramids): one shape for every tile format.
+  const { data, info } = await sharp({ create: { width: rect.width, height: rect.height, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } })
+    .composite(pieces)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+function range(a: number, b: number): number[] {
+  const out: number[] = [];
+  for (let i = a; i <= b; i++) out.push(i);
+  return out;
+}
