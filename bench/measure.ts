@@ -6,6 +6,7 @@
  * a sum: gdal2tiles' worker processes are each counted alone).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -43,7 +44,7 @@ export function startTimed(
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
+  const timer = setTimeout(() => signalMeasured(child, 'SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
   const done = new Promise<Measured>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
@@ -58,6 +59,54 @@ export function startTimed(
     });
   });
   return { child, done };
+}
+
+/**
+ * Sends `signal` to the measured process, not to GNU time: time would die of it and never
+ * write its report, leaving the measured process orphaned.
+ */
+export function signalMeasured(timeProcess: ChildProcess, signal: NodeJS.Signals): void {
+  const pid = timeProcess.pid;
+  if (pid === undefined || timeProcess.exitCode !== null || timeProcess.signalCode !== null) return;
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return; // already gone
+  }
+  for (const child of children) {
+    try {
+      process.kill(child, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+/** The process GNU time is measuring (its only child), or undefined once gone. */
+export function measuredPid(timeProcess: ChildProcess): number | undefined {
+  try {
+    const pid = timeProcess.pid!;
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Peak RSS of a long-running process over one stretch of work: reset the kernel's high-water
+ * mark (VmHWM) to the current RSS (`echo 5 > /proc/PID/clear_refs`, Linux >= 4.0), work,
+ * then read VmHWM.
+ */
+export function resetPeakRss(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+export function readPeakRssMB(pid: number): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`no VmHWM for process ${pid}`);
+  return round1((Number(kb) * 1024) / 1e6);
 }
 
 /** Runs to completion; a non-zero exit is an error naming the command. */

@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       const runs = new Map<string, RunFigures[]>(contenderIds.map((id) => [id, []]));
       for (let i = 0; i < flags.runs; i++) {
         for (const id of rotation(contenderIds, i)) {
-          const figures = id === SERVICE.id ? await serviceRun(stack!, image, scratch) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
+          const figures = id === SERVICE.id ? await serviceRun(stack!, image) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
           runs.get(id)!.push(figures);
           log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB`);
         }
@@ -133,7 +133,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       let worker: MemoryPoint['worker'] = null;
       if (service) worker = { peakRssMB: service.workerRssMB!.max, wallS: service.wallS.median };
       else if (stack) {
-        const run = await serviceRun(stack, image, scratch);
+        const run = await serviceRun(stack, image);
         worker = { peakRssMB: run.workerRssMB!, wallS: run.wallS };
       }
       memoryCurve.push({ image: image.name, kind: image.kind, megapixels: image.megapixels, hugemapTile: { peakRssMB: tileFig.peakRssMB, wallS: round1(tileFig.wallS) }, worker });
@@ -195,8 +195,8 @@ async function oneShotRun(c: OneShot, image: BenchImage, scratch: string): Promi
   }
 }
 
-async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Promise<RunFigures> {
-  const r = await runServicePath(stack, image, join(scratch, 'service-run'));
+async function serviceRun(stack: Stack, image: BenchImage): Promise<RunFigures> {
+  const r = await runServicePath(stack, image);
   return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB };
 }
 

@@ -2,9 +2,10 @@
  * The full service path, measured as a user sees it: a multipart upload to the API
  * (`hugemap api`) until the worker (`hugemap worker`) has stored the last tile and the
  * status says done. Backing servers (Redis, FerretDB, MinIO) are started once by
- * services/dev/local-servers.ts (or reused from REDIS_URL / MONGO_URL / S3_ENDPOINT);
- * the API and the worker are fresh processes per run, each under /usr/bin/time -v, so
- * each run's peak RSS is its own.
+ * services/dev/local-servers.ts (or reused from REDIS_URL / MONGO_URL / S3_ENDPOINT).
+ * The API and one worker run for the whole benchmark, each under /usr/bin/time -v, warmed
+ * up with one small image first, as long-running services are in production; each run's
+ * peak RSS per process is the kernel's high-water mark, reset before the run (measure.ts).
  *
  * Second figure, "first view": upload start until every tile of the levels a viewer
  * needs to show the whole image sharply in a 1024 px window is readable from S3 (all
@@ -20,7 +21,8 @@ import { startLocalServers, type LocalServers } from '../services/dev/local-serv
 import { S3Store } from '../shared/storage/s3-store.js';
 import { deepZoomLevels, type PyramidLevel } from '../shared/tiling/pyramid.js';
 import { HUGEMAP_CLI } from './contenders.js';
-import { round1, startTimed, type Measured } from './measure.js';
+import { measuredPid, readPeakRssMB, resetPeakRss, round1, signalMeasured, startTimed, type Measured } from './measure.js';
+import sharp from 'sharp';
 
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 export const FIRST_VIEW_PX = 1024;
@@ -29,6 +31,8 @@ export interface Stack {
   env: NodeJS.ProcessEnv;
   s3: S3Store;
   workerAllocator: string;
+  /** The long-running API and worker that the service-path runs go through (warmed up). */
+  services: { url: string; apiPid: number; workerPid: number };
   stop(): Promise<void>;
 }
 
@@ -76,23 +80,45 @@ export async function startStack(dir: string): Promise<Stack> {
     LOG_LEVEL: 'warn',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
-  return {
-    env,
-    s3,
-    workerAllocator: preload ? 'jemalloc (LD_PRELOAD, as the Dockerfile)' : 'glibc',
-    async stop() {
-      await s3.deletePrefix('').catch(() => undefined);
-      await servers.stop();
-    },
-  };
+  const partial = { env, s3 };
+  let running: Awaited<ReturnType<typeof startServices>> | undefined;
+  try {
+    running = await startServices(partial, join(dir, 'services'));
+    const apiPid = running.api!.pid();
+    const workerPid = running.workerProcs[0]!.pid();
+    if (!apiPid || !workerPid) throw new Error('api or worker exited after starting');
+    // A service is measured warm, as it runs in production: one small image through it first.
+    const warmUp = join(dir, 'warm-up.jpg');
+    await sharp({ create: { width: 1500, height: 1000, channels: 3, background: '#4a7' } }).jpeg().toFile(warmUp);
+    const id = await upload(running.url, warmUp);
+    await waitUntilDone(running.url, id);
+    await removeImage(running.url, s3, id);
+    const services = { url: running.url, apiPid, workerPid };
+    const procs = running;
+    return {
+      ...partial,
+      services,
+      workerAllocator: preload ? 'jemalloc (LD_PRELOAD, as the Dockerfile)' : 'glibc',
+      async stop() {
+        await Promise.allSettled([procs.api!.stop(), ...procs.workerProcs.map((w) => w.stop())]);
+        await s3.deletePrefix('').catch(() => undefined);
+        await servers.stop();
+      },
+    };
+  } catch (err) {
+    await Promise.allSettled([running?.api?.stop(), ...(running?.workerProcs ?? []).map((w) => w.stop())]);
+    await servers.stop();
+    throw err;
+  }
 }
 
 interface Proc {
   done: Promise<Measured>;
+  pid(): number | undefined;
   stop(): Promise<Measured>;
 }
 
-function startProc(stack: Stack, role: 'api' | 'worker', reportPath: string, extraEnv: NodeJS.ProcessEnv = {}): { proc: Proc; ready: Promise<string> } {
+function startProc(stack: Pick<Stack, 'env'>, role: 'api' | 'worker', reportPath: string, extraEnv: NodeJS.ProcessEnv = {}): { proc: Proc; ready: Promise<string> } {
   const env = { ...stack.env, ...extraEnv, ...(role === 'worker' && existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}) };
   const { child, done } = startTimed(process.execPath, [HUGEMAP_CLI, role], reportPath, { env });
   const ready = new Promise<string>((resolve, reject) => {
@@ -108,8 +134,9 @@ function startProc(stack: Stack, role: 'api' | 'worker', reportPath: string, ext
   return {
     proc: {
       done,
+      pid: () => measuredPid(child),
       async stop() {
-        child.kill('SIGTERM');
+        signalMeasured(child, 'SIGTERM');
         return done;
       },
     },
@@ -118,14 +145,19 @@ function startProc(stack: Stack, role: 'api' | 'worker', reportPath: string, ext
 }
 
 /** Starts the API (unless `api` is false) and `workers` worker processes, each measured, and waits until all are ready. */
-export async function startServices(stack: Stack, dir: string, workers = 1, api = true): Promise<{ url: string; api: Proc | undefined; workerProcs: Proc[] }> {
+export async function startServices(stack: Pick<Stack, 'env'>, dir: string, workers = 1, api = true): Promise<{ url: string; api: Proc | undefined; workerProcs: Proc[] }> {
   await mkdir(dir, { recursive: true });
   const apiStarted = api ? startProc(stack, 'api', join(dir, 'api.time')) : undefined;
   // The worker logs at warn level for the bench, but announces readiness at info: ask for it.
   const started = Array.from({ length: workers }, (_, i) => startProc(stack, 'worker', join(dir, `worker-${i}.time`), { LOG_LEVEL: 'info' }));
-  const url = apiStarted ? await apiStarted.ready : '';
-  await Promise.all(started.map((w) => w.ready));
-  return { url, api: apiStarted?.proc, workerProcs: started.map((w) => w.proc) };
+  try {
+    const url = apiStarted ? await apiStarted.ready : '';
+    await Promise.all(started.map((w) => w.ready));
+    return { url, api: apiStarted?.proc, workerProcs: started.map((w) => w.proc) };
+  } catch (err) {
+    await Promise.allSettled([apiStarted?.proc.stop(), ...started.map((w) => w.proc.stop())]);
+    throw err;
+  }
 }
 
 export async function upload(apiUrl: string, path: string): Promise<string> {
@@ -133,7 +165,7 @@ export async function upload(apiUrl: string, path: string): Promise<string> {
   form.set('file', await openAsBlob(path), path.split('/').pop()!);
   const res = await fetch(`${apiUrl}/api/v1/images`, { method: 'POST', body: form });
   const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
-  if (res.status !== 202 || !body.id) throw new Error(`upload refused: ${res.status} ${JSON.stringify(body)}`);
+  if (res.status !== 202 || !body.id || (body as { duplicate?: boolean }).duplicate) throw new Error(`upload refused: ${res.status} ${JSON.stringify(body)}`);
   return body.id;
 }
 
@@ -166,12 +198,10 @@ async function firstViewComplete(s3: S3Store, id: string, levels: PyramidLevel[]
   return counts.every(Boolean);
 }
 
-export async function runServicePath(stack: Stack, image: { path: string; width: number; height: number }, dir: string): Promise<ServiceRun> {
-  await rm(dir, { recursive: true, force: true });
-  const started = await startServices(stack, dir);
-  const { url } = started;
-  const api = started.api!;
-  const worker = started.workerProcs[0]!;
+export async function runServicePath(stack: Stack, image: { path: string; width: number; height: number }): Promise<ServiceRun> {
+  const { url, apiPid, workerPid } = stack.services;
+  resetPeakRss(apiPid);
+  resetPeakRss(workerPid);
   let id: string | undefined;
   try {
     const t0 = performance.now();
@@ -194,22 +224,25 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
     finished = true;
     await watchFirstView;
     if (Number.isNaN(firstViewS)) firstViewS = wallS; // done before the watcher's next look
-    const [apiM, workerM] = await Promise.all([api.stop(), worker.stop()]);
+    const apiRssMB = readPeakRssMB(apiPid);
+    const workerRssMB = readPeakRssMB(workerPid);
     let outputBytes = 0;
     for await (const o of stack.s3.listKeys(`images/${id}/`)) outputBytes += o.size;
-    return {
-      wallS,
-      firstViewS,
-      acceptedS,
-      apiRssMB: apiM.peakRssMB,
-      workerRssMB: workerM.peakRssMB,
-      peakRssMB: round1(Math.max(apiM.peakRssMB, workerM.peakRssMB)),
-      outputBytes,
-    };
+    return { wallS, firstViewS, acceptedS, apiRssMB, workerRssMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
   } finally {
-    await Promise.allSettled([api.stop(), worker.stop()]);
-    if (id) await Promise.allSettled([stack.s3.deletePrefix(`images/${id}/`), stack.s3.deletePrefix(`originals/${id}`)]);
+    if (id) await removeImage(url, stack.s3, id);
   }
+}
+
+/**
+ * The API recognises an upload it has seen (same bytes) and answers "duplicate" without
+ * work, so every run deletes its image through the API: the next run of the same file is
+ * processed again.
+ */
+export async function removeImage(apiUrl: string, s3: S3Store, id: string): Promise<void> {
+  const res = await fetch(`${apiUrl}/api/v1/images/${id}`, { method: 'DELETE' }).catch(() => undefined);
+  await res?.arrayBuffer();
+  await Promise.allSettled([s3.deletePrefix(`images/${id}/`), s3.deletePrefix(`originals/${id}`)]);
 }
 
 export interface ThroughputRun {
@@ -227,21 +260,23 @@ export interface ThroughputRun {
  */
 export async function runThroughput(stack: Stack, paths: string[], workers: number, dir: string): Promise<ThroughputRun> {
   await rm(dir, { recursive: true, force: true });
-  const front = await startServices(stack, join(dir, 'api'), 0);
+  // A queue of its own, so the stack's long-running worker does not take these jobs.
+  const own = { env: { ...stack.env, QUEUE_PREFIX: `${stack.env.QUEUE_PREFIX}-tp${workers}` } };
+  const front = await startServices(own, join(dir, 'api'), 0);
   const api = front.api!;
   const ids: string[] = [];
   let started: Proc[] = [];
   try {
     for (const p of paths) ids.push(await upload(front.url, p));
     const t0 = performance.now();
-    started = (await startServices(stack, join(dir, 'workers'), workers, false)).workerProcs;
+    started = (await startServices(own, join(dir, 'workers'), workers, false)).workerProcs;
     await Promise.all(ids.map((id) => waitUntilDone(front.url, id)));
     const seconds = (performance.now() - t0) / 1000;
     const measured = await Promise.all(started.map((w) => w.stop()));
     return { workers, images: paths.length, seconds: round1(seconds), imagesPerMinute: round1((paths.length / seconds) * 60), workerRssMB: measured.map((m) => m.peakRssMB) };
   } finally {
+    for (const id of ids) await removeImage(front.url, stack.s3, id);
     await Promise.allSettled([api.stop(), ...started.map((w) => w.stop())]);
-    await Promise.allSettled(ids.flatMap((id) => [stack.s3.deletePrefix(`images/${id}/`), stack.s3.deletePrefix(`originals/${id}`)]));
   }
 }
 

@@ -17,16 +17,17 @@ export function defaultFormat(hasAlpha: boolean): TileFormat {
 export function withTileEncoder(pipeline: Sharp, format: TileFormat, quality: number): Sharp {
   switch (format) {
     case 'jpeg':
-      // mozjpeg's trellis quantisation with its quantisation table 3 (+ deringing, optimised
-      // Huffman): 18% fewer bytes than plain libjpeg at equal PSNR on a non-JPEG source, for about
-      // twice the encode time. Baseline, not progressive: scans cost time for nothing on 256 px
-      // tiles. Numbers and the caveat for JPEG sources: docs/memory.md, "Encoder settings".
+      // Baseline JPEG with optimised Huffman tables, libjpeg's standard quantisation. Measured with
+      // bench/encoders.ts (bench/results/encoders.md; SSIM of the top level vs the source): the same
+      // decoded pixels as libvips' own dzsave output at the same quality (SSIM equal to 5 digits)
+      // with 22% fewer bytes, on a PNG and a JPEG source alike. mozjpeg's trellis + table 3 saves
+      // more bytes only by lowering quality (q85: SSIM 0.9902 vs 0.9931 on the PNG source); at
+      // equal SSIM it is ~10% smaller than this but takes 1.5-2x the encode time, which would put
+      // tiling far outside its time budget (README, "Performance"). Baseline, not progressive:
+      // scans cost time for nothing on 256 px tiles.
       return pipeline.jpeg({
         quality,
         optimiseCoding: true,
-        trellisQuantisation: true,
-        overshootDeringing: true,
-        quantisationTable: 3,
         progressive: false,
         chromaSubsampling: quality >= 90 ? '4:4:4' : '4:2:0',
       });
