@@ -212,3 +212,45 @@ describe('scaled images with SIGNING_KEY', () => {
     assert.deepEqual(await dims(Buffer.from(await res.arrayBuffer())), { width: 90, height: 68, format: 'jpeg' });
   });
 });
+
+describe('scaled-image cache under a small byte cap', () => {
+  let svc: ImageService;
+  let id: string;
+  const CAP = 30_000;
+  before(async () => {
+    svc = await startImageService(servers, 'scaled-lru', { SCALE_CACHE_MAX_BYTES: String(CAP) });
+    id = (await upload(svc.url, await patterned(800, 600), 'lru.jpg')).json.id;
+    await waitUntilDone(svc.url, id);
+  });
+  after(() => svc?.close());
+
+  test('many sizes never hold more than the cap on disk; evicted sizes render again, kept ones hit', async () => {
+    const { readdir: list, stat: info } = await import('node:fs/promises');
+    const pathMod = await import('node:path');
+    const onDisk = async () => {
+      let total = 0;
+      for (const e of await list(pathMod.join(svc.cacheDir, 'files'), { recursive: true, withFileTypes: true })) {
+        if (e.isFile()) total += (await info(pathMod.join(e.parentPath, e.name))).size;
+      }
+      return total;
+    };
+    let largest = 0;
+    let sum = 0;
+    for (let s = 100; s <= 400; s += 20) {
+      const res = await fetch(`${svc.url}/i/${s}x${s}/${id}.jpg`);
+      assert.equal(res.status, 200);
+      largest = Math.max(largest, Number(res.headers.get('content-length')));
+      sum += Number(res.headers.get('content-length'));
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 20)); // evicted files are unlinked just after
+      const total = await onDisk();
+      assert.ok(total <= CAP, `${total} bytes on disk after ${s}x${s}`);
+    }
+    assert.ok(sum > CAP * 2, `the test images (${sum} bytes in all) force evictions`);
+    assert.ok(largest * 2 < CAP, `the largest (${largest} bytes) fits the cache twice`);
+    const first = await fetch(`${svc.url}/i/100x100/${id}.jpg`);
+    assert.equal(first.headers.get('x-cache'), 'MISS', 'the oldest size was evicted');
+    const last = await fetch(`${svc.url}/i/400x400/${id}.jpg`);
+    assert.equal(last.headers.get('x-cache'), 'HIT', 'the newest size is still cached');
+  });
+});

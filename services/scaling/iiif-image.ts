@@ -6,7 +6,7 @@
 import sharp from 'sharp';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 import type { IiifLimits, IiifRequest } from './iiif-request.js';
-import { levelFor, pyramidLevels, readLevelRegion, readTile, tileKey, type StoredPyramid } from './pyramid-reader.js';
+import { levelForRegion, pyramidLevels, readLevelRegion, readTile, tileKey, type StoredPyramid } from './pyramid-reader.js';
 import { encode, type OutputFormat } from './scaler.js';
 
 export const IIIF_CONTEXT = 'http://iiif.io/api/image/3/context.json';
@@ -51,15 +51,8 @@ export interface IiifImage {
 
 export async function renderIiif(s3: S3Store, p: StoredPyramid, req: IiifRequest): Promise<IiifImage> {
   const { region, size } = req;
-  const { level, factor } = levelFor(p, Math.min(region.w / size.width, region.h / size.height));
-  const left = Math.floor(region.x / factor);
-  const top = Math.floor(region.y / factor);
-  const rect = {
-    left,
-    top,
-    width: Math.max(1, Math.min(level.width, Math.ceil((region.x + region.w) / factor)) - left),
-    height: Math.max(1, Math.min(level.height, Math.ceil((region.y + region.h) / factor)) - top),
-  };
+  const { level, factor, rect } = levelForRegion(p, region, size);
+  const { left, top } = rect;
   const format = FORMATS[req.format];
   const t = p.tileSize;
   const plain = req.rotation === 0 && !req.mirror && (req.quality === 'default' || req.quality === 'color');

@@ -48,6 +48,34 @@ export function levelFor(p: StoredPyramid, downscale: number): { level: PyramidL
   return { level: levels[top - k]!, factor: 2 ** k };
 }
 
+/**
+ * The smallest level at which `region` (full-resolution pixels) still covers
+ * at least `out` pixels, with the region in that level's pixels (edges
+ * rounded outwards). Exact for tile-aligned requests, so they map onto tiles.
+ */
+export function levelForRegion(
+  p: StoredPyramid,
+  region: { x: number; y: number; w: number; h: number },
+  out: { width: number; height: number },
+): { level: PyramidLevel; factor: number; rect: Rect } {
+  const levels = pyramidLevels(p);
+  const top = levels.length - 1;
+  for (let k = top; k >= 0; k--) {
+    const level = levels[top - k]!;
+    const factor = 2 ** k;
+    const left = Math.floor(region.x / factor);
+    const upper = Math.floor(region.y / factor);
+    const rect = {
+      left,
+      top: upper,
+      width: Math.max(1, Math.min(level.width, Math.ceil((region.x + region.w) / factor)) - left),
+      height: Math.max(1, Math.min(level.height, Math.ceil((region.y + region.h) / factor)) - upper),
+    };
+    if (rect.width >= out.width && rect.height >= out.height) return { level, factor, rect };
+  }
+  throw new RangeError('region smaller than the output at full resolution (upscaling is not supported)');
+}
+
 export function tileKey(p: StoredPyramid, level: number, col: number, row: number): string {
   return `${imageKeys.prefix(p.id)}image_files/${level}/${col}_${row}.${p.format}`;
 }

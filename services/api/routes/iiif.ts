@@ -48,7 +48,8 @@ export function iiifRouter(deps: ApiDeps): Router {
       'Cache-Control': 'public, max-age=86400',
       Vary: 'Accept',
     });
-    res.send(JSON.stringify(infoJson(`${origin(req)}${req.baseUrl}/${p.id}`, p, deps.config.scale.maxDimension)));
+    // end(), not send(): send() would append "; charset=utf-8" to the IIIF media type.
+    res.end(JSON.stringify(infoJson(`${origin(req)}${req.baseUrl}/${p.id}`, p, deps.config.scale.maxDimension)));
   });
 
   router.get('/:id/:region/:size/:rotation/:file', async (req: Request<Record<string, string>>, res: Response) => {
