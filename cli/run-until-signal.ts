@@ -1,6 +1,8 @@
 /**
- * Runs a long-lived part (api, worker, dev) until SIGTERM or SIGINT, then closes
- * it gracefully. Start-up errors print one line with their code, never a stack.
+ * Runs a long-lived part (api, worker) until SIGTERM or SIGINT, then closes it
+ * gracefully; a second signal exits at once. Start-up errors (bad
+ * configuration, unreachable servers) print one line with their code, never a
+ * stack, and exit 1.
  */
 import { toHugemapError } from '../shared/errors.js';
 
@@ -14,8 +16,11 @@ export async function runUntilSignal(name: string, start: () => Promise<{ close(
     process.exit(1);
   }
   let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`hugemap ${name}: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
     stopping = true;
     process.stderr.write(`hugemap ${name}: ${signal} received, shutting down\n`);
     try {
@@ -26,6 +31,6 @@ export async function runUntilSignal(name: string, start: () => Promise<{ close(
       process.exit(1);
     }
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', (s) => void stop(s));
+  process.on('SIGINT', (s) => void stop(s));
 }

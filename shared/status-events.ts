@@ -14,8 +14,14 @@ export class StatusEvents {
   private sub: Redis | null = null;
   private readonly listeners = new Map<string, Set<(doc: ImageDoc) => void>>();
 
-  constructor(private readonly redisUrl: string, private readonly prefix: string) {
+  /** `onError` hears connection trouble (ioredis reconnects by itself); without it ioredis prints to the console. */
+  constructor(
+    private readonly redisUrl: string,
+    private readonly prefix: string,
+    private readonly onError: (err: Error) => void = () => {},
+  ) {
     this.pub = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    this.pub.on('error', this.onError);
   }
 
   async publish(doc: ImageDoc): Promise<void> {
@@ -49,6 +55,7 @@ export class StatusEvents {
   private subscriber(): Redis {
     if (!this.sub) {
       this.sub = new Redis(this.redisUrl);
+      this.sub.on('error', this.onError);
       this.sub.on('message', (channel: string, message: string) => {
         const doc = reviveDoc(JSON.parse(message) as ImageDoc);
         for (const l of this.listeners.get(channel) ?? []) l(doc);

@@ -12,7 +12,9 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: Config, logger: Logger = createLogger('worker', config.logLevel)): Promise<RunningWorker> {
-  const events = new StatusEvents(config.redisUrl, config.queuePrefix);
+  const events = new StatusEvents(config.redisUrl, config.queuePrefix, (err) =>
+    logger.warn({ err: err.message }, 'redis connection problem (status events)'),
+  );
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
   const s3 = new S3Store(config.s3);
   await s3.ensureBucket();

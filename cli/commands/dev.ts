@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { toHugemapError } from '../../shared/errors.js';
-import { startDevStack, type DevStack } from '../../services/dev/dev-stack.js';
+import type { DevStack } from '../../services/dev/dev-stack.js';
 
 /** Longer than the children's own drain deadline, so they finish it before being killed. */
 const EXTRA_STOP_GRACE_MS = 5_000;
@@ -49,6 +49,8 @@ export function devCommand(): Command {
 
       let stack: DevStack;
       try {
+        // Loaded here, not at the top: `hugemap tile` must not pay for the server libraries.
+        const { startDevStack } = await import('../../services/dev/dev-stack.js');
         stack = await startDevStack({
           dataDir,
           port: opts.port ?? config.port,

@@ -1,12 +1,15 @@
+/** `hugemap worker`: BullMQ tiling worker(s); the pipeline is loaded only when this command runs. */
 import { Command } from 'commander';
-import { loadConfig } from '../../shared/config.js';
-import { startWorker } from '../../workers/start-worker.js';
 import { runUntilSignal } from '../run-until-signal.js';
 
 export function workerCommand(): Command {
   return new Command('worker')
-    .description('Run BullMQ tiling worker(s): fetch -> tile -> upload to S3, status in MongoDB (configured by environment).')
+    .description('run BullMQ tiling worker(s): fetch -> tile -> upload to S3, status in MongoDB (configured by environment)')
     .action(async () => {
-      await runUntilSignal('worker', async () => startWorker(loadConfig()));
+      await runUntilSignal('worker', async () => {
+        const { loadConfig } = await import('../../shared/config.js');
+        const { startWorker } = await import('../../workers/start-worker.js');
+        return startWorker(loadConfig());
+      });
     });
 }

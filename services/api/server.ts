@@ -24,9 +24,11 @@ const IDLE_SOCKET_MS = 120_000;
 
 export async function startApiServer(config: Config, opts: { logger?: Logger } = {}): Promise<ApiServer> {
   const logger = opts.logger ?? createLogger('hugemap-api', config.logLevel);
-  const events = new StatusEvents(config.redisUrl, config.queuePrefix);
+  const redisTrouble = (err: Error) => logger.warn({ err: err.message }, 'redis connection problem');
+  const events = new StatusEvents(config.redisUrl, config.queuePrefix, redisTrouble);
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
   const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  queue.on('error', redisTrouble);
   const s3 = new S3Store(config.s3);
   try {
     await s3.ensureBucket();
