@@ -35,6 +35,8 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
+  /** Progressive JPEGs / interlaced PNGs are decoded whole: refuse them above this (docs/memory.md). */
+  MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
@@ -74,6 +76,7 @@ export type Config = Readonly<{
   port: number;
   host: string;
   maxPixels: number;
+  maxBufferedPixels: number;
   maxUploadBytes: number;
   workerConcurrency: number;
   workerLockMs: number;
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     maxPixels: e.MAX_PIXELS,
+    maxBufferedPixels: e.MAX_BUFFERED_PIXELS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerLockMs: e.WORKER_LOCK_MS,

@@ -82,6 +82,23 @@ test('probe flags inputs that cannot stream', async () => {
   assert.deepEqual([p.progressive, p.needsIntermediate], [true, true]);
 });
 
+test('progressive and interlaced inputs above the buffered-pixel limit are refused; baseline ones are not', async () => {
+  const progressive = tmp.file('limit-prog.jpg');
+  await gradient(1200, 900).jpeg({ quality: 90, progressive: true }).toFile(progressive);
+  const interlaced = tmp.file('limit-interlaced.png');
+  await gradient(1200, 900).png({ progressive: true }).toFile(interlaced);
+  const limit = { maxPixels: 1e9, maxBufferedPixels: 1_000_000 }; // 1200 x 900 = 1,080,000 pixels
+  await expectCode(probeImage(progressive, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
+  await expectCode(probeImage(interlaced, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
+  const out = tmp.file('limit-out');
+  await expectCode(tileImage(progressive, out, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
+  await assertNothingLeft(out);
+  // The same pixels as a baseline JPEG stream, so the limit does not apply to them.
+  assert.equal((await probeImage(photo, limit)).width, 1200);
+  // And at the limit's edge a progressive file is accepted.
+  assert.equal((await probeImage(progressive, { maxPixels: 1e9, maxBufferedPixels: 1_080_000 })).progressive, true);
+});
+
 test('invalid options are refused before any work', async () => {
   await expectCode(tileImage(photo, tmp.file('o1'), { quality: 0 }), 'HUGEMAP_ERR_BAD_REQUEST');
   await expectCode(tileImage(photo, tmp.file('o2'), { quality: 101 }), 'HUGEMAP_ERR_BAD_REQUEST');

@@ -7,7 +7,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { InterruptedError, toHugemapError, UsageError } from '../../shared/errors.js';
-import { DEFAULT_MAX_PIXELS, TILE_FORMATS, tileImage, type TileFormat, type TileManifest, type TileProgress } from '../../shared/tiling/index.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, DEFAULT_MAX_PIXELS, TILE_FORMATS, tileImage, type TileFormat, type TileManifest, type TileProgress } from '../../shared/tiling/index.js';
 
 export function tileCommand(): Command {
   return new Command('tile')
@@ -17,6 +17,12 @@ export function tileCommand(): Command {
     .addOption(new Option('--format <format>', 'tile format (default: jpeg, or png when the image has alpha)').choices(TILE_FORMATS))
     .option('--quality <n>', 'jpeg/webp quality 1..100 (default 85)', integerIn('quality', 1, 100))
     .option('--max-pixels <n>', 'refuse images with more pixels than this', integerIn('max-pixels', 1, Number.MAX_SAFE_INTEGER), DEFAULT_MAX_PIXELS)
+    .option(
+      '--max-buffered-pixels <n>',
+      'refuse progressive JPEGs and interlaced PNGs above this many pixels (they are decoded whole in memory, ~3.7 bytes a pixel)',
+      integerIn('max-buffered-pixels', 1, Number.MAX_SAFE_INTEGER),
+      DEFAULT_MAX_BUFFERED_PIXELS,
+    )
     // 2 threads: 18-32% faster than sharp's glibc default of 1 for +26-28 MB at 236 MP (docs/memory.md);
     // a one-shot process does not suffer the long-run glibc fragmentation that default guards against.
     .option('--concurrency <n>', 'libvips threads', integerIn('concurrency', 1, 64), DEFAULT_CLI_CONCURRENCY)
@@ -33,6 +39,7 @@ interface TileFlags {
   format?: TileFormat;
   quality?: number;
   maxPixels: number;
+  maxBufferedPixels: number;
   concurrency: number;
 }
 
@@ -47,6 +54,7 @@ async function runTile(input: string, flags: TileFlags): Promise<void> {
       format: flags.format,
       quality: flags.quality,
       maxPixels: flags.maxPixels,
+      maxBufferedPixels: flags.maxBufferedPixels,
       concurrency: flags.concurrency,
       onProgress: bar && ((p) => bar.update(p)),
       signal: abort.signal,

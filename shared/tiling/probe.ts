@@ -11,6 +11,7 @@ import {
   InputNotFoundError,
   NotAnImageError,
   TooManyPixelsError,
+  NotStreamableError,
 } from '../errors.js';
 
 export interface ImageProbe {
@@ -63,7 +64,10 @@ export async function sniffFormat(path: string): Promise<{ format: string | unde
   return { format: SIGNATURES.find((s) => s.test(head))?.format, bytes };
 }
 
-export async function probeImage(path: string, opts: { maxPixels: number }): Promise<ImageProbe> {
+/** Progressive/interlaced inputs above this many pixels are refused: about 300 MB of decoder memory (docs/memory.md). */
+export const DEFAULT_MAX_BUFFERED_PIXELS = 50_000_000;
+
+export async function probeImage(path: string, opts: { maxPixels: number; maxBufferedPixels?: number }): Promise<ImageProbe> {
   const { format: sniffed, bytes } = await sniffFormat(path);
   if (sniffed === undefined) throw new NotAnImageError(path);
 
@@ -84,6 +88,10 @@ export async function probeImage(path: string, opts: { maxPixels: number }): Pro
   // Any rotate or vertical flip (orientations 3..8) makes sharp copy the whole image to memory (orientation.ts).
   const reorients = orientation >= 3 && orientation <= 8;
   const progressive = meta.isProgressive === true;
+  const maxBuffered = opts.maxBufferedPixels ?? DEFAULT_MAX_BUFFERED_PIXELS;
+  if (progressive && width * height > maxBuffered) {
+    throw new NotStreamableError(meta.format === 'png' ? 'interlaced PNG' : 'progressive JPEG', width * height, maxBuffered);
+  }
   return {
     width: swapsAxes ? height : width,
     height: swapsAxes ? width : height,

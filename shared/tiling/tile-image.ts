@@ -31,6 +31,8 @@ export interface TileOptions {
   quality?: number;
   /** Refuse images with more pixels than this, from the header alone. @defaultValue 1e9 */
   maxPixels?: number;
+  /** Refuse progressive JPEGs / interlaced PNGs (decoded whole in memory) above this many pixels. @defaultValue 50e6 */
+  maxBufferedPixels?: number;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
   concurrency?: number;
   /** Where the intermediate for non-streamable inputs goes. @defaultValue os.tmpdir() */
@@ -65,7 +67,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
   const tilesDir = join(staging.path, TILES_DIR);
   let intermediate: Intermediate | undefined;
   try {
-    const probe = await probeImage(inputPath, { maxPixels });
+    const probe = await probeImage(inputPath, { maxPixels, maxBufferedPixels: opts.maxBufferedPixels });
     const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
     const levels = deepZoomLevels(probe.width, probe.height);
     const tilesTotal = tileCount(levels);

@@ -12,7 +12,7 @@ import { overallProgress, type JobContext } from '../job-context.js';
 
 export async function probeOriginal(ctx: JobContext): Promise<void> {
   await ctx.report.now({ stage: 'probe' });
-  const probe = await probeImage(ctx.originalPath, { maxPixels: ctx.config.maxPixels });
+  const probe = await probeImage(ctx.originalPath, { maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels });
   const levels = deepZoomLevels(probe.width, probe.height, 256);
   await ctx.report.now({
     width: probe.width,
@@ -29,6 +29,7 @@ export async function tileOriginal(ctx: JobContext): Promise<TileManifest> {
   await ctx.report.now({ stage: 'tile' });
   const manifest = await tileImage(ctx.originalPath, ctx.outDir, {
     maxPixels: ctx.config.maxPixels,
+    maxBufferedPixels: ctx.config.maxBufferedPixels,
     tmpDir: ctx.dir,
     onProgress: (p) => {
       void ctx.report.progress({ progress: overallProgress('tile', p.tilesTotal ? p.tilesDone / p.tilesTotal : 0) });
