@@ -17,6 +17,7 @@ import { iiifRouter } from './routes/iiif.js';
 import { annotationsRouter } from './routes/annotations.js';
 import { adminRouter } from './routes/admin.js';
 import { pagesRouter } from './routes/pages.js';
+import { TUS_PATH, tusRouter } from './tus.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -39,6 +40,7 @@ export function createApp(deps: ApiDeps): Express {
     }),
   );
   app.use(healthRouter(deps));
+  app.use(TUS_PATH, tusRouter(deps));
   app.use('/api/v1/images/:id/annotations', annotationsRouter(deps));
   app.use('/api/v1', browseRouter(deps));
   app.use('/api/v1/images', scaledMetaRouter(deps));

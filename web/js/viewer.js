@@ -50,7 +50,6 @@ async function showMap() {
     attributionControl: false,
     maxBounds: bounds.pad(0.5),
     maxBoundsViscosity: 0.8,
-    tap: true,
   });
   window.hugemapMap = map; // for tests and the curious
 
