@@ -5,8 +5,8 @@
  *   npm run bench                      59 and 236 MP photos, hard cases, 3 runs, throughput
  *   npm run bench -- --runs 5 --giga   also the 944 MP photo
  *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
- * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only NAME[,NAME],
- * --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and gdal2tiles,
+ * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only IMAGE[,IMAGE],
+ * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, service-path), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and gdal2tiles,
  * skipped with a note when missing), and for the service path redis-server + FerretDB + MinIO
  * (tools/build-test-servers.sh) or REDIS_URL / MONGO_URL / S3_ENDPOINT.
  */
@@ -35,6 +35,7 @@ interface Flags {
   hardCases: boolean;
   throughput: boolean;
   only: string[];
+  contenders: string[];
   out: string;
 }
 
@@ -50,6 +51,7 @@ function parseFlags(argv: string[]): Flags {
       'no-hard-cases': { type: 'boolean', default: false },
       'no-throughput': { type: 'boolean', default: false },
       only: { type: 'string' },
+      contenders: { type: 'string' },
       out: { type: 'string' },
     },
     strict: true,
@@ -65,6 +67,7 @@ function parseFlags(argv: string[]): Flags {
     hardCases: !values['no-hard-cases'],
     throughput: !values['no-throughput'],
     only: values.only ? values.only.split(',') : [],
+    contenders: values.contenders ? values.contenders.split(',') : [],
     out: values.out ?? join(REPO_DIR, 'bench', 'results'),
   };
 }
@@ -108,7 +111,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
   const memoryCurve: MemoryPoint[] = [];
   const throughput: ThroughputResult[] = [];
   try {
-    const contenderIds = [...oneShots.map((c) => c.id), ...(stack ? [SERVICE.id] : [])];
+    const contenderIds = [...oneShots.map((c) => c.id), ...(stack ? [SERVICE.id] : [])].filter((id) => flags.contenders.length === 0 || flags.contenders.includes(id));
     for (const image of images.filter((i) => i.timed)) {
       const runs = new Map<string, RunFigures[]>(contenderIds.map((id) => [id, []]));
       for (let i = 0; i < flags.runs; i++) {
