@@ -45,7 +45,7 @@ async function patch(api: TestApi, location: string, offset: number, body: Buffe
   return fetch(new URL(location, api.base), {
     method: 'PATCH',
     headers: { ...TUS, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
-    body,
+    body: new Uint8Array(body),
   });
 }
 
