@@ -94,3 +94,25 @@ test('a restart rebuilds the index from the folder, oldest access first, and dro
   assert.deepEqual(await filesIn(dir), ['another.jpg', 'mid.jpg', 'new.jpg'], 'the oldest was evicted');
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
 });
+
+test('RenderLimit runs at most its limit at once, in order, and survives failures', async () => {
+  const { RenderLimit } = await import('../services/scaling/render-limit.js');
+  const limit = new RenderLimit(2);
+  let running = 0;
+  let peak = 0;
+  const order: number[] = [];
+  const job = (n: number) => async () => {
+    running++;
+    peak = Math.max(peak, running);
+    await new Promise((r) => setTimeout(r, 5));
+    running--;
+    order.push(n);
+    if (n === 3) throw new Error('boom');
+    return n;
+  };
+  const results = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => limit.run(job(n))));
+  assert.equal(peak, 2);
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 7);
+  assert.equal(order.length, 8);
+  assert.equal(await limit.run(async () => 'after'), 'after', 'the failed run gave its slot back');
+});

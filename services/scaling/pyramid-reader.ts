@@ -4,7 +4,7 @@
  * tiles that cover it, so memory depends on the region asked for, never on
  * the size of the (possibly gigapixel) original.
  */
-import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+import sharp, { type OverlayOptions } from 'sharp';
 import { deepZoomLevels, type PyramidLevel } from '../../shared/tiling/pyramid.js';
 import { imageKeys } from '../../shared/image-status.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';

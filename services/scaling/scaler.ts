@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import sharp, { type OverlayOptions, type Sharp } from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { NotFoundError } from '../../shared/errors.js';
 import { imageKeys, type ImageDoc } from '../../shared/image-status.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';

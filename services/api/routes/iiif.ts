@@ -8,6 +8,7 @@ import { Router, type Request, type Response } from 'express';
 import { NotFoundError, HugemapError } from '../../../shared/errors.js';
 import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
+import { scalingFor } from '../scaling.js';
 import { storedPyramid } from '../../scaling/scaler.js';
 import { parseIiifRequest } from '../../scaling/iiif-request.js';
 import { IIIF_MEDIA_TYPE, iiifLimits, infoJson, renderIiif } from '../../scaling/iiif-image.js';
@@ -56,7 +57,7 @@ export function iiifRouter(deps: ApiDeps): Router {
     const { id, region = '', size = '', rotation = '', file = '' } = req.params;
     const p = await pyramidOf(id);
     const request = parseIiifRequest(p.width, p.height, iiifLimits(p, deps.config.scale.maxDimension), { region, size, rotation, file });
-    const image = await renderIiif(deps.s3, p, request);
+    const image = await scalingFor(deps).renders.run(() => renderIiif(deps.s3, p, request));
     res.set({
       'Content-Type': image.contentType,
       'Content-Length': String(image.data.length),
