@@ -133,6 +133,25 @@ describe('scaled images', () => {
     assert.ok(files.some((f) => String(f).includes(id)), 'the rendered file is in the cache folder');
   });
 
+  test('a cached file that vanished is rendered again; deleting the image drops its cached files', async () => {
+    const { rm: remove } = await import('node:fs/promises');
+    const pathMod = await import('node:path');
+    const id = (await upload(svc.url, await patterned(300, 300), 'vanish.jpg')).json.id;
+    await waitUntilDone(svc.url, id);
+    const cachedFiles = async () => (await readdir(pathMod.join(svc.cacheDir, 'files', id)).catch(() => [] as string[])).sort();
+    assert.equal((await fetch(`${svc.url}/i/50x50/${id}.jpg`)).headers.get('x-cache'), 'MISS');
+    assert.equal((await fetch(`${svc.url}/i/60x60/${id}.jpg`)).headers.get('x-cache'), 'MISS');
+    assert.deepEqual(await cachedFiles(), ['50x50.jpg', '60x60.jpg']);
+    await remove(pathMod.join(svc.cacheDir, 'files', id, '50x50.jpg'));
+    const again = await fetch(`${svc.url}/i/50x50/${id}.jpg`);
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('x-cache'), 'MISS');
+    assert.equal((await fetch(`${svc.url}/api/v1/images/${id}`, { method: 'DELETE' })).status, 204);
+    await new Promise((r) => setTimeout(r, 50)); // unlinks run just after
+    assert.deepEqual(await cachedFiles(), []);
+    assert.equal((await fetch(`${svc.url}/i/60x60/${id}.jpg`)).status, 404);
+  });
+
   test('o serves the original bytes', async () => {
     const id = ids.get('portrait')!;
     const { res, body } = await get(`${svc.url}/i/o/${id}.jpg`);

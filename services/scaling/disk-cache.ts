@@ -70,6 +70,11 @@ export class DiskCache {
     return { ...(await job), hit: false };
   }
 
+  /** Drops one entry (its file vanished under us, say). */
+  forget(key: string): void {
+    this.index.delete(key);
+  }
+
   /** Drops every file of keys starting with `prefix` (an image deleted). */
   purge(prefix: string): void {
     for (const key of [...this.index.keys()]) if (key.startsWith(prefix)) this.index.delete(key);

@@ -12,6 +12,7 @@ import { parseImageId } from '../image-id.js';
 import { parseTag, tagsSchema, titleSchema } from '../image-meta.js';
 import { toImageView } from '../image-view.js';
 import type { OpenStreams } from '../open-streams.js';
+import { scalingFor } from '../scaling.js';
 import { streamImageEvents } from './events.js';
 
 const listQuery = z.strictObject({
@@ -77,6 +78,7 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     await deps.s3.deletePrefix(imageKeys.prefix(id));
     await deps.s3.deleteKey(imageKeys.original(id));
     await deps.store.delete(id);
+    scalingFor(deps).cache.purge(`${id}/`);
     res.status(204).end();
   });
 

@@ -54,7 +54,10 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
     try {
       handle = await open(entry.file, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 2) continue;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 2) {
+        cache.forget(key);
+        continue;
+      }
       throw err;
     }
     res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': IMMUTABLE, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
