@@ -111,6 +111,24 @@ describe('viewer, embed and gallery in a real browser', { skip: hasChromium() ? 
     await page.close();
   });
 
+  test('previous and next in the viewer follow the listing (newest first), failed images skipped', async () => {
+    const page = await context.newPage();
+    const at = (id: string) => new RegExp(`/v/${id}(\\?|$)`);
+    await page.goto(`${api.url}/v/${images.dropped}`);
+    await page.waitForSelector('body[data-ready=true]', WAIT);
+    await page.click('#next');
+    await page.locator('#viewer-message', { hasText: 'This is the last image.' }).waitFor(WAIT);
+    await page.click('#previous');
+    await page.waitForURL(at(images.fetched!), WAIT);
+    await page.waitForSelector('body[data-ready=true]', WAIT);
+    await page.click('#previous');
+    // The newer image failed (too many pixels): nothing to show, so this is the first.
+    await page.locator('#viewer-message', { hasText: 'This is the first image.' }).waitFor(WAIT);
+    await page.click('#next');
+    await page.waitForURL(at(images.dropped!), WAIT);
+    await page.close();
+  });
+
   test('annotations: each type drawn, saved in pixels, back in place after a reload, and hidden by the toggle', async () => {
     const page = await context.newPage();
     const errors = collectPageErrors(page);
