@@ -152,6 +152,24 @@ describe('scaled images', () => {
     assert.equal((await fetch(`${svc.url}/i/60x60/${id}.jpg`)).status, 404);
   });
 
+  test('a PNG with alpha (PNG tiles): png output keeps transparency, jpg is flattened on white', async () => {
+    // Left half opaque red, right half fully transparent.
+    const raw = Buffer.alloc(600 * 400 * 4);
+    for (let y = 0; y < 400; y++) for (let x = 0; x < 300; x++) raw.set([220, 20, 20, 255], (y * 600 + x) * 4);
+    const png = await sharp(raw, { raw: { width: 600, height: 400, channels: 4 } }).png().toBuffer();
+    const id = (await upload(svc.url, png, 'alpha.png')).json.id;
+    const done = await waitUntilDone(svc.url, id);
+    assert.equal(done.format, 'png');
+    const asPng = await sharp((await get(`${svc.url}/i/300x300/${id}.png`)).body).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([asPng.info.width, asPng.info.height, asPng.info.channels], [300, 200, 4]);
+    const px = (img: typeof asPng, x: number, y: number) => [...img.data.subarray((y * img.info.width + x) * img.info.channels, (y * img.info.width + x + 1) * img.info.channels)];
+    assert.deepEqual(px(asPng, 50, 100), [220, 20, 20, 255]);
+    assert.equal(px(asPng, 250, 100)[3], 0, 'transparent on the right');
+    const asJpg = await sharp((await get(`${svc.url}/i/300x300/${id}.jpg`)).body).raw().toBuffer({ resolveWithObject: true });
+    assert.equal(asJpg.info.channels, 3);
+    assert.ok(px(asJpg, 250, 100).every((v) => v > 245), `white where transparent: ${px(asJpg, 250, 100)}`);
+  });
+
   test('o serves the original bytes', async () => {
     const id = ids.get('portrait')!;
     const { res, body } = await get(`${svc.url}/i/o/${id}.jpg`);

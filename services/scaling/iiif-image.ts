@@ -6,7 +6,7 @@
 import sharp from 'sharp';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 import type { IiifLimits, IiifRequest } from './iiif-request.js';
-import { levelForRegion, pyramidLevels, readLevelRegion, readTile, tileKey, type StoredPyramid } from './pyramid-reader.js';
+import { levelForRegion, levelRegion, pyramidLevels, readTile, tileKey, type StoredPyramid } from './pyramid-reader.js';
 import { encode, type OutputFormat } from './scaler.js';
 
 export const IIIF_CONTEXT = 'http://iiif.io/api/image/3/context.json';
@@ -67,9 +67,7 @@ export async function renderIiif(s3: S3Store, p: StoredPyramid, req: IiifRequest
     const data = await readTile(s3, tileKey(p, level.level, left / t, top / t));
     return { data, contentType: `image/${format}`, fromTile: true };
   }
-  const raw = await readLevelRegion(s3, p, level, rect);
-  let image = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 4 } }).resize(size.width, size.height, { fit: 'fill' });
-  if (p.format === 'jpeg' || format === 'jpeg') image = image.removeAlpha();
+  let image = (await levelRegion(s3, p, level, rect)).resize(size.width, size.height, { fit: 'fill' });
   // Mirroring comes before rotation (spec 4.3); a new pipeline keeps sharp from reordering them.
   if (req.mirror || req.rotation !== 0) {
     const resized = await image.raw().toBuffer({ resolveWithObject: true });

@@ -4,7 +4,7 @@
  * tiles that cover it, so memory depends on the region asked for, never on
  * the size of the (possibly gigapixel) original.
  */
-import sharp, { type OverlayOptions } from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { deepZoomLevels, type PyramidLevel } from '../../shared/tiling/pyramid.js';
 import { imageKeys } from '../../shared/image-status.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
@@ -21,13 +21,6 @@ export interface StoredPyramid {
 export interface Rect {
   left: number;
   top: number;
-  width: number;
-  height: number;
-}
-
-/** RGBA pixels. */
-export interface RawImage {
-  data: Buffer;
   width: number;
   height: number;
 }
@@ -87,33 +80,30 @@ export async function readTile(s3: S3Store, key: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** `rect` in the level's own pixels, inside the level. */
-export async function readLevelRegion(s3: S3Store, p: StoredPyramid, level: PyramidLevel, rect: Rect): Promise<RawImage> {
+/**
+ * `rect` (the level's own pixels, inside the level) as a lazy libvips image:
+ * the covering tiles are fetched (compressed, a few KiB each), joined in a
+ * grid (arrayjoin) and cropped. Nothing is decoded until the caller's
+ * pipeline pulls pixels, and then only strip by strip.
+ */
+export async function levelRegion(s3: S3Store, p: StoredPyramid, level: PyramidLevel, rect: Rect): Promise<Sharp> {
   const t = p.tileSize;
   const cols = range(Math.floor(rect.left / t), Math.floor((rect.left + rect.width - 1) / t));
   const rows = range(Math.floor(rect.top / t), Math.floor((rect.top + rect.height - 1) / t));
-  const cells = cols.flatMap((col) => rows.map((row) => ({ col, row })));
-  const pieces: OverlayOptions[] = [];
-  await runPool(cells, 8, async ({ col, row }) => {
-    const tile = await readTile(s3, tileKey(p, level.level, col, row));
-    // The part of this tile inside rect, in tile coordinates.
-    const x0 = Math.max(rect.left, col * t);
-    const y0 = Math.max(rect.top, row * t);
-    const x1 = Math.min(rect.left + rect.width, (col + 1) * t, level.width);
-    const y1 = Math.min(rect.top + rect.height, (row + 1) * t, level.height);
-    const part = await sharp(tile)
-      .extract({ left: x0 - col * t, top: y0 - row * t, width: x1 - x0, height: y1 - y0 })
-      .ensureAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    pieces.push({ input: part.data, raw: { width: part.info.width, height: part.info.height, channels: 4 }, left: x0 - rect.left, top: y0 - rect.top });
-  });
-  // RGBA throughout (opaque for JPEG pyramids): one shape for every tile format.
-  const { data, info } = await sharp({ create: { width: rect.width, height: rect.height, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } })
-    .composite(pieces)
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { data, width: info.width, height: info.height };
+  // Row-major, as arrayjoin lays them out.
+  const cells = rows.flatMap((row) => cols.map((col) => ({ col, row })));
+  const tiles = new Array<Buffer>(cells.length);
+  await runPool(
+    cells.map((cell, i) => ({ ...cell, i })),
+    8,
+    async ({ col, row, i }) => {
+      tiles[i] = await readTile(s3, tileKey(p, level.level, col, row));
+    },
+  );
+  const crop = { left: rect.left - cols[0]! * t, top: rect.top - rows[0]! * t, width: rect.width, height: rect.height };
+  // Edge tiles are smaller than t: each sits top-left in its t x t cell, and the crop never reaches the filler.
+  const joined = tiles.length === 1 ? sharp(tiles[0]!) : sharp(tiles, { join: { across: cols.length, halign: 'left', valign: 'top' } });
+  return joined.extract(crop);
 }
 
 function range(a: number, b: number): number[] {

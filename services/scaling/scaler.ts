@@ -15,7 +15,7 @@ import { imageKeys, type ImageDoc } from '../../shared/image-status.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 import { probeImage } from '../../shared/tiling/probe.js';
 import { classifyVipsError } from '../../shared/tiling/vips-errors.js';
-import { levelFor, readLevelRegion, type StoredPyramid } from './pyramid-reader.js';
+import { levelFor, levelRegion, type StoredPyramid } from './pyramid-reader.js';
 import { downscaleFactor, scaledDimensions, type SizeSpec } from './size-spec.js';
 
 export type OutputFormat = 'jpeg' | 'png' | 'webp';
@@ -76,9 +76,8 @@ async function fromPyramid(s3: S3Store, p: StoredPyramid, spec: BoxSpec, format:
     width: Math.max(1, Math.min(level.width - left, Math.round(crop.width / factor))),
     height: Math.max(1, Math.min(level.height - top, Math.round(crop.height / factor))),
   };
-  const raw = await readLevelRegion(s3, p, level, rect);
-  const image = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: 4 } }).resize(out.width, out.height, { fit: 'fill' });
-  const data = await encode(format === 'jpeg' || p.format === 'jpeg' ? image.removeAlpha() : image, format).toBuffer();
+  const region = await levelRegion(s3, p, level, rect);
+  const data = await encode(region.resize(out.width, out.height, { fit: 'fill' }), format).toBuffer();
   return { data, ...out };
 }
 
