@@ -101,4 +101,17 @@ describe('annotations API', () => {
     assert.equal(missing.json.error.code, 'HUGEMAP_ERR_NOT_FOUND');
     assert.equal((await call(api, 'GET', '/api/v1/images/bad!id/annotations')).status, 400);
   });
+
+  test('deleting an image deletes its annotations, and only its', async () => {
+    const doomed = newId();
+    await api.store.create(newImageDoc(doomed, { kind: 'url', url: 'http://example.org/c.jpg' }, 'C'));
+    assert.equal((await call(api, 'POST', `/api/v1/images/${doomed}/annotations`, { type: 'marker', points: [[1, 2]] })).status, 201);
+    const kept = await call(api, 'POST', `/api/v1/images/${otherImage}/annotations`, { type: 'marker', points: [[3, 4]] });
+    assert.equal(kept.status, 201);
+    assert.equal((await call(api, 'DELETE', `/api/v1/images/${doomed}`)).status, 204);
+    const left = await api.store.images.db.collection('annotations').countDocuments({ imageId: doomed });
+    assert.equal(left, 0);
+    const others = await call(api, 'GET', `/api/v1/images/${otherImage}/annotations`);
+    assert.ok(others.json.items.some((a: { id: string }) => a.id === kept.json.id));
+  });
 });

@@ -18,6 +18,7 @@ import {
   type AnnotationGeometry,
 } from '../../../shared/annotations-store.js';
 import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
+import { annotationsFor } from '../annotations.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
 
@@ -37,11 +38,7 @@ function invalid(error: z.ZodError): BadRequestError {
 
 export function annotationsRouter(deps: ApiDeps): Router {
   const router = Router({ mergeParams: true });
-  let opened: Promise<AnnotationsStore> | null = null;
-  const store = () => (opened ??= AnnotationsStore.open(deps.store.images.db).catch((err: unknown) => {
-    opened = null;
-    throw err;
-  }));
+  const store = () => annotationsFor(deps);
 
   /** The image must exist: annotations never point at nothing. */
   async function imageOf(req: Request): Promise<string> {

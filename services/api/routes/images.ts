@@ -7,6 +7,7 @@ import { imageKeys } from '../../../shared/image-status.js';
 import type { TileJobData } from '../../../shared/queue.js';
 import { decodeCursor } from '../../../shared/status-store.js';
 import { createImage } from '../create-image.js';
+import { annotationsFor } from '../annotations.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
 import { parseTag, tagsSchema, titleSchema } from '../image-meta.js';
@@ -77,6 +78,7 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     // Objects before the document: if S3 fails, the client can retry the DELETE.
     await deps.s3.deletePrefix(imageKeys.prefix(id));
     await deps.s3.deleteKey(imageKeys.original(id));
+    await (await annotationsFor(deps)).deleteAll(id);
     await deps.store.delete(id);
     scalingFor(deps).cache.purge(`${id}/`);
     res.status(204).end();
