@@ -1,28 +1,9 @@
 /** The API's JSON shapes, as the client returns them. */
-export type ImageState = 'queued' | 'processing' | 'done' | 'failed';
+import type { ImageView } from '../services/api/image-view.js';
 
-export interface ImageInfo {
-  id: string;
-  status: ImageState;
-  stage: string;
-  progress: number;
-  title: string | null;
-  tags: string[];
-  filename: string | null;
-  width: number | null;
-  height: number | null;
-  format: 'jpeg' | 'png' | 'webp' | null;
-  tileSize: number;
-  levels: number | null;
-  tiles: { done: number; total: number };
-  bytes: number | null;
-  error: { code: string; message: string } | null;
-  attempts: number;
-  createdAt: string;
-  updatedAt: string;
-  source: { kind: 'upload' | 'url'; filename?: string; url?: string };
-  links: { self: string; events: string; dzi: string | null; tiles: string; thumbnail: string | null };
-}
+/** The API's own view type: the client can never drift from what the server sends. */
+export type ImageInfo = ImageView;
+export type ImageState = ImageView['status'];
 
 export interface SavedImage {
   id: string;
