@@ -116,7 +116,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       const runs = new Map<string, RunFigures[]>(contenderIds.map((id) => [id, []]));
       for (let i = 0; i < flags.runs; i++) {
         for (const id of rotation(contenderIds, i)) {
-          const figures = id === SERVICE.id ? await serviceRun(stack!, image) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
+          const figures = id === SERVICE.id ? await serviceRun(stack!, image, scratch) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
           runs.get(id)!.push(figures);
           log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB`);
         }
@@ -136,7 +136,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       let worker: MemoryPoint['worker'] = null;
       if (service) worker = { peakRssMB: service.workerRssMB!.max, wallS: service.wallS.median };
       else if (stack) {
-        const run = await serviceRun(stack, image);
+        const run = await serviceRun(stack, image, scratch);
         worker = { peakRssMB: run.workerRssMB!, wallS: run.wallS };
       }
       memoryCurve.push({ image: image.name, kind: image.kind, megapixels: image.megapixels, hugemapTile: { peakRssMB: tileFig.peakRssMB, wallS: round1(tileFig.wallS) }, worker });
@@ -145,9 +145,9 @@ export async function main(argv: string[]): Promise<BenchResults> {
 
     if (stack && flags.throughput) {
       const base = images.find((i) => i.timed)!;
-      const count = flags.quick ? 2 : 6;
-      const queue = await distinctCopies(base, count, join(scratch, 'queue'));
+      const count = flags.quick ? 2 : 4;
       for (const workers of [1, 2]) {
+        const queue = await distinctCopies(base, count, join(scratch, `queue-${workers}`), `workers-${workers}`);
         const t = await runThroughput(stack, queue, workers, join(scratch, `throughput-${workers}`));
         throughput.push({ ...t, imageName: base.name });
         log(`throughput ${workers} worker(s): ${t.imagesPerMinute} images/min`);
@@ -198,8 +198,14 @@ async function oneShotRun(c: OneShot, image: BenchImage, scratch: string): Promi
   }
 }
 
-async function serviceRun(stack: Stack, image: BenchImage): Promise<RunFigures> {
-  const r = await runServicePath(stack, image);
+let serviceRuns = 0;
+
+async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Promise<RunFigures> {
+  // Fresh bytes every run (same pixels): the API dedupes by content, and a re-upload of deleted
+  // bytes gets the old id, whose finished BullMQ job (same job id) is kept, so the new job is dropped.
+  const [copy] = await distinctCopies(image, 1, join(scratch, 'service-input'), `run-${serviceRuns++}`);
+  const r = await runServicePath(stack, { ...image, path: copy! });
+  await rm(copy!, { force: true });
   return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB };
 }
 
@@ -225,14 +231,14 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
   return result;
 }
 
-/** The API names images by content, so a queue of N images needs N different files: same pixels, a distinct trailer after the JPEG's end. */
-async function distinctCopies(image: BenchImage, count: number, dir: string): Promise<string[]> {
+/** The API names images by content, so every upload needs different bytes: same pixels, a distinct trailer after the image's end (JPEG EOI, PNG IEND), which decoders ignore. */
+async function distinctCopies(image: BenchImage, count: number, dir: string, tag = ''): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const paths: string[] = [];
   for (let i = 0; i < count; i++) {
     const path = join(dir, `${i}-${image.name}`);
     await copyFile(image.path, path);
-    await appendFile(path, `hugemap-bench-copy-${i}-${process.pid}`);
+    await appendFile(path, `hugemap-bench-copy-${tag}-${i}-${process.pid}-${Date.now()}`);
     paths.push(path);
   }
   return paths;

@@ -169,7 +169,7 @@ export async function upload(apiUrl: string, path: string): Promise<string> {
   return body.id;
 }
 
-export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 30 * 60_000): Promise<void> {
+export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const doc = (await (await fetch(`${apiUrl}/api/v1/images/${id}`)).json()) as { status: string; error?: unknown };
