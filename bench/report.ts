@@ -33,7 +33,8 @@ export function markdownReport(r: BenchResults): string {
     out.push('| image | kind | MP | hugemap tile MB | hugemap tile s | worker MB | service path s |');
     out.push('|---|---|---|---|---|---|---|');
     for (const p of r.memoryCurve) {
-      out.push(`| ${p.image} | ${p.kind} | ${p.megapixels} | ${p.hugemapTile?.peakRssMB.toFixed(0) ?? '-'} | ${p.hugemapTile?.wallS.toFixed(1) ?? '-'} | ${p.worker?.peakRssMB.toFixed(0) ?? '-'} | ${p.worker?.wallS.toFixed(1) ?? '-'} |`);
+      const none = p.refused ? `refused (${p.refused})` : '-';
+      out.push(`| ${p.image} | ${p.kind} | ${p.megapixels} | ${p.hugemapTile?.peakRssMB.toFixed(0) ?? none} | ${p.hugemapTile?.wallS.toFixed(1) ?? '-'} | ${p.worker?.peakRssMB.toFixed(0) ?? none} | ${p.worker?.wallS.toFixed(1) ?? '-'} |`);
     }
     out.push('');
   }

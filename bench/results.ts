@@ -37,6 +37,8 @@ export interface MemoryPoint {
   megapixels: number;
   hugemapTile: { peakRssMB: number; wallS: number } | null;
   worker: { peakRssMB: number; wallS: number } | null;
+  /** Set when hugemap refuses the input by design (e.g. HUGEMAP_ERR_NOT_STREAMABLE): the error's first line. */
+  refused?: string;
 }
 
 export interface ThroughputResult {

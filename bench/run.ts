@@ -129,18 +129,9 @@ export async function main(argv: string[]): Promise<BenchResults> {
     }
 
     for (const image of images) {
-      const fromTimed = (id: string) => results.find((c) => c.image === image.name && c.contender === id);
-      const tile = fromTimed(HUGEMAP_TILE.id);
-      const service = fromTimed(SERVICE.id);
-      const tileFig = tile ? { peakRssMB: tile.peakRssMB.max, wallS: tile.wallS.median } : await oneShotRun(HUGEMAP_TILE, image, scratch);
-      let worker: MemoryPoint['worker'] = null;
-      if (service) worker = { peakRssMB: service.workerRssMB!.max, wallS: service.wallS.median };
-      else if (stack) {
-        const run = await serviceRun(stack, image, scratch);
-        worker = { peakRssMB: run.workerRssMB!, wallS: run.wallS };
-      }
-      memoryCurve.push({ image: image.name, kind: image.kind, megapixels: image.megapixels, hugemapTile: { peakRssMB: tileFig.peakRssMB, wallS: round1(tileFig.wallS) }, worker });
-      log(`memory ${image.name}: hugemap tile ${tileFig.peakRssMB} MB, worker ${worker?.peakRssMB ?? '-'} MB`);
+      memoryCurve.push(await memoryPoint(image, results, stack, scratch));
+      const p = memoryCurve.at(-1)!;
+      log(`memory ${image.name}: hugemap tile ${p.hugemapTile?.peakRssMB ?? '-'} MB, worker ${p.worker?.peakRssMB ?? '-'} MB${p.refused ? ` (refused: ${p.refused})` : ''}`);
     }
 
     if (stack && flags.throughput) {
@@ -183,6 +174,32 @@ export async function main(argv: string[]): Promise<BenchResults> {
   await writeChart(report, `${base}.png`);
   log(`wrote ${base}.json, .md, .png`);
   return report;
+}
+
+/** Peak RSS of `hugemap tile` and of the worker for one image; a refusal by design is recorded, not fatal. */
+async function memoryPoint(image: BenchImage, results: ContenderResult[], stack: Stack | undefined, scratch: string): Promise<MemoryPoint> {
+  const fromTimed = (id: string) => results.find((c) => c.image === image.name && c.contender === id);
+  const point: MemoryPoint = { image: image.name, kind: image.kind, megapixels: image.megapixels, hugemapTile: null, worker: null };
+  const refused = (err: unknown) => {
+    const code = /HUGEMAP_ERR_[A-Z_]+/.exec(String((err as Error).message))?.[0];
+    if (!code) throw err;
+    point.refused = code;
+  };
+  const tile = fromTimed(HUGEMAP_TILE.id);
+  if (tile) point.hugemapTile = { peakRssMB: tile.peakRssMB.max, wallS: tile.wallS.median };
+  else {
+    await oneShotRun(HUGEMAP_TILE, image, scratch).then((r) => {
+      point.hugemapTile = { peakRssMB: r.peakRssMB, wallS: round1(r.wallS) };
+    }, refused);
+  }
+  const service = fromTimed(SERVICE.id);
+  if (service) point.worker = { peakRssMB: service.workerRssMB!.max, wallS: service.wallS.median };
+  else if (stack) {
+    await serviceRun(stack, image, scratch).then((r) => {
+      point.worker = { peakRssMB: r.workerRssMB!, wallS: round1(r.wallS) };
+    }, refused);
+  }
+  return point;
 }
 
 async function oneShotRun(c: OneShot, image: BenchImage, scratch: string): Promise<RunFigures> {
@@ -249,7 +266,8 @@ function round3(n: number): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
+  // Exit explicitly: a keep-alive socket of a client must not hold a finished benchmark open.
+  main(process.argv.slice(2)).then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });
