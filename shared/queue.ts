@@ -35,5 +35,9 @@ export function createTileQueue(redisUrl: string, prefix: string): Queue<TileJob
 
 /** The job id is the image id, so enqueueing the same image twice is a no-op. */
 export async function enqueueTileJob(queue: Queue<TileJobData>, imageId: string): Promise<void> {
+  // Content ids repeat: the same bytes uploaded again after a DELETE get the same id, and a
+  // finished job kept under that id would make BullMQ drop the new one silently.
+  const previous = await queue.getJob(imageId);
+  if (previous && ((await previous.isCompleted()) || (await previous.isFailed()))) await previous.remove();
   await queue.add('tile', { imageId }, { ...tileJobOptions, jobId: imageId });
 }

@@ -213,4 +213,16 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     const stages = [...new Set(docs.map((d) => d.stage as string))];
     assert.equal(stages.at(-1), 'done');
   });
+
+  test('the same bytes uploaded again after a DELETE are tiled again', async () => {
+    const jpeg = await photoLike(700, 500);
+    const first = await uploadFile(api.url, jpeg, 'again.jpg');
+    assert.equal((await waitForTerminal(api.url, first.json.id)).status, 'done');
+    assert.equal((await fetch(`${api.url}/api/v1/images/${first.json.id}`, { method: 'DELETE' })).status, 204);
+    const second = await uploadFile(api.url, jpeg, 'again.jpg');
+    assert.equal(second.json.id, first.json.id, 'content ids repeat');
+    const doc = await waitForTerminal(api.url, second.json.id);
+    assert.equal(doc.status, 'done');
+    assert.deepEqual(await listKeys(s3, `images/${doc.id}/`), expectedKeys(doc.id, 700, 500, 'jpeg'));
+  });
 });
