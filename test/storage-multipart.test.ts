@@ -139,20 +139,7 @@ describe('uploadFileResumable', () => {
 
   test('a recorded part that S3 does not have is uploaded again', async () => {
     const key = 'originals/lying-state';
-    let saved: MultipartState | null = null;
-    await assert.rejects(
-      uploadFileResumable(store, key, bigPath, {
-        meta: { contentType: 'image/tiff' },
-        partSize: 5 * MiB,
-        concurrency: 1,
-        onCheckpoint: async (state) => {
-          saved = state;
-          if (state.parts.length === 2) throw new Error('killed');
-        },
-      }),
-    );
-    const recorded = saved as MultipartState | null;
-    assert.ok(recorded);
+    const recorded = await uploadKilledAfter(key, 2, 1);
     recorded.parts.push({ PartNumber: 5, ETag: '"00000000000000000000000000000000"', Size: 5 * MiB });
 
     for (const k of Object.keys(sent)) delete sent[k];
@@ -163,20 +150,7 @@ describe('uploadFileResumable', () => {
 
   test('a stale UploadId (aborted upload) starts a new upload and still succeeds', async () => {
     const key = 'originals/stale';
-    let saved: MultipartState | null = null;
-    await assert.rejects(
-      uploadFileResumable(store, key, bigPath, {
-        meta: { contentType: 'image/tiff' },
-        partSize: 5 * MiB,
-        concurrency: 2,
-        onCheckpoint: async (state) => {
-          saved = state;
-          if (state.parts.length >= 2) throw new Error('killed');
-        },
-      }),
-    );
-    const stale = saved as MultipartState | null;
-    assert.ok(stale);
+    const stale = await uploadKilledAfter(key, 2, 2);
     await store.client.send(new AbortMultipartUploadCommand({ Bucket: store.bucket, Key: key, UploadId: stale.uploadId }));
 
     for (const k of Object.keys(sent)) delete sent[k];
@@ -324,3 +298,22 @@ describe('uploadStream', () => {
     assert.deepEqual(await openUploads(), []);
   });
 });
+
+/** Starts a 5 MiB-part upload of the big file that dies once `parts` parts are checkpointed; returns the last saved state. */
+async function uploadKilledAfter(key: string, parts: number, concurrency: number): Promise<MultipartState> {
+  let saved: MultipartState | null = null;
+  await assert.rejects(
+    uploadFileResumable(store, key, bigPath, {
+      meta: { contentType: 'image/tiff' },
+      partSize: 5 * MiB,
+      concurrency,
+      onCheckpoint: async (state) => {
+        saved = state;
+        if (state.parts.length >= parts) throw new Error('killed');
+      },
+    }),
+  );
+  const state = saved as MultipartState | null;
+  assert.ok(state);
+  return state;
+}
