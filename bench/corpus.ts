@@ -71,6 +71,7 @@ export async function fullCorpus(opts: { giga: boolean; hardCases: boolean; dir?
     { name: 'photo-59mp-cmyk.jpg', from: 'photo-59mp.jpg', kind: 'cmyk-jpeg', make: cmyk },
     { name: 'photo-59mp-16bit.png', from: 'photo-59mp.png', kind: '16-bit-png', make: sixteenBit },
     { name: 'photo-236mp-prog.jpg', from: 'photo-236mp.jpg', kind: 'progressive-jpeg', make: progressive },
+    { name: 'photo-236mp-interlaced.png', from: 'photo-236mp.jpg', kind: 'interlaced-png', make: interlaced },
     { name: 'photo-236mp-rot6.jpg', from: 'photo-236mp.jpg', kind: 'exif-rotated', make: rotated },
     { name: 'photo-236mp-cmyk.jpg', from: 'photo-236mp.jpg', kind: 'cmyk-jpeg', make: cmyk },
   ];

@@ -68,15 +68,15 @@ export class TooManyPixelsError extends InputError {
 }
 
 /**
- * Progressive JPEGs and interlaced PNGs cannot be decoded strip by strip: the
- * decoder holds the whole image (about 3.7 bytes a pixel measured, docs/memory.md),
- * so above a limit they are refused rather than let a worker run out of memory.
+ * Progressive JPEGs cannot be decoded strip by strip: the decoder holds every
+ * DCT coefficient (about 3.7 bytes a pixel measured, docs/memory.md), so above
+ * a limit they are refused rather than let a worker run out of memory.
  */
 export class NotStreamableError extends InputError {
   constructor(kind: string, pixels: number, limit: number) {
     super(
       'HUGEMAP_ERR_NOT_STREAMABLE',
-      `${kind} of ${pixels.toLocaleString('en-US')} pixels must be decoded whole in memory; the limit for such files is ${limit.toLocaleString('en-US')} pixels (MAX_BUFFERED_PIXELS): save it as a baseline JPEG, a non-interlaced PNG or a TIFF`,
+      `${kind} of ${pixels.toLocaleString('en-US')} pixels must be decoded whole in memory; the limit for such files is ${limit.toLocaleString('en-US')} pixels (MAX_BUFFERED_PIXELS): save it as a baseline JPEG, a PNG or a TIFF`,
       413,
     );
   }

@@ -8,9 +8,14 @@
  * random access so only the tiles each output strip needs are read
  * (orientation.ts).
  *
- * Progressive JPEG and interlaced PNG also come through here, but their
- * DECODERS hold the whole image (all DCT coefficients / all rows) during the
- * first pass: that peak cannot be bounded in this process (docs/memory.md).
+ * An interlaced PNG is first rewritten non-interlaced in the same folder
+ * (png-deinterlace.ts: libvips' own decoder would hold every row). Unless it
+ * also needs a rotate or vertical flip, the tiler reads that PNG directly: it
+ * streams, so the TIFF would only add a pass.
+ *
+ * A progressive JPEG also comes through here, but its DECODER holds every DCT
+ * coefficient during the first pass: that peak cannot be bounded in this
+ * process (docs/memory.md), so probe.ts refuses large ones.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +23,7 @@ import { tmpdir } from 'node:os';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
 import { applyOrientation, openRandomAccess, orientationNeedsRandomAccess } from './orientation.js';
+import { deinterlacePng, readPngHeader } from './png-deinterlace.js';
 
 export interface Intermediate {
   /** Opens the prepared image, oriented, ready for the tiler. */
@@ -33,8 +39,18 @@ export async function writeIntermediate(
   const dir = await mkdtemp(join(tmpDir, 'hugemap-intermediate-'));
   const remove = () => rm(dir, { recursive: true, force: true });
   try {
+    let decodeFrom = inputPath;
+    if ((await readPngHeader(inputPath))?.interlace === 1) {
+      decodeFrom = join(dir, 'deinterlaced.png');
+      await deinterlacePng(inputPath, decodeFrom);
+      if (!orientationNeedsRandomAccess(source.orientation)) {
+        // The rewritten PNG keeps the original's chunks (EXIF included): sharp orients it as it would the original.
+        const png = decodeFrom;
+        return { open: (o) => sharp(png, o), remove };
+      }
+    }
     const tiff = join(dir, 'decoded.tif');
-    await colourPipeline(sharp(inputPath, sharpInputOptions(source, { autoOrient: false })), source)
+    await colourPipeline(sharp(decodeFrom, sharpInputOptions(source, { autoOrient: false })), source)
       .tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'none', predictor: 'none', bigtiff: true })
       .toFile(tiff);
     const open = orientationNeedsRandomAccess(source.orientation)

@@ -64,7 +64,7 @@ export async function sniffFormat(path: string): Promise<{ format: string | unde
   return { format: SIGNATURES.find((s) => s.test(head))?.format, bytes };
 }
 
-/** Progressive/interlaced inputs above this many pixels are refused: about 300 MB of decoder memory (docs/memory.md). */
+/** Progressive JPEGs above this many pixels are refused: about 300 MB of decoder memory (docs/memory.md). */
 export const DEFAULT_MAX_BUFFERED_PIXELS = 50_000_000;
 
 export async function probeImage(path: string, opts: { maxPixels: number; maxBufferedPixels?: number }): Promise<ImageProbe> {
@@ -89,8 +89,10 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
   const reorients = orientation >= 3 && orientation <= 8;
   const progressive = meta.isProgressive === true;
   const maxBuffered = opts.maxBufferedPixels ?? DEFAULT_MAX_BUFFERED_PIXELS;
-  if (progressive && width * height > maxBuffered) {
-    throw new NotStreamableError(meta.format === 'png' ? 'interlaced PNG' : 'progressive JPEG', width * height, maxBuffered);
+  // Interlaced PNGs are rewritten non-interlaced on disk first (png-deinterlace.ts), so any size is bounded;
+  // a progressive JPEG's decoder holds every DCT coefficient and nothing here can bound it (docs/memory.md).
+  if (progressive && meta.format === 'jpeg' && width * height > maxBuffered) {
+    throw new NotStreamableError('progressive JPEG', width * height, maxBuffered);
   }
   return {
     width: swapsAxes ? height : width,

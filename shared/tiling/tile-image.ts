@@ -31,7 +31,7 @@ export interface TileOptions {
   quality?: number;
   /** Refuse images with more pixels than this, from the header alone. @defaultValue 1e9 */
   maxPixels?: number;
-  /** Refuse progressive JPEGs / interlaced PNGs (decoded whole in memory) above this many pixels. @defaultValue 50e6 */
+  /** Refuse progressive JPEGs (decoded whole in memory) above this many pixels. @defaultValue 50e6 */
   maxBufferedPixels?: number;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
   concurrency?: number;
