@@ -35,7 +35,7 @@ const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
-  /** Progressive JPEGs are decoded whole: refuse them above this (docs/memory.md). */
+  /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),

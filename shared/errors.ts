@@ -68,17 +68,35 @@ export class TooManyPixelsError extends InputError {
 }
 
 /**
- * Progressive JPEGs cannot be decoded strip by strip: the decoder holds every
- * DCT coefficient (about 3.7 bytes a pixel measured, docs/memory.md), so above
- * a limit they are refused rather than let a worker run out of memory.
+ * Progressive JPEGs are rewritten as baseline on disk before tiling
+ * (tiling/jpeg-progressive.ts). The few that cannot be (12-bit, arithmetic
+ * coding, more than 10 blocks per MCU...) must be decoded whole: the decoder
+ * holds every DCT coefficient (about 3.7 bytes a pixel measured,
+ * docs/memory.md), so above a limit they are refused rather than let a worker
+ * run out of memory. `why` says what kept the file from being rewritten.
  */
 export class NotStreamableError extends InputError {
-  constructor(kind: string, pixels: number, limit: number) {
+  constructor(kind: string, pixels: number, limit: number, why?: string) {
     super(
       'HUGEMAP_ERR_NOT_STREAMABLE',
-      `${kind} of ${pixels.toLocaleString('en-US')} pixels must be decoded whole in memory; the limit for such files is ${limit.toLocaleString('en-US')} pixels (MAX_BUFFERED_PIXELS): save it as a baseline JPEG, a PNG or a TIFF`,
+      `${kind} of ${pixels.toLocaleString('en-US')} pixels must be decoded whole in memory${why ? ` (${why})` : ''}; the limit for such files is ${limit.toLocaleString('en-US')} pixels (MAX_BUFFERED_PIXELS): save it as a baseline JPEG, a PNG or a TIFF`,
       413,
     );
+  }
+}
+
+/**
+ * A progressive JPEG of a kind the baseline rewrite does not handle. Same code
+ * as NotStreamableError: for the caller it means the same thing (only a
+ * whole-image decode can read this file), and tiling then decodes it in memory
+ * if it is small enough or refuses it with NotStreamableError.
+ */
+export class UntranscodableJpegError extends InputError {
+  readonly detail: string;
+
+  constructor(what: string, detail: string) {
+    super('HUGEMAP_ERR_NOT_STREAMABLE', `${what} cannot be rewritten as a baseline JPEG: ${detail}`, 413);
+    this.detail = detail;
   }
 }
 

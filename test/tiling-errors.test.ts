@@ -1,8 +1,10 @@
 /** Bad input fails fast with the right code and leaves nothing that looks complete. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { probeImage, tileImage } from '../shared/tiling/index.js';
 import { HugemapError } from '../shared/errors.js';
 import { gradient, pngBomb, tempDir, truncatedCopy } from './helpers/fixtures.js';
@@ -82,22 +84,29 @@ test('probe flags inputs that cannot stream', async () => {
   assert.deepEqual([p.progressive, p.needsIntermediate], [true, true]);
 });
 
-test('progressive JPEGs above the buffered-pixel limit are refused; baseline ones and interlaced PNGs are not', async () => {
+test('progressive JPEGs above the buffered-pixel limit are rewritten as baseline; only kinds the rewrite cannot handle are refused', async () => {
   const progressive = tmp.file('limit-prog.jpg');
   await gradient(1200, 900).jpeg({ quality: 90, progressive: true }).toFile(progressive);
+  // Arithmetic coding: libvips decodes it, but only whole (jpeg-progressive.ts cannot rewrite it). jpegtran: Debian's libjpeg-turbo-progs.
+  const arithmetic = tmp.file('limit-arith.jpg');
+  await promisify(execFile)('jpegtran', ['-arithmetic', '-progressive', '-outfile', arithmetic, photo]);
   const interlaced = tmp.file('limit-interlaced.png');
   await gradient(1200, 900).png({ progressive: true }).toFile(interlaced);
   const limit = { maxPixels: 1e9, maxBufferedPixels: 1_000_000 }; // 1200 x 900 = 1,080,000 pixels
-  await expectCode(probeImage(progressive, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
-  // Interlaced PNGs are rewritten non-interlaced on disk first (png-deinterlace.ts), so no limit applies.
-  assert.equal((await probeImage(interlaced, limit)).needsIntermediate, true);
+  await expectCode(probeImage(arithmetic, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
   const out = tmp.file('limit-out');
-  await expectCode(tileImage(progressive, out, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
+  await expectCode(tileImage(arithmetic, out, limit), 'HUGEMAP_ERR_NOT_STREAMABLE');
   await assertNothingLeft(out);
-  // The same pixels as a baseline JPEG stream, so the limit does not apply to them.
+  // At the limit's edge it is accepted.
+  assert.equal((await probeImage(arithmetic, { maxPixels: 1e9, maxBufferedPixels: 1_080_000 })).progressive, true);
+  // Huffman-coded progressive JPEGs are rewritten as baseline on disk first, so no limit applies to them ...
+  const p = await probeImage(progressive, limit);
+  assert.deepEqual([p.progressive, p.needsIntermediate], [true, true]);
+  const manifest = await tileImage(progressive, tmp.file('limit-prog-out'), limit);
+  assert.deepEqual([manifest.width, manifest.height, manifest.source.intermediate], [1200, 900, 'progressive-jpeg']);
+  // ... nor to interlaced PNGs (rewritten non-interlaced, png-deinterlace.ts) or baseline JPEGs (they stream).
+  assert.equal((await probeImage(interlaced, limit)).needsIntermediate, true);
   assert.equal((await probeImage(photo, limit)).width, 1200);
-  // And at the limit's edge a progressive file is accepted.
-  assert.equal((await probeImage(progressive, { maxPixels: 1e9, maxBufferedPixels: 1_080_000 })).progressive, true);
 });
 
 test('invalid options are refused before any work', async () => {

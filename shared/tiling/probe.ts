@@ -13,6 +13,7 @@ import {
   TooManyPixelsError,
   NotStreamableError,
 } from '../errors.js';
+import { baselineObstacle } from './jpeg-progressive.js';
 
 export interface ImageProbe {
   /** Width and height as displayed, i.e. after the EXIF orientation is applied. */
@@ -64,7 +65,11 @@ export async function sniffFormat(path: string): Promise<{ format: string | unde
   return { format: SIGNATURES.find((s) => s.test(head))?.format, bytes };
 }
 
-/** Progressive JPEGs above this many pixels are refused: about 300 MB of decoder memory (docs/memory.md). */
+/**
+ * Progressive JPEGs that cannot be rewritten as baseline (12-bit, arithmetic
+ * coding...: jpeg-progressive.ts) are decoded whole, and refused above this
+ * many pixels: about 300 MB of decoder memory (docs/memory.md).
+ */
 export const DEFAULT_MAX_BUFFERED_PIXELS = 50_000_000;
 
 export async function probeImage(path: string, opts: { maxPixels: number; maxBufferedPixels?: number }): Promise<ImageProbe> {
@@ -89,10 +94,12 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
   const reorients = orientation >= 3 && orientation <= 8;
   const progressive = meta.isProgressive === true;
   const maxBuffered = opts.maxBufferedPixels ?? DEFAULT_MAX_BUFFERED_PIXELS;
-  // Interlaced PNGs are rewritten non-interlaced on disk first (png-deinterlace.ts), so any size is bounded;
-  // a progressive JPEG's decoder holds every DCT coefficient and nothing here can bound it (docs/memory.md).
+  // Interlaced PNGs and progressive JPEGs are rewritten on disk first (png-deinterlace.ts, jpeg-progressive.ts),
+  // so any size is bounded; only the progressive JPEGs that rewrite cannot handle are decoded whole.
+  // Reading their structure costs one pass over the file, so it is only done where the answer matters.
   if (progressive && meta.format === 'jpeg' && width * height > maxBuffered) {
-    throw new NotStreamableError('progressive JPEG', width * height, maxBuffered);
+    const obstacle = await baselineObstacle(path);
+    if (obstacle !== null) throw new NotStreamableError('progressive JPEG', width * height, maxBuffered, obstacle);
   }
   return {
     width: swapsAxes ? height : width,

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { BadRequestError, HugemapError } from '../errors.js';
 import { DEFAULT_QUALITY, defaultFormat, withTileEncoder, type TileFormat } from './encoders.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
-import { intermediateReason, probeImage } from './probe.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage } from './probe.js';
 import { countTiles, watchTiles, type TileProgress } from './progress.js';
 import { deepZoomLevels, dziXml, tileCount, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
@@ -31,7 +31,11 @@ export interface TileOptions {
   quality?: number;
   /** Refuse images with more pixels than this, from the header alone. @defaultValue 1e9 */
   maxPixels?: number;
-  /** Refuse progressive JPEGs (decoded whole in memory) above this many pixels. @defaultValue 50e6 */
+  /**
+   * Progressive JPEGs up to this many pixels are decoded whole by libvips (faster, ~3.7 bytes a
+   * pixel); larger ones are rewritten as baseline on disk first, and the few kinds that cannot be
+   * (12-bit, arithmetic coding) are refused. @defaultValue 50e6
+   */
   maxBufferedPixels?: number;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
   concurrency?: number;
@@ -57,7 +61,7 @@ export interface TileManifest {
 }
 
 export async function tileImage(inputPath: string, outDir: string, opts: TileOptions = {}): Promise<TileManifest> {
-  const { format: requestedFormat, quality = DEFAULT_QUALITY, maxPixels = DEFAULT_MAX_PIXELS, signal } = opts;
+  const { format: requestedFormat, quality = DEFAULT_QUALITY, maxPixels = DEFAULT_MAX_PIXELS, maxBufferedPixels = DEFAULT_MAX_BUFFERED_PIXELS, signal } = opts;
   validateOptions(opts, quality, maxPixels);
   if (opts.concurrency !== undefined) sharp.concurrency(opts.concurrency);
   signal?.throwIfAborted();
@@ -67,7 +71,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
   const tilesDir = join(staging.path, TILES_DIR);
   let intermediate: Intermediate | undefined;
   try {
-    const probe = await probeImage(inputPath, { maxPixels, maxBufferedPixels: opts.maxBufferedPixels });
+    const probe = await probeImage(inputPath, { maxPixels, maxBufferedPixels });
     const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
     const levels = deepZoomLevels(probe.width, probe.height);
     const tilesTotal = tileCount(levels);
@@ -82,7 +86,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     };
     if (probe.needsIntermediate) {
       report('prepare', 0, 0);
-      intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir), signal, (i) => i?.remove() ?? Promise.resolve());
+      intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
     report('tile', 0, 0);

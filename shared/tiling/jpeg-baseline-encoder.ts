@@ -1,0 +1,173 @@
+/**
+ * Last passes of the progressive -> baseline rewrite: the coefficient store
+ * becomes one interleaved sequential scan (ITU T.81 F.1.2, as libjpeg's
+ * jchuff.c writes it). One read pass counts the symbols and builds optimal
+ * Huffman tables from them (as `jpegtran -optimize` does); a second encodes.
+ *
+ * Table slots follow libjpeg: the first component uses tables 0, the others
+ * tables 1 (luma and chroma for YCbCr).
+ */
+import type { BufferedWriter } from './buffered-file.js';
+import { BLOCK_STRIDE, mapIndex, type CoefficientStore } from './jpeg-coefficient-store.js';
+import { BitWriter, EncodeTable, optimalSpec } from './jpeg-huffman.js';
+import { DHT, SOS, writeSegment, type JpegFrame } from './jpeg-markers.js';
+import type { FrameGeometry } from './jpeg-progressive-layout.js';
+
+/** Largest magnitude categories of 8-bit baseline: DC differences 11 bits, AC coefficients 10 (T.81 F.1.2). */
+const MAX_DC_BITS = 11;
+const MAX_AC_BITS = 10;
+const FLUSH_AT = 1024 * 1024;
+
+export interface BaselineTables {
+  /** Table slot (0 or 1) of each frame component. */
+  slots: number[];
+  dc: EncodeTable[];
+  ac: EncodeTable[];
+}
+
+type Visit = (c: number, coefs: Int16Array, maps: Int32Array, at: number) => void;
+
+/**
+ * Every block of the output scan, in its order: MCU by MCU for several
+ * components (dummy blocks included), the component's own blocks in raster
+ * order for one. `afterMcu` may return a promise to be awaited.
+ */
+async function forEachBlock(store: CoefficientStore, geometry: FrameGeometry, visit: Visit, afterMcu: () => Promise<void> | undefined): Promise<void> {
+  const comps = geometry.components;
+  if (comps.length > 1) {
+    await store.pass(comps.map((_, i) => i), geometry.mcusPerColumn, false, async (chunk) => {
+      for (let m = 0; m < chunk.count; m++) {
+        for (let j = 0; j < geometry.mcusPerLine; j++) {
+          for (let c = 0; c < comps.length; c++) {
+            const g = comps[c]!;
+            const coefs = chunk.coefficients[c]!;
+            const maps = chunk.maps[c]!;
+            for (let v = 0; v < g.v; v++) {
+              const row = (m * g.v + v) * g.grid.blocksPerLine + j * g.h;
+              for (let h = 0; h < g.h; h++) visit(c, coefs, maps, (row + h) * BLOCK_STRIDE);
+            }
+          }
+          const pending = afterMcu();
+          if (pending) await pending;
+        }
+      }
+    });
+  } else {
+    const g = comps[0]!;
+    await store.pass([0], Math.ceil(g.blocksHigh / g.v), false, async (chunk) => {
+      const coefs = chunk.coefficients[0]!;
+      const maps = chunk.maps[0]!;
+      const rows = Math.min(g.blocksHigh - chunk.first * g.v, chunk.count * g.v);
+      for (let y = 0; y < rows; y++) {
+        for (let x = 0; x < g.blocksWide; x++) {
+          visit(0, coefs, maps, (y * g.grid.blocksPerLine + x) * BLOCK_STRIDE);
+          const pending = afterMcu();
+          if (pending) await pending;
+        }
+      }
+    });
+  }
+}
+
+function bitLength(magnitude: number): number {
+  return 32 - Math.clz32(magnitude);
+}
+
+/**
+ * Calls `emit(run, k)` for each nonzero AC coefficient k of a block, in
+ * zigzag order, with the count of zeros before it (since the previous one),
+ * found through the block's nonzero map; returns the index of the last.
+ */
+function forEachNonzero(maps: Int32Array, at: number, emit: (run: number, k: number) => void): number {
+  const map = mapIndex(at);
+  let previous = 0;
+  for (let word = 0; word < 2; word++) {
+    let nonzero = maps[map + word]!;
+    while (nonzero !== 0) {
+      const lowest = nonzero & -nonzero;
+      nonzero ^= lowest;
+      const k = (word << 5) + 31 - Math.clz32(lowest);
+      emit(k - previous - 1, k);
+      previous = k;
+    }
+  }
+  return previous;
+}
+
+/** Counts the symbols the output scan will code and builds optimal tables for them. */
+export async function optimalTables(store: CoefficientStore, geometry: FrameGeometry, corrupt: (detail: string) => Error): Promise<BaselineTables> {
+  const n = geometry.components.length;
+  const slots = geometry.components.map((_, i) => (i === 0 ? 0 : 1));
+  const used = n > 1 ? 2 : 1;
+  const dcFreq = Array.from({ length: used }, () => new Float64Array(256));
+  const acFreq = Array.from({ length: used }, () => new Float64Array(256));
+  const last = new Int32Array(n);
+  const outOfRange = () => corrupt('a DCT coefficient is out of the range of 8-bit JPEG');
+  let ac = acFreq[0]!;
+  let coefs: Int16Array = new Int16Array(0);
+  let at = 0;
+  const count = (run: number, k: number): void => {
+    for (; run > 15; run -= 16) ac[0xf0]!++;
+    const size = bitLength(Math.abs(coefs[at + k]!));
+    if (size > MAX_AC_BITS) throw outOfRange();
+    ac[(run << 4) | size]!++;
+  };
+  await forEachBlock(store, geometry, (c, blockCoefs, maps, blockAt) => {
+    coefs = blockCoefs;
+    at = blockAt;
+    ac = acFreq[slots[c]!]!;
+    const diffBits = bitLength(Math.abs(coefs[at]! - last[c]!));
+    if (diffBits > MAX_DC_BITS) throw outOfRange();
+    dcFreq[slots[c]!]![diffBits]!++;
+    last[c] = coefs[at]!;
+    if (forEachNonzero(maps, at, count) < 63) ac[0]!++; // end of block
+  }, () => undefined);
+  return {
+    slots,
+    dc: dcFreq.map((f) => new EncodeTable(optimalSpec(f))),
+    ac: acFreq.map((f) => new EncodeTable(optimalSpec(f))),
+  };
+}
+
+/** DHT and SOS of the single baseline scan. */
+export async function writeScanHeader(out: BufferedWriter, frame: JpegFrame, tables: BaselineTables): Promise<void> {
+  const entries: Buffer[] = [];
+  tables.dc.forEach((t, slot) => entries.push(t.dhtEntry(0, slot)));
+  tables.ac.forEach((t, slot) => entries.push(t.dhtEntry(1, slot)));
+  await writeSegment(out, DHT, Buffer.concat(entries));
+  const sos = [frame.components.length];
+  frame.components.forEach((c, i) => sos.push(c.id, (tables.slots[i]! << 4) | tables.slots[i]!));
+  sos.push(0, 63, 0);
+  await writeSegment(out, SOS, Uint8Array.from(sos));
+}
+
+/** The entropy-coded data of the baseline scan (checked to fit by optimalTables). */
+export async function encodeScan(store: CoefficientStore, geometry: FrameGeometry, tables: BaselineTables, out: BufferedWriter): Promise<void> {
+  const w = new BitWriter(FLUSH_AT + 64 * 1024);
+  const last = new Int32Array(geometry.components.length);
+  let ac = tables.ac[0]!;
+  let coefs: Int16Array = new Int16Array(0);
+  let at = 0;
+  const code = (run: number, k: number): void => {
+    for (; run > 15; run -= 16) w.put(ac.code[0xf0]!, ac.size[0xf0]!);
+    const v = coefs[at + k]!;
+    const size = bitLength(Math.abs(v));
+    const symbol = (run << 4) | size;
+    w.put(ac.code[symbol]!, ac.size[symbol]!);
+    w.put(v < 0 ? v - 1 : v, size);
+  };
+  await forEachBlock(store, geometry, (c, blockCoefs, maps, blockAt) => {
+    coefs = blockCoefs;
+    at = blockAt;
+    ac = tables.ac[tables.slots[c]!]!;
+    const dc = tables.dc[tables.slots[c]!]!;
+    const diff = coefs[at]! - last[c]!;
+    last[c] = coefs[at]!;
+    const diffBits = bitLength(Math.abs(diff));
+    w.put(dc.code[diffBits]!, dc.size[diffBits]!);
+    if (diffBits > 0) w.put(diff < 0 ? diff - 1 : diff, diffBits);
+    if (forEachNonzero(maps, at, code) < 63) w.put(ac.code[0]!, ac.size[0]!);
+  }, () => (w.used >= FLUSH_AT ? out.write(w.take()) : undefined));
+  w.padToByte();
+  await out.write(w.take());
+}
