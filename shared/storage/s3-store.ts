@@ -7,8 +7,10 @@
  * SDK itself (`maxAttempts`, `retryMode: 'standard'`: exponential back-off with
  * jitter on 5xx, throttling and connection errors). The SDK never retries a
  * streaming body, so `putFile` and `downloadToFile` wrap themselves in
- * `withRetries`, opening a fresh file stream for every attempt.
+ * `withRetries`, opening a fresh file stream for every attempt. `putSmallObject`
+ * bypasses the SDK's stack (lean-put.ts) and so retries with `withRetries` too.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -30,6 +32,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { BadRequestError, NotFoundError, StorageError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { LEAN_PUT_MAX_BYTES, LeanPut } from './lean-put.js';
 import { withRetries, type RetryOptions } from './retry.js';
 import { errorName, isNotFound, storageError } from './s3-errors.js';
 
@@ -82,6 +85,7 @@ export class S3Store {
   readonly maxAttempts: number;
   private readonly region: string;
   private readonly retry: RetryOptions;
+  private readonly lean: LeanPut;
 
   constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
     this.bucket = settings.bucket;
@@ -110,6 +114,13 @@ export class S3Store {
         ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } }
         : {}),
     });
+    this.lean = new LeanPut(this.client, this.bucket, opts.requestTimeoutMs ?? 60_000);
+  }
+
+  /** Closes the sockets this store holds open (its SDK client's and `putSmallObject`'s). */
+  close(): void {
+    this.lean.close();
+    this.client.destroy();
   }
 
   /** Creates the bucket when missing; safe to call from every process at start. */
@@ -161,6 +172,26 @@ export class S3Store {
       const res = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ...metaParams(meta) }));
       return { etag: res.ETag ?? '' };
     } catch (err) {
+      throw storageError('PutObject', key, err);
+    }
+  }
+
+  /**
+   * Same result as `putBody` (bytes, Content-Type, Cache-Control, ETag, errors)
+   * at a fraction of the CPU, for bodies up to 5 MiB: tiles. See lean-put.ts.
+   */
+  async putSmallObject(key: string, body: Buffer, meta: ObjectMeta): Promise<{ etag: string }> {
+    if (body.length > LEAN_PUT_MAX_BYTES) {
+      throw new BadRequestError(`putSmallObject takes at most ${LEAN_PUT_MAX_BYTES} bytes; ${key} has ${body.length}`);
+    }
+    if (key === '') throw new BadRequestError('putSmallObject needs a non-empty key');
+    try {
+      const target = await this.lean.resolveTarget();
+      if (target === null) return await this.putBody(key, body, meta);
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      return await withRetries(() => this.lean.put(target, key, body, sha256, meta), this.retry);
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
       throw storageError('PutObject', key, err);
     }
   }
