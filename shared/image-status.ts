@@ -5,6 +5,7 @@
  */
 import type { TileFormat } from './tiling/tile-image.js';
 import type { MultipartState } from './storage/multipart-upload.js';
+import type { TileRowCheckpoint } from './storage/tile-row-uploader.js';
 
 export type ImageState = 'queued' | 'processing' | 'done' | 'failed';
 /** Where the pipeline is; each stage is idempotent and resumable. */
@@ -25,8 +26,8 @@ export interface ImageCheckpoint {
   original?: MultipartState | null;
   /** True once `originals/{id}` is complete in S3. */
   originalStored?: boolean;
-  /** Files of the tile folder already in S3, in the uploader's fixed order. */
-  tilesUploaded?: number;
+  /** Rows of tiles already in S3, per pyramid level (tile-row-uploader.ts). */
+  tileRows?: TileRowCheckpoint;
 }
 
 export interface ImageDoc {

@@ -240,7 +240,7 @@ describe('GET /api/v1/images/:id', () => {
   test('the documented shape, with tile links once done', async () => {
     const id = 'GetShape_0123456';
     await api.store.create(newImageDoc(id, { kind: 'upload', filename: 'x.png', bytes: 10 }, 'shape'));
-    await api.store.update(id, { status: 'done', stage: 'done', progress: 1, width: 640, height: 480, format: 'jpeg', levels: 11, 'checkpoint.tilesUploaded': 5 });
+    await api.store.update(id, { status: 'done', stage: 'done', progress: 1, width: 640, height: 480, format: 'jpeg', levels: 11, 'checkpoint.tileRows': { tiler: 't', rows: [1, 1] } });
     const res = await fetch(`${api.base}/api/v1/images/${id}`);
     assert.equal(res.status, 200);
     const view = (await res.json()) as Record<string, unknown>;

@@ -51,14 +51,14 @@ test('links point at the CDN when PUBLIC_BASE_URL is set, at /tiles otherwise; d
 
 test('the public view hides internals and clamps progress', () => {
   const doc = newImageDoc('ViewTest_0123456', { kind: 'url', url: 'https://example.com/a.tif', contentType: 'image/tiff', bytes: 9 }, 't', new Date(0));
-  doc.checkpoint = { originalStored: true, tilesUploaded: 12 };
+  doc.checkpoint = { originalStored: true, tileRows: { tiler: 'hugemap-tiles/1', rows: [1, 2] } };
   doc.progress = 1.2;
   const view = toImageView(doc, { publicBaseUrl: undefined });
   assert.equal(view.progress, 1);
   assert.deepEqual(view.source, { kind: 'url', url: 'https://example.com/a.tif' });
   assert.equal(view.createdAt, '1970-01-01T00:00:00.000Z');
   const json = JSON.stringify(view);
-  for (const hidden of ['checkpoint', '_id', 'tilesUploaded', 'contentType']) assert.ok(!json.includes(hidden), hidden);
+  for (const hidden of ['checkpoint', '_id', 'tileRows', 'hugemap-tiles', 'contentType']) assert.ok(!json.includes(hidden), hidden);
 });
 
 test('OpenStreams closes every registered stream once, and forgets removed ones', () => {

@@ -59,8 +59,8 @@ before(async () => {
   store = await StatusStore.connect(config.mongoUrl);
   s3 = new S3Store(config.s3);
   await s3.ensureBucket();
-  // After the first 80 tile PUTs the link hangs: the first batch (64 files) is
-  // checkpointed and the second is cut mid-way, which is where the kill lands.
+  // After the first 80 tile PUTs the link hangs: some rows are checkpointed and
+  // the rows after them are cut mid-way, which is where the kill lands.
   let tilePuts = 0;
   proxy = await startFaultProxy({
     target: servers.s3.endpoint,
@@ -90,8 +90,8 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   children.push(first);
   const atKill = await waitFor('some tiles uploaded', async () => {
     const doc = await store.get(id);
-    const n = doc?.checkpoint.tilesUploaded ?? 0;
-    return n > 0 ? n : undefined;
+    const n = doc?.checkpoint.tileRows?.rows.reduce((a, b) => a + b, 0) ?? 0;
+    return n > 0 ? doc!.tiles.done : undefined;
   }, 120_000, 20);
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
@@ -160,7 +160,7 @@ test('SIGTERM past the deadline: the worker exits 0, the job is not failed, and 
   const env = { ...workerEnv(config, slow.url, await mkdtemp(path.join(os.tmpdir(), 'hm-d-'))), SHUTDOWN_TIMEOUT_MS: '1000' };
   const worker = spawnWorker(env);
   children.push(worker);
-  await waitFor('some tiles uploaded', async () => ((await store.get(id))?.checkpoint.tilesUploaded ? true : undefined), 120_000, 20);
+  await waitFor('some tiles uploaded', async () => ((await store.get(id))?.checkpoint.tileRows?.rows.some((n) => n > 0) ? true : undefined), 120_000, 20);
   const exited = exitOf(worker);
   worker.kill('SIGTERM');
   assert.equal(await exited, 0);

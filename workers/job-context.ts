@@ -59,11 +59,11 @@ export class ThrottledReporter {
   }
 }
 
-/** Overall progress 0..1 from a stage's own fraction; upload dominates wall time on real S3. */
+/** Overall progress 0..1 from a stage's own fraction. Tiles are uploaded during 'tile', counted as they reach S3. */
 const STAGE_SPAN: Record<'fetch' | 'tile' | 'upload', [number, number]> = {
   fetch: [0, 0.1],
-  tile: [0.1, 0.6],
-  upload: [0.6, 1],
+  tile: [0.1, 0.98],
+  upload: [0.98, 1],
 };
 
 export function overallProgress(stage: keyof typeof STAGE_SPAN, fraction: number): number {

@@ -1,13 +1,14 @@
 /**
  * One tiling job as a straight line of idempotent stages:
- *   fetch original -> probe -> tile (+ thumbnail, optimise) -> upload -> done
+ *   fetch original -> probe -> tile (+ thumbnail, optimise; rows of tiles
+ *   uploaded as they are cut) -> upload the rest, descriptor last -> done
  * Each stage reads what earlier attempts left (local files, the checkpoint in
  * MongoDB, objects already in S3) and does only what is missing.
  */
 import { rm } from 'node:fs/promises';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
-import { uploadTiles } from './stages/upload.js';
+import { uploadFinishingFiles } from './stages/upload.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
 
 export type JobOutcome = 'done' | 'already-done' | 'image-gone';
@@ -36,9 +37,9 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   };
 
   await fetchOriginal(ctx);
-  await probeOriginal(ctx);
-  const manifest = await tileOriginal(ctx);
-  await uploadTiles(ctx, manifest);
+  const probe = await probeOriginal(ctx);
+  const manifest = await tileOriginal(ctx, probe);
+  await uploadFinishingFiles(ctx);
   await ctx.report.now({
     status: 'done',
     stage: 'done',

@@ -3,7 +3,7 @@
  * "Encoder settings"): same quality number, fewer bytes, and every setting is
  * deterministic so a re-tiled image yields byte-identical tiles.
  */
-import type { Sharp } from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 export type TileFormat = 'jpeg' | 'png' | 'webp';
 
@@ -11,6 +11,17 @@ export const DEFAULT_QUALITY = 85;
 
 export function defaultFormat(hasAlpha: boolean): TileFormat {
   return hasAlpha ? 'png' : 'jpeg';
+}
+
+/** Bumped whenever the tile pipeline or encoder settings change what bytes a tile gets. */
+const TILE_PIPELINE_VERSION = 1;
+
+/**
+ * Names what produces a tile's bytes: two runs with the same id cut identical
+ * tiles, so a resumed upload can trust what an earlier attempt stored.
+ */
+export function tilerId(format: TileFormat, quality: number): string {
+  return `hugemap-tiles/${TILE_PIPELINE_VERSION} sharp/${sharp.versions.sharp} vips/${sharp.versions.vips} ${format} q${quality}`;
 }
 
 /** Applies the tile encoder to a pipeline (must run before `.tile()`, which reads the chosen format). */

@@ -3,6 +3,9 @@
  * CLI and the worker alike. Stages: probe (header only) -> prepare (only for
  * inputs that cannot stream) -> tile (libvips dzsave, sequential read) ->
  * thumbnail (from the pyramid) -> finish (manifest, descriptor last).
+ * With a `sink`, finished rows of tiles are handed over while dzsave still
+ * cuts (the worker uploads them), and the result is published only once the
+ * sink has drained.
  */
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,11 +15,12 @@ import { DEFAULT_QUALITY, defaultFormat, withTileEncoder, type TileFormat } from
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage } from './probe.js';
 import { countTiles, watchTiles, type TileProgress } from './progress.js';
-import { deepZoomLevels, dziXml, tileCount, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
+import { deepZoomLevels, dziXml, tileCount, tileExtension, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
 import { writeIntermediate, type Intermediate } from './intermediate.js';
 import { writeThumbnail } from './thumbnail.js';
 import { classifyVipsError } from './vips-errors.js';
+import { watchTileRows, type TileSink } from './tile-rows.js';
 
 export type { TileFormat } from './encoders.js';
 export type { TileProgress } from './progress.js';
@@ -42,6 +46,8 @@ export interface TileOptions {
   /** Where the intermediate for non-streamable inputs goes. @defaultValue os.tmpdir() */
   tmpDir?: string;
   onProgress?: (p: TileProgress) => void;
+  /** Gets each finished row of tiles while dzsave runs; tileImage returns only after it has drained. */
+  sink?: TileSink;
   signal?: AbortSignal;
 }
 
@@ -93,6 +99,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const stopWatching = opts.onProgress
       ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p))
       : () => undefined;
+    const sink = opts.sink;
+    const rows = sink ? watchTileRows(tilesDir, TILES_DIR, levels, tileExtension(format), (row) => sink.row(row)) : undefined;
     try {
       // The intermediate opens already oriented (orientation.ts); a direct input is oriented by sharp.
       const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
@@ -104,7 +112,9 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       });
       // dzsave names its outputs <base>.dzi and <base>_files.
       await abortable(pipeline.toFile(join(staging.path, 'image')), signal, () => staging.discard());
+      await rows?.flush();
     } finally {
+      rows?.stop();
       stopWatching();
     }
     await rm(join(tilesDir, 'vips-properties.xml'), { force: true });
@@ -129,6 +139,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       source: { format: probe.format, bytes: probe.bytes, orientation: probe.orientation, intermediate: intermediateReason(probe) },
     };
     await writeFile(join(staging.path, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    // The sink was given paths inside the staging folder: they must stay there until it is done.
+    await sink?.drain();
     // Our own descriptor replaces dzsave's so its bytes are fixed by this code, not the libvips version.
     await writeFile(join(staging.path, DESCRIPTOR), dziXml(probe.width, probe.height, DEFAULT_TILE_SIZE, 0, format));
     signal?.throwIfAborted();

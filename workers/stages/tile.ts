@@ -1,16 +1,22 @@
 /**
  * Stages 2 and 3: probe the original (refusing bad input from its header alone),
  * then cut the pyramid, thumbnail and optimised tiles into the local out folder
- * with the same library `hugemap tile` uses.
+ * with the same library `hugemap tile` uses, uploading each row of tiles to S3
+ * as soon as the tiler has finished it (tile-row-uploader.ts).
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { probeImage } from '../../shared/tiling/probe.js';
-import { deepZoomLevels, tileCount } from '../../shared/tiling/pyramid.js';
+import { imageKeys } from '../../shared/image-status.js';
+import { TileRowUploader } from '../../shared/storage/tile-row-uploader.js';
+import { DEFAULT_QUALITY, defaultFormat, tilerId } from '../../shared/tiling/encoders.js';
+import { probeImage, type ImageProbe } from '../../shared/tiling/probe.js';
+import { deepZoomLevels, tileCount, tileExtension } from '../../shared/tiling/pyramid.js';
 import { tileImage, type TileManifest } from '../../shared/tiling/tile-image.js';
+import { allRows } from '../../shared/tiling/tile-rows.js';
+import { TILES_DIR } from '../../shared/tiling/output-dir.js';
 import { overallProgress, type JobContext } from '../job-context.js';
 
-export async function probeOriginal(ctx: JobContext): Promise<void> {
+export async function probeOriginal(ctx: JobContext): Promise<ImageProbe> {
   await ctx.report.now({ stage: 'probe' });
   const probe = await probeImage(ctx.originalPath, { maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels });
   const levels = deepZoomLevels(probe.width, probe.height, 256);
@@ -21,21 +27,42 @@ export async function probeOriginal(ctx: JobContext): Promise<void> {
     'tiles.total': tileCount(levels),
     bytes: probe.bytes,
   });
+  return probe;
 }
 
-export async function tileOriginal(ctx: JobContext): Promise<TileManifest> {
-  const previous = await completedManifest(ctx.outDir);
-  if (previous) return previous;
+/** Tiles the original (or reuses a complete folder from an earlier attempt here); every tile is in S3 when it returns. */
+export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<TileManifest> {
+  const format = defaultFormat(probe.hasAlpha);
+  const quality = DEFAULT_QUALITY;
+  const levels = deepZoomLevels(probe.width, probe.height, 256);
+  const total = tileCount(levels);
+  const uploader = new TileRowUploader(ctx.s3, {
+    keyPrefix: imageKeys.prefix(ctx.id),
+    levels,
+    tiler: tilerId(format, quality),
+    checkpoint: ctx.doc.checkpoint.tileRows,
+    // Durable before the window moves on: written now, not throttled.
+    persist: (cp) => ctx.report.now({ 'checkpoint.tileRows': cp }),
+    onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
+  });
+
   await ctx.report.now({ stage: 'tile' });
+  const previous = await completedManifest(ctx.outDir);
+  if (previous) {
+    for (const row of allRows(path.join(ctx.outDir, TILES_DIR), TILES_DIR, levels, tileExtension(previous.format))) uploader.row(row);
+    await uploader.drain();
+    return previous;
+  }
   const manifest = await tileImage(ctx.originalPath, ctx.outDir, {
+    format,
+    quality,
     maxPixels: ctx.config.maxPixels,
     maxBufferedPixels: ctx.config.maxBufferedPixels,
     tmpDir: ctx.dir,
-    onProgress: (p) => {
-      void ctx.report.progress({ progress: overallProgress('tile', p.tilesTotal ? p.tilesDone / p.tilesTotal : 0) });
-    },
+    sink: uploader,
   });
-  await ctx.report.now({ format: manifest.format, levels: manifest.levels, 'tiles.total': manifest.tiles });
+  ctx.logger.info({ id: ctx.id, ...uploader.stats }, 'tiles cut and stored');
+  await ctx.report.now({ format: manifest.format, levels: manifest.levels, 'tiles.total': manifest.tiles, 'tiles.done': manifest.tiles });
   return manifest;
 }
 

@@ -1,24 +1,24 @@
 /**
- * Stage 4: upload the tile folder to `images/{id}/`, descriptor last, with the
- * count of files already stored checkpointed in MongoDB after every batch.
+ * Stage 4: the tiles are already in S3 (uploaded row by row while they were
+ * cut); what is left is the thumbnail, the manifest and, last, the descriptor:
+ * viewers and the API treat "descriptor exists" as "pyramid complete".
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { imageKeys } from '../../shared/image-status.js';
-import { uploadTileFolder } from '../../shared/storage/tile-uploader.js';
-import type { TileManifest } from '../../shared/tiling/tile-image.js';
+import { contentTypeFor } from '../../shared/storage/content-types.js';
+import { IMMUTABLE_CACHE_CONTROL } from '../../shared/storage/tile-row-uploader.js';
+import { DESCRIPTOR, MANIFEST, THUMBNAIL } from '../../shared/tiling/output-dir.js';
 import { overallProgress, type JobContext } from '../job-context.js';
 
-export async function uploadTiles(ctx: JobContext, manifest: TileManifest): Promise<void> {
-  await ctx.report.now({ stage: 'upload' });
-  await uploadTileFolder(ctx.s3, ctx.outDir, imageKeys.prefix(ctx.id), {
-    checkpoint: { uploaded: ctx.doc.checkpoint.tilesUploaded ?? 0 },
-    descriptorLast: 'image.dzi',
-    onBatch: async (cp, totalFiles) => {
-      // The checkpoint must be durable before the next batch starts: write it now, not throttled.
-      await ctx.report.now({
-        'checkpoint.tilesUploaded': cp.uploaded,
-        'tiles.done': Math.min(cp.uploaded, manifest.tiles),
-        progress: overallProgress('upload', cp.uploaded / totalFiles),
-      });
-    },
-  });
+export async function uploadFinishingFiles(ctx: JobContext): Promise<void> {
+  await ctx.report.now({ stage: 'upload', progress: overallProgress('upload', 0) });
+  // An earlier attempt may have stored some of these before it died; they are few, so ask S3.
+  const verify = ctx.doc.attempts > 1;
+  for (const name of [THUMBNAIL, MANIFEST, DESCRIPTOR]) {
+    const key = imageKeys.prefix(ctx.id) + name;
+    const data = await readFile(path.join(ctx.outDir, name));
+    if (verify && (await ctx.s3.head(key))?.size === data.length) continue;
+    await ctx.s3.putSmallObject(key, data, { contentType: contentTypeFor(name), cacheControl: IMMUTABLE_CACHE_CONTROL });
+  }
 }
