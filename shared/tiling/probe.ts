@@ -14,6 +14,7 @@ import {
   NotStreamableError,
 } from '../errors.js';
 import { baselineObstacle } from './jpeg-progressive.js';
+import { isSrgbProfile } from './icc-srgb.js';
 
 export interface ImageProbe {
   /** Width and height as displayed, i.e. after the EXIF orientation is applied. */
@@ -34,6 +35,8 @@ export interface ImageProbe {
    * disk-backed intermediate first so the tiler itself stays in bounded memory.
    */
   needsIntermediate: boolean;
+  /** RGB pixels tagged with a profile that is sRGB itself: converting them "to sRGB" would change nothing (icc-srgb.ts). */
+  srgbProfile: boolean;
 }
 
 /** Formats we accept, recognised by their first bytes, not by the file name. */
@@ -113,6 +116,7 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
     pages: meta.pages ?? 1,
     bytes,
     needsIntermediate: progressive || reorients,
+    srgbProfile: (meta.space === 'srgb' || meta.space === 'rgb16') && isSrgbProfile(meta.icc),
   };
 }
 

@@ -9,6 +9,8 @@ export interface SourceOptions {
   orientation: number;
   /** Flatten alpha onto white (JPEG tiles cannot hold alpha). */
   flatten: boolean;
+  /** The embedded profile is sRGB itself (probe's `srgbProfile`): skip the identity transform, a lookup per pixel. */
+  ignoreIcc?: boolean;
 }
 
 export function sharpInputOptions(source: SourceOptions, overrides: SharpOptions = {}): SharpOptions {
@@ -20,6 +22,7 @@ export function sharpInputOptions(source: SourceOptions, overrides: SharpOptions
     autoOrient: true,
     page: 0,
     pages: 1,
+    ignoreIcc: source.ignoreIcc === true,
     ...overrides,
   };
 }
@@ -27,7 +30,8 @@ export function sharpInputOptions(source: SourceOptions, overrides: SharpOptions
 /**
  * CMYK, 16-bit, greyscale and tagged RGB all end as 8-bit sRGB: sharp converts
  * through the embedded ICC profile when there is one (its own CMYK profile for
- * untagged CMYK), and toColourspace('srgb') also narrows 16-bit to 8-bit.
+ * untagged CMYK), unless that profile is sRGB itself (`ignoreIcc`), and
+ * toColourspace('srgb') also narrows 16-bit to 8-bit.
  */
 export function colourPipeline(pipeline: Sharp, source: Pick<SourceOptions, 'flatten'>): Sharp {
   const srgb = pipeline.toColourspace('srgb');

@@ -89,6 +89,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       limitInputPixels: maxPixels,
       orientation: probe.orientation,
       flatten: probe.hasAlpha && format === 'jpeg',
+      ignoreIcc: probe.srgbProfile,
     };
     if (probe.needsIntermediate) {
       report('prepare', 0, 0);
