@@ -118,7 +118,7 @@ async function ensure(path: string, make: (tmp: string) => Promise<void>): Promi
 }
 
 async function describe(path: string, kind: ImageKind, timed: boolean): Promise<BenchImage> {
-  const meta = await sharp(path).metadata();
+  const meta = await sharp(path, { limitInputPixels: false }).metadata(); // the gigapixel photo is over sharp's default limit
   const rotatedSides = (meta.orientation ?? 1) >= 5;
   const width = rotatedSides ? meta.height : meta.width;
   const height = rotatedSides ? meta.width : meta.height;
