@@ -4,6 +4,10 @@
  * resident set of the largest single process in its tree ("Maximum resident
  * set size" is the max over the process and the children it waited for, not
  * a sum: gdal2tiles' worker processes are each counted alone).
+ *
+ * Peak RSS also counts file-backed pages: shared libraries and, for sharp's
+ * libvips, the memory-mapped input file (docs/memory.md). So the process's own
+ * (anonymous) memory is sampled too, from /proc/PID/status every 100 ms.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +19,8 @@ export const TIME_BIN = '/usr/bin/time';
 export interface Measured {
   wallS: number;
   peakRssMB: number;
+  /** Largest RssAnon seen by sampling the measured process (not its children) every 100 ms. */
+  peakAnonMB: number;
   exitCode: number;
   /** Last lines of the process's own stderr (without time's report), for failure messages. */
   stderrTail: string;
@@ -45,15 +51,17 @@ export function startTimed(
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const timer = setTimeout(() => signalMeasured(child, 'SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
+  const anon = sampleAnon(() => measuredPid(child));
   const done = new Promise<Measured>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       const wallS = Number(process.hrtime.bigint() - started) / 1e9;
+      const peakAnonMB = anon.stop();
       readFile(reportPath, 'utf8')
         .then((report) => {
           const rss = parseTimeReport(report);
-          resolve({ wallS, peakRssMB: rss.peakRssMB, exitCode: rss.exitCode ?? code ?? (signal ? 128 : 1), stderrTail: stderr.split('\n').slice(-8).join('\n') });
+          resolve({ wallS, peakRssMB: rss.peakRssMB, peakAnonMB, exitCode: rss.exitCode ?? code ?? (signal ? 128 : 1), stderrTail: stderr.split('\n').slice(-8).join('\n') });
         })
         .catch(reject);
     });
@@ -107,6 +115,31 @@ export function readPeakRssMB(pid: number): number {
   const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   if (kb === undefined) throw new Error(`no VmHWM for process ${pid}`);
   return round1((Number(kb) * 1024) / 1e6);
+}
+
+export const ANON_SAMPLE_MS = 100;
+
+/** Samples a process's RssAnon until stopped; `stop()` returns the largest value seen, in MB (10^6 bytes). */
+export function sampleAnon(pid: () => number | undefined): { stop(): number } {
+  let peakKb = 0;
+  const sample = () => {
+    const p = pid();
+    if (p === undefined) return;
+    try {
+      const kb = Number(/RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      if (kb > peakKb) peakKb = kb;
+    } catch {
+      // exited between the two reads
+    }
+  };
+  const timer = setInterval(sample, ANON_SAMPLE_MS);
+  sample();
+  return {
+    stop() {
+      clearInterval(timer);
+      return round1((peakKb * 1024) / 1e6);
+    },
+  };
 }
 
 /** Runs to completion; a non-zero exit is an error naming the command. */

@@ -17,24 +17,28 @@ export function markdownReport(r: BenchResults): string {
   for (const [image, rows] of byImage) {
     const img = r.images.find((i) => i.name === image);
     out.push(`## ${image}${img ? ` (${img.width}x${img.height}, ${img.megapixels} MP, ${mb(img.bytes)} MB)` : ''}`, '');
-    out.push('| contender | wall s | MP/s | x vips dzsave | peak RSS MB (largest process) | output MB |');
-    out.push('|---|---|---|---|---|---|');
+    out.push('| contender | wall s | MP/s | x vips dzsave | peak RSS MB (largest process) | own memory MB | output MB |');
+    out.push('|---|---|---|---|---|---|---|');
     for (const c of rows) {
-      out.push(`| ${c.label} | ${fmtSpread(c.wallS, 2)} | ${c.mpPerS.toFixed(1)} | ${c.ratioToVips === null ? '-' : `${c.ratioToVips.toFixed(2)}x`} | ${fmtSpread(c.peakRssMB, 0)} | ${mb(c.outputBytes)} |`);
+      const own = c.workerAnonMB ? `worker ${fmtSpread(c.workerAnonMB, 0)}` : c.peakAnonMB ? fmtSpread(c.peakAnonMB, 0) : '-';
+      out.push(`| ${c.label} | ${fmtSpread(c.wallS, 2)} | ${c.mpPerS.toFixed(1)} | ${c.ratioToVips === null ? '-' : `${c.ratioToVips.toFixed(2)}x`} | ${fmtSpread(c.peakRssMB, 0)} | ${own} | ${mb(c.outputBytes)} |`);
       if (c.firstViewS) {
-        out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | |`);
+        out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | | |`);
       }
     }
     out.push('');
   }
   out.push(`First view: ${m.firstViewDefinition}`, '');
+  out.push('Own memory: the measured process\'s anonymous memory (RssAnon), sampled every 100 ms: peak RSS without shared libraries and memory-mapped files (sharp\'s libvips maps the input JPEG).', '');
   if (r.memoryCurve.length > 0) {
     out.push('## Memory curve (peak RSS of one process, one run each)', '');
-    out.push('| image | kind | MP | hugemap tile MB | hugemap tile s | worker MB | service path s |');
+    out.push('| image | kind | MP | hugemap tile MB (own) | hugemap tile s | worker MB (own) | service path s |');
     out.push('|---|---|---|---|---|---|---|');
+    const withOwn = (m: { peakRssMB: number; peakAnonMB?: number } | null, none: string) =>
+      m ? `${m.peakRssMB.toFixed(0)}${m.peakAnonMB === undefined ? '' : ` (${m.peakAnonMB.toFixed(0)})`}` : none;
     for (const p of r.memoryCurve) {
       const none = p.refused ? `refused (${p.refused})` : '-';
-      out.push(`| ${p.image} | ${p.kind} | ${p.megapixels} | ${p.hugemapTile?.peakRssMB.toFixed(0) ?? none} | ${p.hugemapTile?.wallS.toFixed(1) ?? '-'} | ${p.worker?.peakRssMB.toFixed(0) ?? none} | ${p.worker?.wallS.toFixed(1) ?? '-'} |`);
+      out.push(`| ${p.image} | ${p.kind} | ${p.megapixels} | ${withOwn(p.hugemapTile, none)} | ${p.hugemapTile?.wallS.toFixed(1) ?? '-'} | ${withOwn(p.worker, none)} | ${p.worker?.wallS.toFixed(1) ?? '-'} |`);
     }
     out.push('');
   }

@@ -5,11 +5,14 @@ import type { Spread } from './stats.js';
 export interface RunFigures {
   wallS: number;
   peakRssMB: number;
+  /** The measured process's own memory (RssAnon, sampled): peak RSS minus libraries and mapped files. */
+  peakAnonMB?: number;
   outputBytes: number;
   /** Service path only. */
   firstViewS?: number;
   apiRssMB?: number;
   workerRssMB?: number;
+  workerAnonMB?: number;
 }
 
 export interface ContenderResult {
@@ -29,14 +32,16 @@ export interface ContenderResult {
   firstViewS?: Spread;
   apiRssMB?: Spread;
   workerRssMB?: Spread;
+  peakAnonMB?: Spread;
+  workerAnonMB?: Spread;
 }
 
 export interface MemoryPoint {
   image: string;
   kind: ImageKind;
   megapixels: number;
-  hugemapTile: { peakRssMB: number; wallS: number } | null;
-  worker: { peakRssMB: number; wallS: number } | null;
+  hugemapTile: { peakRssMB: number; peakAnonMB?: number; wallS: number } | null;
+  worker: { peakRssMB: number; peakAnonMB?: number; wallS: number } | null;
   /** Set when hugemap refuses the input by design (e.g. HUGEMAP_ERR_NOT_STREAMABLE): the error's first line. */
   refused?: string;
 }

@@ -118,7 +118,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
         for (const id of rotation(contenderIds, i)) {
           const figures = id === SERVICE.id ? await serviceRun(stack!, image, scratch) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
           runs.get(id)!.push(figures);
-          log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB`);
+          log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB (own ${(figures.workerAnonMB ?? figures.peakAnonMB ?? 0).toFixed(0)} MB)`);
         }
       }
       const vipsMedian = runs.has(VIPS.id) ? spread(runs.get(VIPS.id)!.map((r) => r.wallS)).median : undefined;
@@ -131,7 +131,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
     for (const image of images) {
       memoryCurve.push(await memoryPoint(image, results, stack, scratch));
       const p = memoryCurve.at(-1)!;
-      log(`memory ${image.name}: hugemap tile ${p.hugemapTile?.peakRssMB ?? '-'} MB, worker ${p.worker?.peakRssMB ?? '-'} MB${p.refused ? ` (refused: ${p.refused})` : ''}`);
+      log(`memory ${image.name}: hugemap tile ${p.hugemapTile?.peakRssMB ?? '-'} MB (own ${p.hugemapTile?.peakAnonMB ?? '-'}), worker ${p.worker?.peakRssMB ?? '-'} MB (own ${p.worker?.peakAnonMB ?? '-'})${p.refused ? ` (refused: ${p.refused})` : ''}`);
     }
 
     if (stack && flags.throughput) {
@@ -186,17 +186,17 @@ async function memoryPoint(image: BenchImage, results: ContenderResult[], stack:
     point.refused = code;
   };
   const tile = fromTimed(HUGEMAP_TILE.id);
-  if (tile) point.hugemapTile = { peakRssMB: tile.peakRssMB.max, wallS: tile.wallS.median };
+  if (tile) point.hugemapTile = { peakRssMB: tile.peakRssMB.max, peakAnonMB: tile.peakAnonMB?.max, wallS: tile.wallS.median };
   else {
     await oneShotRun(HUGEMAP_TILE, image, scratch).then((r) => {
-      point.hugemapTile = { peakRssMB: r.peakRssMB, wallS: round1(r.wallS) };
+      point.hugemapTile = { peakRssMB: r.peakRssMB, peakAnonMB: r.peakAnonMB, wallS: round1(r.wallS) };
     }, refused);
   }
   const service = fromTimed(SERVICE.id);
-  if (service) point.worker = { peakRssMB: service.workerRssMB!.max, wallS: service.wallS.median };
+  if (service) point.worker = { peakRssMB: service.workerRssMB!.max, peakAnonMB: service.workerAnonMB?.max, wallS: service.wallS.median };
   else if (stack) {
     await serviceRun(stack, image, scratch).then((r) => {
-      point.worker = { peakRssMB: r.workerRssMB!, wallS: round1(r.wallS) };
+      point.worker = { peakRssMB: r.workerRssMB!, peakAnonMB: r.workerAnonMB, wallS: round1(r.wallS) };
     }, refused);
   }
   return point;
@@ -209,7 +209,7 @@ async function oneShotRun(c: OneShot, image: BenchImage, scratch: string): Promi
   const { command, args, env } = c.command(image.path, out);
   try {
     const m = await runTimed(command, args, join(scratch, `${c.id}.time`), { env: env ?? process.env });
-    return { wallS: round3(m.wallS), peakRssMB: m.peakRssMB, outputBytes: await folderBytes(out) };
+    return { wallS: round3(m.wallS), peakRssMB: m.peakRssMB, peakAnonMB: m.peakAnonMB, outputBytes: await folderBytes(out) };
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -223,7 +223,7 @@ async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Pro
   const [copy] = await distinctCopies(image, 1, join(scratch, 'service-input'), `run-${serviceRuns++}`);
   const r = await runServicePath(stack, { ...image, path: copy! });
   await rm(copy!, { force: true });
-  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB };
+  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
 }
 
 function summarise(image: BenchImage, id: string, label: string, runs: RunFigures[], vipsMedian: number | undefined): ContenderResult {
@@ -237,6 +237,7 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
     wallS,
     mpPerS: round1(image.megapixels / wallS.median),
     peakRssMB: spread(runs.map((r) => r.peakRssMB)),
+    ...(runs.every((r) => r.peakAnonMB !== undefined) ? { peakAnonMB: spread(runs.map((r) => r.peakAnonMB!)) } : {}),
     outputBytes: spread(runs.map((r) => r.outputBytes)).median,
     ratioToVips: vipsMedian ? Math.round((wallS.median / vipsMedian) * 100) / 100 : null,
   };
@@ -244,6 +245,7 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
     result.firstViewS = spread(runs.map((r) => r.firstViewS!));
     result.apiRssMB = spread(runs.map((r) => r.apiRssMB!));
     result.workerRssMB = spread(runs.map((r) => r.workerRssMB!));
+    result.workerAnonMB = spread(runs.map((r) => r.workerAnonMB!));
   }
   return result;
 }

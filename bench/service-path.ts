@@ -21,7 +21,7 @@ import { startLocalServers, type LocalServers } from '../services/dev/local-serv
 import { S3Store } from '../shared/storage/s3-store.js';
 import { deepZoomLevels, type PyramidLevel } from '../shared/tiling/pyramid.js';
 import { HUGEMAP_CLI } from './contenders.js';
-import { measuredPid, readPeakRssMB, resetPeakRss, round1, signalMeasured, startTimed, type Measured } from './measure.js';
+import { measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import sharp from 'sharp';
 
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
@@ -43,6 +43,8 @@ export interface ServiceRun {
   peakRssMB: number;
   apiRssMB: number;
   workerRssMB: number;
+  /** The worker's own memory (RssAnon, sampled every 100 ms during the run). */
+  workerAnonMB: number;
   outputBytes: number;
 }
 
@@ -171,8 +173,18 @@ export async function upload(apiUrl: string, path: string): Promise<string> {
 
 export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let failedPolls = 0;
   while (Date.now() < deadline) {
-    const doc = (await (await fetch(`${apiUrl}/api/v1/images/${id}`)).json()) as { status: string; error?: unknown };
+    let doc: { status: string; error?: unknown };
+    try {
+      doc = (await (await fetch(`${apiUrl}/api/v1/images/${id}`)).json()) as typeof doc;
+      failedPolls = 0;
+    } catch (err) {
+      // A status poll is idempotent: one that meets a keep-alive socket the API is just closing is asked again.
+      if (++failedPolls > 3) throw err;
+      await sleep(200);
+      continue;
+    }
     if (doc.status === 'done') return;
     if (doc.status === 'failed') throw new Error(`image ${id} failed: ${JSON.stringify(doc.error)}`);
     await sleep(100);
@@ -202,6 +214,7 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
   const { url, apiPid, workerPid } = stack.services;
   resetPeakRss(apiPid);
   resetPeakRss(workerPid);
+  const workerAnon = sampleAnon(() => workerPid);
   let id: string | undefined;
   try {
     const t0 = performance.now();
@@ -226,10 +239,12 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
     if (Number.isNaN(firstViewS)) firstViewS = wallS; // done before the watcher's next look
     const apiRssMB = readPeakRssMB(apiPid);
     const workerRssMB = readPeakRssMB(workerPid);
+    const workerAnonMB = workerAnon.stop();
     let outputBytes = 0;
     for await (const o of stack.s3.listKeys(`images/${id}/`)) outputBytes += o.size;
-    return { wallS, firstViewS, acceptedS, apiRssMB, workerRssMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
+    return { wallS, firstViewS, acceptedS, apiRssMB, workerRssMB, workerAnonMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
   } finally {
+    workerAnon.stop();
     if (id) await removeImage(url, stack.s3, id);
   }
 }

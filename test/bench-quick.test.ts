@@ -58,6 +58,10 @@ describe('bench --quick', () => {
     for (const p of json.memoryCurve) {
       assert.ok(p.hugemapTile && p.hugemapTile.peakRssMB > 10, `${p.image} hugemap tile`);
       assert.ok(p.worker && p.worker.peakRssMB > 10, `${p.image} worker`);
+      // Own (anonymous) memory is part of the resident set, never more than its peak.
+      for (const [who, m] of [['hugemap tile', p.hugemapTile], ['worker', p.worker]] as const) {
+        assert.ok(m.peakAnonMB !== undefined && m.peakAnonMB > 5 && m.peakAnonMB <= m.peakRssMB, `${p.image} ${who}: own ${m.peakAnonMB} MB of ${m.peakRssMB} MB`);
+      }
     }
     assert.deepEqual(json.memoryCurve.map((p) => p.kind), ['jpeg', 'jpeg', 'progressive-jpeg', '16-bit-png']);
   });

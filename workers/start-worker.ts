@@ -34,6 +34,7 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
         return;
       }
       await Promise.allSettled([store.close(), events.close()]);
+      s3.close();
       logger.info('worker stopped');
     },
   };
