@@ -37,7 +37,7 @@ export function markdownReport(r: BenchResults): string {
     const withOwn = (m: { peakRssMB: number; peakAnonMB?: number } | null, none: string) =>
       m ? `${m.peakRssMB.toFixed(0)}${m.peakAnonMB === undefined ? '' : ` (${m.peakAnonMB.toFixed(0)})`}` : none;
     for (const p of r.memoryCurve) {
-      const none = p.refused ? `refused (${p.refused})` : '-';
+      const none = p.refused ? `refused (${p.refused})` : p.failed ? `failed (${p.failed})` : '-';
       out.push(`| ${p.image} | ${p.kind} | ${p.megapixels} | ${withOwn(p.hugemapTile, none)} | ${p.hugemapTile?.wallS.toFixed(1) ?? '-'} | ${withOwn(p.worker, none)} | ${p.worker?.wallS.toFixed(1) ?? '-'} |`);
     }
     out.push('');

@@ -44,6 +44,8 @@ export interface MemoryPoint {
   worker: { peakRssMB: number; peakAnonMB?: number; wallS: number } | null;
   /** Set when hugemap refuses the input by design (e.g. HUGEMAP_ERR_NOT_STREAMABLE): the error's first line. */
   refused?: string;
+  /** Set when a measurement failed for another reason (the run goes on): the error's first line. */
+  failed?: string;
 }
 
 export interface ThroughputResult {

@@ -129,7 +129,13 @@ export async function main(argv: string[]): Promise<BenchResults> {
     }
 
     for (const image of images) {
-      memoryCurve.push(await memoryPoint(image, results, stack, scratch));
+      memoryCurve.push(
+        await memoryPoint(image, results, stack, scratch).catch((err: unknown) => {
+          // One failed measurement is reported in the results, not allowed to throw away the others.
+          log(`memory ${image.name} failed: ${(err as Error).message}`);
+          return { image: image.name, kind: image.kind, megapixels: image.megapixels, hugemapTile: null, worker: null, failed: (err as Error).message.split('\n')[0] };
+        }),
+      );
       const p = memoryCurve.at(-1)!;
       log(`memory ${image.name}: hugemap tile ${p.hugemapTile?.peakRssMB ?? '-'} MB (own ${p.hugemapTile?.peakAnonMB ?? '-'}), worker ${p.worker?.peakRssMB ?? '-'} MB (own ${p.worker?.peakAnonMB ?? '-'})${p.refused ? ` (refused: ${p.refused})` : ''}`);
     }

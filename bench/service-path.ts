@@ -33,6 +33,8 @@ export interface Stack {
   workerAllocator: string;
   /** The long-running API and worker that the service-path runs go through (warmed up). */
   services: { url: string; apiPid: number; workerPid: number };
+  /** For error messages: which of the API and the worker has exited, with the tail of its stderr. */
+  diagnose(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -97,9 +99,17 @@ export async function startStack(dir: string): Promise<Stack> {
     await removeImage(running.url, s3, id);
     const services = { url: running.url, apiPid, workerPid };
     const procs = running;
+    const exited = async (name: string, proc: Proc | undefined) => {
+      if (!proc || proc.pid() !== undefined) return `${name} running`;
+      const m = await proc.done;
+      return `${name} exited (${m.exitCode}):\n${m.stderrTail}`;
+    };
     return {
       ...partial,
       services,
+      async diagnose() {
+        return (await Promise.all([exited('api', procs.api), exited('worker', procs.workerProcs[0])])).join('\n');
+      },
       workerAllocator: preload ? 'jemalloc (LD_PRELOAD, as the Dockerfile)' : 'glibc',
       async stop() {
         await Promise.allSettled([procs.api!.stop(), ...procs.workerProcs.map((w) => w.stop())]);
@@ -181,8 +191,8 @@ export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 *
       failedPolls = 0;
     } catch (err) {
       // A status poll is idempotent: one that meets a keep-alive socket the API is just closing is asked again.
-      if (++failedPolls > 3) throw err;
-      await sleep(200);
+      if (++failedPolls > 10) throw new Error(`status poll failed ${failedPolls} times: ${String((err as Error).cause ?? err)}`, { cause: err });
+      await sleep(500);
       continue;
     }
     if (doc.status === 'done') return;
@@ -243,6 +253,8 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
     let outputBytes = 0;
     for await (const o of stack.s3.listKeys(`images/${id}/`)) outputBytes += o.size;
     return { wallS, firstViewS, acceptedS, apiRssMB, workerRssMB, workerAnonMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${await stack.diagnose()}`, { cause: err });
   } finally {
     workerAnon.stop();
     if (id) await removeImage(url, stack.s3, id);
