@@ -29,8 +29,8 @@ export interface Measured {
 export interface MeasureOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Kills the process (SIGKILL) after this long. @defaultValue 30 min */
-  timeoutMs?: number;
+  /** Kills the process (SIGKILL) after this long; null for services that run until stopped. @defaultValue 30 min */
+  timeoutMs?: number | null;
 }
 
 /** Starts `command args` under time -v; `done` resolves when it exits. */
@@ -50,7 +50,8 @@ export function startTimed(
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const timer = setTimeout(() => signalMeasured(child, 'SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
+  const limit = opts.timeoutMs === undefined ? 30 * 60_000 : opts.timeoutMs;
+  const timer = limit === null ? undefined : setTimeout(() => signalMeasured(child, 'SIGKILL'), limit);
   const anon = sampleAnon(() => measuredPid(child));
   const done = new Promise<Measured>((resolve, reject) => {
     child.on('error', reject);
@@ -154,11 +155,12 @@ export function parseTimeReport(report: string): { peakRssMB: number; exitCode: 
   const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1];
   if (kb === undefined) throw new Error(`no "Maximum resident set size" in the time report:\n${report.slice(0, 500)}`);
   const status = /Exit status: (\d+)/.exec(report)?.[1];
-  // GNU time prints "Command terminated by signal N" instead of an exit status for a killed process.
+  // For a killed process GNU time prints "Command terminated by signal N" first (and still an "Exit status: 0").
   const signal = /Command terminated by signal (\d+)/.exec(report)?.[1];
   return {
     peakRssMB: round1((Number(kb) * 1024) / 1e6),
-    exitCode: status !== undefined ? Number(status) : signal !== undefined ? 128 + Number(signal) : undefined,
+    // A killed process gets both lines, "Exit status: 0" among them: the signal is what happened.
+    exitCode: signal !== undefined ? 128 + Number(signal) : status !== undefined ? Number(status) : undefined,
   };
 }
 

@@ -132,7 +132,8 @@ interface Proc {
 
 function startProc(stack: Pick<Stack, 'env'>, role: 'api' | 'worker', reportPath: string, extraEnv: NodeJS.ProcessEnv = {}): { proc: Proc; ready: Promise<string> } {
   const env = { ...stack.env, ...extraEnv, ...(role === 'worker' && existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}) };
-  const { child, done } = startTimed(process.execPath, [HUGEMAP_CLI, role], reportPath, { env });
+  // No time limit: a service runs until the benchmark stops it (a --giga run takes over an hour).
+  const { child, done } = startTimed(process.execPath, [HUGEMAP_CLI, role], reportPath, { env, timeoutMs: null });
   const ready = new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: role === 'api' ? child.stdout! : child.stderr! });
     lines.on('line', (line) => {
