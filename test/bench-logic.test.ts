@@ -52,16 +52,20 @@ const SAMPLE: BenchResults = {
   },
   images: [{ name: 'a.jpg', kind: 'jpeg', width: 2000, height: 1000, megapixels: 2, bytes: 1e6 }],
   results: [
-    { image: 'a.jpg', megapixels: 2, contender: 'vips-dzsave', label: 'vips <dzsave>', runs: [], wallS: { median: 1, min: 0.9, max: 1.2 }, mpPerS: 2, peakRssMB: { median: 50, min: 50, max: 50 }, outputBytes: 2e6, ratioToVips: 1 },
+    { image: 'a.jpg', megapixels: 2, contender: 'vips-dzsave', label: 'vips <dzsave>', runs: [], wallS: { median: 1, min: 0.9, max: 1.2 }, mpPerS: 2, peakRssMB: { median: 50, min: 50, max: 50 }, peakAnonMB: { median: 40, min: 38, max: 41 }, outputBytes: 2e6, ratioToVips: 1 },
   ],
-  memoryCurve: [{ image: 'a.jpg', kind: 'jpeg', megapixels: 2, hugemapTile: { peakRssMB: 100, wallS: 1 }, worker: null }],
+  memoryCurve: [
+    { image: 'a.jpg', kind: 'jpeg', megapixels: 2, hugemapTile: { peakRssMB: 100, peakAnonMB: 70, wallS: 1 }, worker: null },
+    { image: 'b.jpg', kind: 'jpeg', megapixels: 9, hugemapTile: null, worker: null, failed: 'API gone' },
+  ],
   throughput: [],
 };
 
 test('markdownReport: median (min-max), ratio and escaped-free table cells', () => {
   const md = markdownReport(SAMPLE);
-  assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 50 \| 2\.0 \|/);
-  assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \| 1\.0 \| - \| - \|/);
+  assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
+  assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \(70\) \| 1\.0 \| - \| - \|/);
+  assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
 });
 
 test('chartSvg escapes labels and draws the 300 MB target line', () => {
