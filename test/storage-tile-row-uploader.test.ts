@@ -175,8 +175,12 @@ describe('TileRowUploader', () => {
 
   test('killed mid-way and resumed from the last saved checkpoint: nothing missing, nothing PUT twice, only the window checked', async () => {
     const prefix = 'images/resume/';
-    // After 60 stored tiles the "process dies": every further request fails and is not retried.
-    failing = (r) => (r.key.startsWith(prefix) && successfulPuts(prefix).size >= 60 ? 'reset' : null);
+    // The "process dies" in the middle of a top-level row: that row's fourth tile can never be stored
+    // (no retries), so the upload stops with its first three tiles in S3 but the row not complete.
+    // Those three are stored and never checkpointed, whatever the timing, so the resume has real work.
+    const top = levels.at(-1)!;
+    const doomed = `${prefix}image_files/${top.level}/3_2.jpeg`;
+    failing = (r) => (r.key === doomed ? 'reset' : null);
     let saved: TileRowCheckpoint | null = null;
     try {
       const first = uploaderFor(storeVia(proxy.url, 1), prefix, null, async (cp) => void (saved = cp));
