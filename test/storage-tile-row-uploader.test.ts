@@ -137,6 +137,23 @@ describe('TileRowUploader', () => {
     await assertEveryTileOnce(prefix);
   });
 
+  test('queued rows of smaller levels go up before full-size rows that arrived earlier', async () => {
+    const prefix = 'images/small-first/';
+    const top = levels.at(-1)!;
+    const firstArrival = arrivals.length;
+    // One PUT at a time, and every row queued before the first checkpoint lets any start.
+    const uploader = new TileRowUploader(storeVia(proxy.url), { keyPrefix: prefix, levels, tiler: TILER, checkpoint: null, persist: async () => undefined, concurrency: 1 });
+    for (const row of dzsaveOrder(tilesDir)) uploader.row(row);
+    await uploader.drain();
+    const order = arrivals.slice(firstArrival).filter((a) => a.method === 'PUT').map((a) => Number(/image_files\/(\d+)\//.exec(a.key)![1]));
+    const firstTop = order.indexOf(top.level);
+    // Levels below top-1 fit in two rows each, so their whole window is open at once.
+    const small = order.filter((level) => level < top.level - 1).length;
+    assert.equal(small, levels.slice(0, -2).reduce((sum, l) => sum + l.rows * l.cols, 0));
+    assert.ok(order.slice(0, firstTop).filter((level) => level < top.level - 1).length === small, `every tile of levels 0-${top.level - 2} before the first full-size tile (order: ${order.slice(0, 20).join(',')})`);
+    await assertEveryTileOnce(prefix);
+  });
+
   test(`no row starts ${ROW_WINDOW} or more rows past its level's persisted checkpoint`, async () => {
     const prefix = 'images/window/';
     const top = levels.at(-1)!;

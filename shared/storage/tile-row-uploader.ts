@@ -4,7 +4,8 @@
  * at most a couple of rows per level.
  *
  * Rows arrive from the tiler (tiling/tile-rows.ts) in order within each level,
- * levels interleaved. Their tiles go up through a pool of `concurrency` PUTs.
+ * levels interleaved. Their tiles go up through a pool of `concurrency` PUTs,
+ * rows of smaller levels first (see nextRowIndex).
  * The checkpoint, persisted by the caller (MongoDB), is per level the number of
  * leading rows that are completely in S3. A row may start only while it is
  * fewer than ROW_WINDOW rows past the last PERSISTED count of its level, so
@@ -159,7 +160,7 @@ export class TileRowUploader implements TileSink {
   private nextTile(): { file: TileFile; verify: boolean; active: ActiveRow } | null {
     let active = this.active.find((a) => a.next < a.row.files.length);
     if (!active) {
-      const i = this.pending.findIndex((r) => r.row < this.persisted[r.level]! + ROW_WINDOW);
+      const i = this.nextRowIndex();
       if (i < 0) return null;
       const row = this.pending.splice(i, 1)[0]!;
       const from = this.resumedFrom[row.level]!;
@@ -174,6 +175,24 @@ export class TileRowUploader implements TileSink {
     }
     const file = active.row.files[active.next++]!;
     return { file, verify: active.verify, active };
+  }
+
+  /**
+   * The pending row to start next: of those inside their level's window, the
+   * one of the lowest level (earliest arrival among equals). dzsave finishes
+   * the small levels only at the very end, when the full-size rows are queued
+   * up behind them; going first, the few tiles a viewer needs for a first,
+   * whole picture are in S3 shortly after the cut ends instead of after the
+   * whole backlog. The total work is the same.
+   */
+  private nextRowIndex(): number {
+    let best = -1;
+    for (let i = 0; i < this.pending.length; i++) {
+      const r = this.pending[i]!;
+      if (r.row >= this.persisted[r.level]! + ROW_WINDOW) continue;
+      if (best < 0 || r.level < this.pending[best]!.level) best = i;
+    }
+    return best;
   }
 
   private rowDone(row: TileRow): void {
