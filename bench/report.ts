@@ -43,10 +43,11 @@ export function markdownReport(r: BenchResults): string {
     out.push('');
   }
   if (r.throughput.length > 0) {
-    out.push('## Throughput (a queue of images, N worker processes)', '');
-    out.push('| workers | images | seconds | images/minute | worker peak RSS MB |');
-    out.push('|---|---|---|---|---|');
-    for (const t of r.throughput) out.push(`| ${t.workers} | ${t.images} x ${t.imageName} | ${t.seconds.toFixed(1)} | ${t.imagesPerMinute.toFixed(1)} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
+    out.push('## Throughput (a queue of images, N workers on N cores)', '');
+    out.push('The whole stack (servers, API, workers) is confined to the cores shown with taskset; each worker runs one libvips thread.', '');
+    out.push('| workers | cores | images | seconds | images/minute | worker peak RSS MB |');
+    out.push('|---|---|---|---|---|---|');
+    for (const t of r.throughput) out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.seconds.toFixed(1)} | ${t.imagesPerMinute.toFixed(1)} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
     out.push('');
   }
   if (m.skipped.length > 0) out.push('Skipped: ' + m.skipped.join('; '), '');

@@ -50,6 +50,8 @@ export interface MemoryPoint {
 
 export interface ThroughputResult {
   workers: number;
+  /** The whole stack ran on this many cores (N workers on N cores), or null: not pinned. */
+  cores: number | null;
   images: number;
   imageName: string;
   seconds: number;

@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { openAsBlob } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +22,7 @@ import { startLocalServers, type LocalServers } from '../services/dev/local-serv
 import { S3Store } from '../shared/storage/s3-store.js';
 import { deepZoomLevels, type PyramidLevel } from '../shared/tiling/pyramid.js';
 import { HUGEMAP_CLI } from './contenders.js';
+import { canPin, pinToFirstCores, unpin } from './cpu-pinning.js';
 import { measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import sharp from 'sharp';
 
@@ -35,6 +37,8 @@ export interface Stack {
   services: { url: string; apiPid: number; workerPid: number };
   /** For error messages: which of the API and the worker has exited, with the tail of its stderr. */
   diagnose(): Promise<string>;
+  /** Every long-running process of the stack (servers started here, the API, the worker), to pin to cores. */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -110,6 +114,7 @@ export async function startStack(dir: string): Promise<Stack> {
       async diagnose() {
         return (await Promise.all([exited('api', procs.api), exited('worker', procs.workerProcs[0])])).join('\n');
       },
+      pids: () => [...servers.pids, procs.api!.pid(), procs.workerProcs[0]!.pid()].filter((pid): pid is number => !!pid),
       workerAllocator: preload ? 'jemalloc (LD_PRELOAD, as the Dockerfile)' : 'glibc',
       async stop() {
         await Promise.allSettled([procs.api!.stop(), ...procs.workerProcs.map((w) => w.stop())]);
@@ -158,11 +163,11 @@ function startProc(stack: Pick<Stack, 'env'>, role: 'api' | 'worker', reportPath
 }
 
 /** Starts the API (unless `api` is false) and `workers` worker processes, each measured, and waits until all are ready. */
-export async function startServices(stack: Pick<Stack, 'env'>, dir: string, workers = 1, api = true): Promise<{ url: string; api: Proc | undefined; workerProcs: Proc[] }> {
+export async function startServices(stack: Pick<Stack, 'env'>, dir: string, workers = 1, api = true, workerEnv: NodeJS.ProcessEnv = {}): Promise<{ url: string; api: Proc | undefined; workerProcs: Proc[] }> {
   await mkdir(dir, { recursive: true });
   const apiStarted = api ? startProc(stack, 'api', join(dir, 'api.time')) : undefined;
   // The worker logs at warn level for the bench, but announces readiness at info: ask for it.
-  const started = Array.from({ length: workers }, (_, i) => startProc(stack, 'worker', join(dir, `worker-${i}.time`), { LOG_LEVEL: 'info' }));
+  const started = Array.from({ length: workers }, (_, i) => startProc(stack, 'worker', join(dir, `worker-${i}.time`), { ...workerEnv, LOG_LEVEL: 'info' }));
   try {
     const url = apiStarted ? await apiStarted.ready : '';
     await Promise.all(started.map((w) => w.ready));
@@ -275,6 +280,8 @@ export async function removeImage(apiUrl: string, s3: S3Store, id: string): Prom
 
 export interface ThroughputRun {
   workers: number;
+  /** Cores the whole stack was confined to during the run, or null where taskset is missing (all cores). */
+  cores: number | null;
   images: number;
   seconds: number;
   imagesPerMinute: number;
@@ -282,9 +289,12 @@ export interface ThroughputRun {
 }
 
 /**
- * Images per minute for a queue: every image is uploaded first (no worker running, so
- * the queue is full), then `workers` worker processes start and the clock runs from the
- * moment they are all ready until the last image is done.
+ * Images per minute for a queue, N workers on N cores: every image is uploaded
+ * first (no worker running, so the queue is full); then the whole stack (servers,
+ * API, and this process, whose children inherit it) is confined to the first N
+ * cores, N workers start, each with one libvips thread (VIPS_CONCURRENCY=1: one
+ * core's worth each), and the clock runs from their start until the last image
+ * is done. Afterwards every process gets all cores back.
  */
 export async function runThroughput(stack: Stack, paths: string[], workers: number, dir: string): Promise<ThroughputRun> {
   await rm(dir, { recursive: true, force: true });
@@ -294,15 +304,19 @@ export async function runThroughput(stack: Stack, paths: string[], workers: numb
   const api = front.api!;
   const ids: string[] = [];
   let started: Proc[] = [];
+  const cores = canPin() ? Math.min(workers, cpus().length) : null;
+  const pinned = [process.pid, ...stack.pids(), api.pid()].filter((pid): pid is number => !!pid);
   try {
     for (const p of paths) ids.push(await upload(front.url, p));
+    if (cores !== null) await pinToFirstCores(pinned, cores);
     const t0 = performance.now();
-    started = (await startServices(own, join(dir, 'workers'), workers, false)).workerProcs;
+    started = (await startServices(own, join(dir, 'workers'), workers, false, { VIPS_CONCURRENCY: '1' })).workerProcs;
     await Promise.all(ids.map((id) => waitUntilDone(front.url, id)));
     const seconds = (performance.now() - t0) / 1000;
     const measured = await Promise.all(started.map((w) => w.stop()));
-    return { workers, images: paths.length, seconds: round1(seconds), imagesPerMinute: round1((paths.length / seconds) * 60), workerRssMB: measured.map((m) => m.peakRssMB) };
+    return { workers, cores, images: paths.length, seconds: round1(seconds), imagesPerMinute: round1((paths.length / seconds) * 60), workerRssMB: measured.map((m) => m.peakRssMB) };
   } finally {
+    if (cores !== null) await unpin(pinned);
     for (const id of ids) await removeImage(front.url, stack.s3, id);
     await Promise.allSettled([api.stop(), ...started.map((w) => w.stop())]);
   }

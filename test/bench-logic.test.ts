@@ -58,7 +58,10 @@ const SAMPLE: BenchResults = {
     { image: 'a.jpg', kind: 'jpeg', megapixels: 2, hugemapTile: { peakRssMB: 100, peakAnonMB: 70, wallS: 1 }, worker: null },
     { image: 'b.jpg', kind: 'jpeg', megapixels: 9, hugemapTile: null, worker: null, failed: 'API gone' },
   ],
-  throughput: [],
+  throughput: [
+    { workers: 1, cores: 1, images: 4, imageName: 'a.jpg', seconds: 30, imagesPerMinute: 8, workerRssMB: [200] },
+    { workers: 2, cores: null, images: 4, imageName: 'a.jpg', seconds: 20, imagesPerMinute: 12, workerRssMB: [210, 220] },
+  ],
 };
 
 test('markdownReport: median (min-max), ratio and escaped-free table cells', () => {
@@ -66,6 +69,8 @@ test('markdownReport: median (min-max), ratio and escaped-free table cells', () 
   assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
   assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \(70\) \| 1\.0 \| - \| - \|/);
   assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
+  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 30\.0 \| 8\.0 \| 200 \|/);
+  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 20\.0 \| 12\.0 \| 210, 220 \|/);
 });
 
 test('chartSvg escapes labels and draws the 300 MB target line', () => {

@@ -6,9 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { canPin } from '../bench/cpu-pinning.js';
 import { main } from '../bench/run.js';
 import type { BenchResults } from '../bench/results.js';
 
@@ -66,9 +67,10 @@ describe('bench --quick', () => {
     assert.deepEqual(json.memoryCurve.map((p) => p.kind), ['jpeg', 'jpeg', 'progressive-jpeg', '16-bit-png']);
   });
 
-  test('throughput was measured for 1 and 2 workers on the same queue', () => {
+  test('throughput was measured for 1 and 2 workers on the same queue, N workers on N cores', () => {
     assert.deepEqual(json.throughput.map((t) => t.workers), [1, 2]);
     for (const t of json.throughput) {
+      assert.equal(t.cores, canPin() ? Math.min(t.workers, cpus().length) : null);
       assert.equal(t.images, 2);
       assert.equal(t.workerRssMB.length, t.workers);
       assert.ok(t.imagesPerMinute > 0 && t.seconds > 0);

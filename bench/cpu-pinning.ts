@@ -1,0 +1,54 @@
+/**
+ * Confines processes, every thread of them, to the first N cores with
+ * util-linux's `taskset`. The throughput figure is "N workers on N cores": the
+ * servers, the API, the workers and the benchmark's own polling all share those
+ * N cores, so going from 1 to 2 workers is not flattered (or spoiled) by a core
+ * that sits idle in one case and not the other.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const TASKSET = '/usr/bin/taskset';
+
+export function canPin(): boolean {
+  return process.platform === 'linux' && existsSync(TASKSET);
+}
+
+/** Cores 0..cores-1, e.g. `0-1`. */
+export function firstCores(cores: number): string {
+  if (!Number.isInteger(cores) || cores < 1) throw new Error(`cores must be a positive integer, got ${cores}`);
+  return cores === 1 ? '0' : `0-${cores - 1}`;
+}
+
+/**
+ * Pins each process (all its current threads; threads it starts later inherit
+ * the mask) to the first `cores` cores. A process that has already exited is
+ * skipped: it uses no core.
+ */
+export async function pinToFirstCores(pids: readonly number[], cores: number): Promise<void> {
+  const list = firstCores(cores);
+  for (const pid of pids) {
+    try {
+      await run(TASKSET, ['-a', '-p', '-c', list, String(pid)]);
+    } catch (err) {
+      if (isAlive(pid)) throw new Error(`taskset -a -p -c ${list} ${pid} failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+}
+
+/** Gives the processes every core of the machine back. */
+export function unpin(pids: readonly number[]): Promise<void> {
+  return pinToFirstCores(pids, cpus().length);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
