@@ -50,6 +50,13 @@ export const HUGEMAP_TILE: OneShot = {
   command: (input, out) => ({ command: process.execPath, args: [HUGEMAP_CLI, 'tile', input, '--out', out] }),
 };
 
+/** The same with dzsave's direct mode (shared/tiling/dzsave-direct.ts): faster, bigger tiles, same pixels. */
+export const HUGEMAP_TILE_DIRECT: OneShot = {
+  id: 'hugemap-tile-direct',
+  label: 'hugemap tile --jpeg-encoder direct',
+  command: (input, out) => ({ command: process.execPath, args: [HUGEMAP_CLI, 'tile', input, '--out', out, '--jpeg-encoder', 'direct'] }),
+};
+
 /** Debian names it gdal2tiles.py (gdal-bin); newer GDAL also installs gdal2tiles. */
 export function gdal2tilesBinary(): string | undefined {
   for (const name of ['gdal2tiles.py', 'gdal2tiles']) {

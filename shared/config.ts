@@ -38,6 +38,8 @@ const schema = z.object({
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
+  /** optimised: smallest JPEG tiles; direct: dzsave's direct mode, ~2.5x faster tiling, ~18% bigger tiles (README, Performance). */
+  TILE_JPEG_ENCODER: z.enum(['optimised', 'direct']).default('optimised'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -78,6 +80,7 @@ export type Config = Readonly<{
   maxPixels: number;
   maxBufferedPixels: number;
   maxUploadBytes: number;
+  tileJpegEncoder: 'optimised' | 'direct';
   workerConcurrency: number;
   workerLockMs: number;
   fetchAllowHosts: readonly string[];
@@ -131,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPixels: e.MAX_PIXELS,
     maxBufferedPixels: e.MAX_BUFFERED_PIXELS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    tileJpegEncoder: e.TILE_JPEG_ENCODER,
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerLockMs: e.WORKER_LOCK_MS,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),

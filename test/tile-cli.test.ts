@@ -48,6 +48,18 @@ test('--format webp writes webp tiles', async () => {
   assert.equal((await sharp(join(out, 'image_files', '10', '0_0.webp')).metadata()).format, 'webp');
 });
 
+test('--jpeg-encoder direct: the summary says so, and a truncated JPEG still fails with one line', async () => {
+  const out = tmp.file('out-direct');
+  const run = await hugemap(photo, '--out', out, '--jpeg-encoder', 'direct');
+  assert.equal(run.stderr, '');
+  assert.equal(run.code, 0);
+  assert.match(run.stdout, /^700x300 jpeg q85 \(direct\): 11 levels, 17 tiles, /);
+  assert.equal(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')).jpegEncoder, 'direct');
+  const cut = await hugemap(await truncatedCopy(photo, tmp.file('cut-direct.jpg'), 0.4), '--out', tmp.file('out-cut-direct'), '--jpeg-encoder', 'direct');
+  assert.equal(cut.code, 1);
+  assert.match(cut.stderr, /^hugemap: HUGEMAP_ERR_CORRUPT_IMAGE: [^\n]*\n$/);
+});
+
 const failures: Array<[string, () => Promise<string[]>, number, RegExp]> = [
   ['not an image', async () => { await writeFile(tmp.file('x.jpg'), 'plain text'); return [tmp.file('x.jpg')]; }, 1, /^hugemap: HUGEMAP_ERR_NOT_AN_IMAGE: /],
   ['truncated JPEG', async () => [await truncatedCopy(photo, tmp.file('cut.jpg'), 0.4)], 1, /^hugemap: HUGEMAP_ERR_CORRUPT_IMAGE: /],
@@ -56,6 +68,7 @@ const failures: Array<[string, () => Promise<string[]>, number, RegExp]> = [
   ['--max-pixels below the image', async () => [photo, '--max-pixels', '1000'], 1, /^hugemap: HUGEMAP_ERR_TOO_MANY_PIXELS: /],
   ['--quality 0', async () => [photo, '--quality', '0'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*quality must be an integer from 1 to 100/],
   ['unknown --format', async () => [photo, '--format', 'gif'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*'gif' is invalid. Allowed choices are jpeg, png, webp/],
+  ['unknown --jpeg-encoder', async () => [photo, '--jpeg-encoder', 'fast'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*'fast' is invalid. Allowed choices are optimised, direct/],
 ];
 
 for (const [name, makeArgs, exitCode, line] of failures) {

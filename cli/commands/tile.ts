@@ -7,7 +7,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { InterruptedError, toHugemapError, UsageError } from '../../shared/errors.js';
-import { DEFAULT_MAX_BUFFERED_PIXELS, DEFAULT_MAX_PIXELS, TILE_FORMATS, tileImage, type TileFormat, type TileManifest, type TileProgress } from '../../shared/tiling/index.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, DEFAULT_MAX_PIXELS, JPEG_ENCODERS, TILE_FORMATS, tileImage, type JpegEncoder, type TileFormat, type TileManifest, type TileProgress } from '../../shared/tiling/index.js';
 
 export function tileCommand(): Command {
   return new Command('tile')
@@ -16,6 +16,11 @@ export function tileCommand(): Command {
     .requiredOption('--out <dir>', 'output folder (a previous result there is replaced)')
     .addOption(new Option('--format <format>', 'tile format (default: jpeg, or png when the image has alpha)').choices(TILE_FORMATS))
     .option('--quality <n>', 'jpeg/webp quality 1..100 (default 85)', integerIn('quality', 1, 100))
+    .addOption(
+      new Option('--jpeg-encoder <encoder>', 'optimised: smallest tiles; direct: dzsave direct mode, ~2.5x faster, ~18% bigger tiles, same pixels (plain 8-bit sRGB inputs; others use optimised)')
+        .choices(JPEG_ENCODERS)
+        .default('optimised'),
+    )
     .option('--max-pixels <n>', 'refuse images with more pixels than this', integerIn('max-pixels', 1, Number.MAX_SAFE_INTEGER), DEFAULT_MAX_PIXELS)
     .option(
       '--max-buffered-pixels <n>',
@@ -38,6 +43,7 @@ interface TileFlags {
   out: string;
   format?: TileFormat;
   quality?: number;
+  jpegEncoder: JpegEncoder;
   maxPixels: number;
   maxBufferedPixels: number;
   concurrency: number;
@@ -53,6 +59,7 @@ async function runTile(input: string, flags: TileFlags): Promise<void> {
     const manifest = await tileImage(input, flags.out, {
       format: flags.format,
       quality: flags.quality,
+      jpegEncoder: flags.jpegEncoder,
       maxPixels: flags.maxPixels,
       maxBufferedPixels: flags.maxBufferedPixels,
       concurrency: flags.concurrency,
@@ -76,7 +83,7 @@ async function runTile(input: string, flags: TileFlags): Promise<void> {
 
 export function summary(m: TileManifest, outDir: string, seconds: number): string {
   return (
-    `${m.width}x${m.height} ${m.format} q${m.quality}: ${m.levels} levels, ${m.tiles} tiles, ` +
+    `${m.width}x${m.height} ${m.format} q${m.quality}${m.jpegEncoder === 'direct' ? ' (direct)' : ''}: ${m.levels} levels, ${m.tiles} tiles, ` +
     `${m.bytes} bytes in ${seconds.toFixed(1)} s -> ${outDir}`
   );
 }

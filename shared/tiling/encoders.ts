@@ -9,6 +9,10 @@ export type TileFormat = 'jpeg' | 'png' | 'webp';
 
 export const DEFAULT_QUALITY = 85;
 
+/** How JPEG tiles are written: see TileOptions.jpegEncoder (tile-image.ts). */
+export type JpegEncoder = 'optimised' | 'direct';
+export const JPEG_ENCODERS: readonly JpegEncoder[] = ['optimised', 'direct'];
+
 export function defaultFormat(hasAlpha: boolean): TileFormat {
   return hasAlpha ? 'png' : 'jpeg';
 }
@@ -20,8 +24,10 @@ const TILE_PIPELINE_VERSION = 1;
  * Names what produces a tile's bytes: two runs with the same id cut identical
  * tiles, so a resumed upload can trust what an earlier attempt stored.
  */
-export function tilerId(format: TileFormat, quality: number): string {
-  return `hugemap-tiles/${TILE_PIPELINE_VERSION} sharp/${sharp.versions.sharp} vips/${sharp.versions.vips} ${format} q${quality}`;
+export function tilerId(format: TileFormat, quality: number, jpegEncoder: JpegEncoder | null = format === 'jpeg' ? 'optimised' : null): string {
+  // The optimised encoder keeps the id it had before direct mode existed, so older checkpoints stay valid.
+  const encoder = jpegEncoder === 'direct' ? ' direct' : '';
+  return `hugemap-tiles/${TILE_PIPELINE_VERSION} sharp/${sharp.versions.sharp} vips/${sharp.versions.vips} ${format} q${quality}${encoder}`;
 }
 
 /** Applies the tile encoder to a pipeline (must run before `.tile()`, which reads the chosen format). */

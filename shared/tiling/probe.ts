@@ -37,6 +37,8 @@ export interface ImageProbe {
   needsIntermediate: boolean;
   /** RGB pixels tagged with a profile that is sRGB itself: converting them "to sRGB" would change nothing (icc-srgb.ts). */
   srgbProfile: boolean;
+  /** The file embeds an ICC profile (of any kind). */
+  iccProfile: boolean;
 }
 
 /** Formats we accept, recognised by their first bytes, not by the file name. */
@@ -117,6 +119,7 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
     bytes,
     needsIntermediate: progressive || reorients,
     srgbProfile: (meta.space === 'srgb' || meta.space === 'rgb16') && isSrgbProfile(meta.icc),
+    iccProfile: meta.icc !== undefined,
   };
 }
 

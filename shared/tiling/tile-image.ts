@@ -11,9 +11,10 @@ import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { BadRequestError, HugemapError } from '../errors.js';
-import { DEFAULT_QUALITY, defaultFormat, withTileEncoder, type TileFormat } from './encoders.js';
+import { DEFAULT_QUALITY, defaultFormat, JPEG_ENCODERS, withTileEncoder, type JpegEncoder, type TileFormat } from './encoders.js';
+import { directDzsaveAvailable, directSafePath, dzsaveDirect } from './dzsave-direct.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
-import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage } from './probe.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, type ImageProbe } from './probe.js';
 import { countTiles, watchTiles, type TileProgress } from './progress.js';
 import { deepZoomLevels, dziXml, tileCount, tileExtension, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
@@ -22,7 +23,7 @@ import { writeThumbnail } from './thumbnail.js';
 import { classifyVipsError } from './vips-errors.js';
 import { watchTileRows, type TileSink } from './tile-rows.js';
 
-export type { TileFormat } from './encoders.js';
+export type { JpegEncoder, TileFormat } from './encoders.js';
 export type { TileProgress } from './progress.js';
 
 export const DEFAULT_MAX_PIXELS = 1_000_000_000;
@@ -41,6 +42,13 @@ export interface TileOptions {
    * (12-bit, arithmetic coding) are refused. @defaultValue 50e6
    */
   maxBufferedPixels?: number;
+  /**
+   * How JPEG tiles are written. 'optimised': through sharp, with optimised Huffman tables (about 15%
+   * smaller). 'direct': dzsave's direct mode (dzsave-direct.ts), about 2.5x faster, libvips' default
+   * tile size, the same decoded pixels. Direct mode is used where no conversion is needed (8-bit sRGB,
+   * no alpha, no rotation, no intermediate); other inputs take the optimised path. @defaultValue 'optimised'
+   */
+  jpegEncoder?: JpegEncoder;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
   concurrency?: number;
   /** Where the intermediate for non-streamable inputs goes. @defaultValue os.tmpdir() */
@@ -58,6 +66,8 @@ export interface TileManifest {
   overlap: 0;
   format: TileFormat;
   quality: number;
+  /** How the tiles were written (see TileOptions.jpegEncoder); null for PNG and WebP. */
+  jpegEncoder: JpegEncoder | null;
   levels: number;
   tiles: number;
   /** Total bytes of all tile files. */
@@ -96,6 +106,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
+    const usedEncoder = jpegEncoderFor(opts.jpegEncoder ?? 'optimised', inputPath, probe, format);
     report('tile', 0, 0);
     const stopWatching = opts.onProgress
       ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p))
@@ -104,15 +115,20 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const rows = sink ? watchTileRows(tilesDir, TILES_DIR, levels, tileExtension(format), (row) => sink.row(row)) : undefined;
     try {
       // The intermediate opens already oriented (orientation.ts); a direct input is oriented by sharp.
-      const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
-      const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
-        size: DEFAULT_TILE_SIZE,
-        overlap: 0,
-        layout: 'dz',
-        depth: 'onepixel',
-      });
       // dzsave names its outputs <base>.dzi and <base>_files.
-      await abortable(pipeline.toFile(join(staging.path, 'image')), signal, () => staging.discard());
+      const base = join(staging.path, 'image');
+      if (usedEncoder === 'direct') {
+        await abortable(dzsaveDirect(inputPath, base, quality), signal, () => staging.discard());
+      } else {
+        const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
+        const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
+          size: DEFAULT_TILE_SIZE,
+          overlap: 0,
+          layout: 'dz',
+          depth: 'onepixel',
+        });
+        await abortable(pipeline.toFile(base), signal, () => staging.discard());
+      }
       await rows?.flush();
     } finally {
       rows?.stop();
@@ -133,6 +149,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       overlap: 0,
       format,
       quality,
+      jpegEncoder: usedEncoder,
       levels: levels.length,
       tiles: tilesTotal,
       bytes: await tileBytes(tilesDir, levels),
@@ -156,6 +173,21 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
   }
 }
 
+/**
+ * The JPEG encoder a tiling of this input will actually use (null for PNG and
+ * WebP tiles): direct mode only where dzsave on the file itself gives what the
+ * sharp pipeline would (8-bit sRGB, no alpha to flatten, no rotation, no
+ * intermediate, no profile other than sRGB), and only where it loads. The
+ * worker names it in its checkpoint: the two encoders write different bytes.
+ */
+export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe: ImageProbe, format: TileFormat): JpegEncoder | null {
+  if (format !== 'jpeg') return null;
+  if (requested !== 'direct') return 'optimised';
+  const plain = !probe.needsIntermediate && probe.orientation === 1 && !probe.hasAlpha &&
+    probe.space === 'srgb' && probe.depth === 'uchar' && (probe.srgbProfile || !probe.iccProfile);
+  return plain && directSafePath(inputPath) && directDzsaveAvailable() ? 'direct' : 'optimised';
+}
+
 function validateOptions(opts: TileOptions, quality: number, maxPixels: number): void {
   if (opts.format !== undefined && !TILE_FORMATS.includes(opts.format)) {
     throw new BadRequestError(`format must be one of ${TILE_FORMATS.join(', ')}, got ${String(opts.format)}`);
@@ -165,6 +197,9 @@ function validateOptions(opts: TileOptions, quality: number, maxPixels: number):
   }
   if (!Number.isSafeInteger(maxPixels) || maxPixels < 1) {
     throw new BadRequestError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  }
+  if (opts.jpegEncoder !== undefined && !JPEG_ENCODERS.includes(opts.jpegEncoder)) {
+    throw new BadRequestError(`jpegEncoder must be one of ${JPEG_ENCODERS.join(', ')}, got ${String(opts.jpegEncoder)}`);
   }
   if (opts.concurrency !== undefined && (!Number.isInteger(opts.concurrency) || opts.concurrency < 1 || opts.concurrency > 64)) {
     throw new BadRequestError(`concurrency must be an integer from 1 to 64, got ${opts.concurrency}`);

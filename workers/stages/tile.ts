@@ -11,7 +11,7 @@ import { TileRowUploader } from '../../shared/storage/tile-row-uploader.js';
 import { DEFAULT_QUALITY, defaultFormat, tilerId } from '../../shared/tiling/encoders.js';
 import { probeImage, type ImageProbe } from '../../shared/tiling/probe.js';
 import { deepZoomLevels, tileCount, tileExtension } from '../../shared/tiling/pyramid.js';
-import { tileImage, type TileManifest } from '../../shared/tiling/tile-image.js';
+import { jpegEncoderFor, tileImage, type TileManifest } from '../../shared/tiling/tile-image.js';
 import { allRows } from '../../shared/tiling/tile-rows.js';
 import { TILES_DIR } from '../../shared/tiling/output-dir.js';
 import { overallProgress, type JobContext } from '../job-context.js';
@@ -36,18 +36,20 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
   const quality = DEFAULT_QUALITY;
   const levels = deepZoomLevels(probe.width, probe.height, 256);
   const total = tileCount(levels);
+  await ctx.report.now({ stage: 'tile' });
+  const previous = await completedManifest(ctx.outDir);
+  // The checkpoint names the encoder: the two JPEG encoders write different bytes for the same tile.
+  const jpegEncoder = previous ? (previous.jpegEncoder ?? (previous.format === 'jpeg' ? 'optimised' : null)) : jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
   const uploader = new TileRowUploader(ctx.s3, {
     keyPrefix: imageKeys.prefix(ctx.id),
     levels,
-    tiler: tilerId(format, quality),
+    tiler: tilerId(previous?.format ?? format, quality, jpegEncoder),
     checkpoint: ctx.doc.checkpoint.tileRows,
     // Durable before the window moves on: written now, not throttled.
     persist: (cp) => ctx.report.now({ 'checkpoint.tileRows': cp }),
     onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
   });
 
-  await ctx.report.now({ stage: 'tile' });
-  const previous = await completedManifest(ctx.outDir);
   if (previous) {
     for (const row of allRows(path.join(ctx.outDir, TILES_DIR), TILES_DIR, levels, tileExtension(previous.format))) uploader.row(row);
     await uploader.drain();
@@ -56,6 +58,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
   const manifest = await tileImage(ctx.originalPath, ctx.outDir, {
     format,
     quality,
+    jpegEncoder: ctx.config.tileJpegEncoder,
     maxPixels: ctx.config.maxPixels,
     maxBufferedPixels: ctx.config.maxBufferedPixels,
     tmpDir: ctx.dir,

@@ -1,0 +1,119 @@
+/**
+ * The 'direct' JPEG encoder (dzsave-direct.ts): dzsave's direct mode in
+ * sharp's own libvips. Same files and same decoded pixels as the optimised
+ * encoder, only bigger; inputs that need any conversion fall back to the
+ * optimised path; bad input fails the same way; the checkpoint names it.
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import { HugemapError } from '../shared/errors.js';
+import { tilerId } from '../shared/tiling/encoders.js';
+import { directDzsaveAvailable, directSafePath } from '../shared/tiling/dzsave-direct.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, DEFAULT_MAX_PIXELS, jpegEncoderFor, probeImage, tileImage, type TileManifest } from '../shared/tiling/index.js';
+import { gradient, tempDir, truncatedCopy } from './helpers/fixtures.js';
+
+const tmp = await tempDir('hugemap-direct-');
+after(() => tmp.remove());
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+const probe = (path: string) => probeImage(path, { maxPixels: DEFAULT_MAX_PIXELS, maxBufferedPixels: DEFAULT_MAX_BUFFERED_PIXELS });
+
+async function decoded(path: string): Promise<Buffer> {
+  return sharp(path).raw().toBuffer();
+}
+
+let plain: string;
+let optimised: TileManifest;
+let direct: TileManifest;
+
+before(async () => {
+  // 1500 x 700, sRGB, no profile: odd sizes so edge tiles are cut, several tiles per level.
+  plain = tmp.file('plain.jpg');
+  await gradient(1500, 700).jpeg({ quality: 92 }).toFile(plain);
+  optimised = await tileImage(plain, tmp.file('optimised'), { jpegEncoder: 'optimised' });
+  direct = await tileImage(plain, tmp.file('direct'), { jpegEncoder: 'direct' });
+});
+
+test('direct mode loads here (sharp\'s libvips through koffi)', () => {
+  assert.equal(directDzsaveAvailable(), true);
+});
+
+test('the same folder, the same tiles pixel for pixel, only bigger: no Huffman optimisation', async () => {
+  assert.equal(direct.jpegEncoder, 'direct');
+  assert.equal(optimised.jpegEncoder, 'optimised');
+  const files = await filesUnder(tmp.file('direct'));
+  assert.deepEqual(files, await filesUnder(tmp.file('optimised')));
+  assert.ok(!files.some((f) => f.endsWith('vips-properties.xml')), 'no stray dzsave files');
+  assert.equal(direct.tiles, optimised.tiles);
+  const tiles = files.filter((f) => f.startsWith('image_files/'));
+  assert.equal(tiles.length, direct.tiles);
+  for (const f of tiles) {
+    assert.deepEqual(await decoded(tmp.file(join('direct', f))), await decoded(tmp.file(join('optimised', f))), f);
+  }
+  assert.ok(direct.bytes > optimised.bytes * 1.05, `direct ${direct.bytes} bytes vs optimised ${optimised.bytes}`);
+  // No metadata in a tile: each is a bare JFIF stream.
+  const top = await readFile(tmp.file('direct/image_files/11/0_0.jpeg'));
+  assert.equal(top.includes(Buffer.from('Exif\0')), false);
+  assert.equal((await sharp(top).metadata()).icc, undefined);
+  assert.equal(await readFile(tmp.file('direct/image.dzi'), 'utf8'), await readFile(tmp.file('optimised/image.dzi'), 'utf8'));
+});
+
+test('inputs that need a conversion take the optimised path even when direct is asked for', async () => {
+  const cases: Array<[string, sharp.Sharp]> = [
+    ['rotated.jpg', gradient(300, 200).jpeg().withMetadata({ orientation: 6 })],
+    ['grey.jpg', gradient(300, 200).toColourspace('b-w').jpeg()],
+    ['p3.jpg', gradient(300, 200).withIccProfile('p3').jpeg()],
+    ['cmyk.jpg', gradient(300, 200).toColourspace('cmyk').jpeg()],
+    ['alpha.png', gradient(300, 200).ensureAlpha(0.5).png()],
+  ];
+  for (const [name, image] of cases) {
+    const path = tmp.file(name);
+    await image.toFile(path);
+    assert.equal(jpegEncoderFor('direct', path, await probe(path), 'jpeg'), 'optimised', name);
+    const m = await tileImage(path, tmp.file(`out-${name}`), { jpegEncoder: 'direct', format: 'jpeg' });
+    assert.equal(m.jpegEncoder, 'optimised', name);
+  }
+  // A plain sRGB-tagged photo goes direct; PNG and WebP tiles have no JPEG encoder at all.
+  const srgb = tmp.file('srgb.jpg');
+  await gradient(300, 200).withIccProfile('srgb').jpeg().toFile(srgb);
+  assert.equal(jpegEncoderFor('direct', srgb, await probe(srgb), 'jpeg'), 'direct');
+  assert.equal(jpegEncoderFor('direct', srgb, await probe(srgb), 'png'), null);
+  assert.equal(jpegEncoderFor('optimised', srgb, await probe(srgb), 'jpeg'), 'optimised');
+});
+
+test('a path libvips would read as load options is not given to it', async () => {
+  assert.equal(directSafePath('/a/b/photo.jpg'), true);
+  assert.equal(directSafePath('/a/b/photo[1].jpg'), false);
+  const odd = tmp.file('photo[1].jpg');
+  await gradient(300, 200).jpeg().toFile(odd);
+  const m = await tileImage(odd, tmp.file('out-odd'), { jpegEncoder: 'direct' });
+  assert.equal(m.jpegEncoder, 'optimised');
+  assert.equal(m.width, 300);
+});
+
+test('a truncated JPEG fails with HUGEMAP_ERR_CORRUPT_IMAGE and leaves no descriptor', async () => {
+  const bad = await truncatedCopy(plain, tmp.file('truncated.jpg'), 0.5);
+  const out = tmp.file('out-truncated');
+  await assert.rejects(tileImage(bad, out, { jpegEncoder: 'direct' }), (err: unknown) => err instanceof HugemapError && err.code === 'HUGEMAP_ERR_CORRUPT_IMAGE');
+  await assert.rejects(stat(join(out, 'image.dzi')));
+});
+
+test('an unknown encoder is refused', async () => {
+  await assert.rejects(tileImage(plain, tmp.file('out-unknown'), { jpegEncoder: 'fast' as never }), /jpegEncoder must be one of optimised, direct/);
+});
+
+test('the tiler id tells the encoders apart and keeps the optimised id unchanged', () => {
+  assert.notEqual(tilerId('jpeg', 85, 'direct'), tilerId('jpeg', 85, 'optimised'));
+  assert.equal(tilerId('jpeg', 85, 'optimised'), tilerId('jpeg', 85));
+  assert.match(tilerId('jpeg', 85, 'direct'), / direct$/);
+});
