@@ -25,9 +25,10 @@ import { FIRST_VIEW_PX, runServicePath, runThroughput, startStack, type Stack } 
 import { rotation, spread } from './stats.js';
 
 // The worker takes TILE_JPEG_ENCODER from this process's environment, like every other setting.
+const WORKER_JPEG_ENCODER = process.env.TILE_JPEG_ENCODER;
 const SERVICE = {
   id: 'service-path',
-  label: `service path (upload -> last tile in S3)${process.env.TILE_JPEG_ENCODER === 'direct' ? ', TILE_JPEG_ENCODER=direct' : ''}`,
+  label: `service path (upload -> last tile in S3)${WORKER_JPEG_ENCODER ? `, TILE_JPEG_ENCODER=${WORKER_JPEG_ENCODER}` : ''}`,
 } as const;
 
 interface Flags {
@@ -163,7 +164,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
     meta: {
       startedAt,
       finishedAt: new Date().toISOString(),
-      command: `${process.env.TILE_JPEG_ENCODER ? `TILE_JPEG_ENCODER=${process.env.TILE_JPEG_ENCODER} ` : ''}npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      command: `${WORKER_JPEG_ENCODER ? `TILE_JPEG_ENCODER=${WORKER_JPEG_ENCODER} ` : ''}npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
       quick: flags.quick,
       runs: flags.runs,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 1e9), loadAvgAtStart: loadAvgAtStart.map((l) => Math.round(l * 100) / 100) },

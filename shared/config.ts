@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import type { JpegEncoder } from './tiling/encoders.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -80,7 +81,7 @@ export type Config = Readonly<{
   maxPixels: number;
   maxBufferedPixels: number;
   maxUploadBytes: number;
-  tileJpegEncoder: 'optimised' | 'direct';
+  tileJpegEncoder: JpegEncoder;
   workerConcurrency: number;
   workerLockMs: number;
   fetchAllowHosts: readonly string[];

@@ -24,7 +24,7 @@ const TILE_PIPELINE_VERSION = 1;
  * Names what produces a tile's bytes: two runs with the same id cut identical
  * tiles, so a resumed upload can trust what an earlier attempt stored.
  */
-export function tilerId(format: TileFormat, quality: number, jpegEncoder: JpegEncoder | null = format === 'jpeg' ? 'optimised' : null): string {
+export function tilerId(format: TileFormat, quality: number, jpegEncoder: JpegEncoder | null = null): string {
   // The optimised encoder keeps the id it had before direct mode existed, so older checkpoints stay valid.
   const encoder = jpegEncoder === 'direct' ? ' direct' : '';
   return `hugemap-tiles/${TILE_PIPELINE_VERSION} sharp/${sharp.versions.sharp} vips/${sharp.versions.vips} ${format} q${quality}${encoder}`;

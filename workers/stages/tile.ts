@@ -39,7 +39,8 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
   await ctx.report.now({ stage: 'tile' });
   const previous = await completedManifest(ctx.outDir);
   // The checkpoint names the encoder: the two JPEG encoders write different bytes for the same tile.
-  const jpegEncoder = previous ? (previous.jpegEncoder ?? (previous.format === 'jpeg' ? 'optimised' : null)) : jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
+  // Decided once here and handed to tileImage, so the id and the tiles cannot disagree (manifests from before the option have none).
+  const jpegEncoder = previous ? (previous.jpegEncoder ?? null) : jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
   const uploader = new TileRowUploader(ctx.s3, {
     keyPrefix: imageKeys.prefix(ctx.id),
     levels,
@@ -58,7 +59,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
   const manifest = await tileImage(ctx.originalPath, ctx.outDir, {
     format,
     quality,
-    jpegEncoder: ctx.config.tileJpegEncoder,
+    jpegEncoder: jpegEncoder ?? undefined,
     maxPixels: ctx.config.maxPixels,
     maxBufferedPixels: ctx.config.maxBufferedPixels,
     tmpDir: ctx.dir,
