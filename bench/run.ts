@@ -6,7 +6,7 @@
  *   npm run bench -- --runs 5 --giga   also the 944 MP photo
  *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
  * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only IMAGE[,IMAGE],
- * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, hugemap-tile-direct, service-path), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and gdal2tiles,
+ * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, hugemap-tile-sharp, service-path), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and gdal2tiles,
  * skipped with a note when missing), and for the service path redis-server + FerretDB + MinIO
  * (tools/build-test-servers.sh) or REDIS_URL / MONGO_URL / S3_ENDPOINT.
  */
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { writeChart } from './chart.js';
-import { assertBuiltCli, GDAL, gdal2tilesBinary, hasVips, HUGEMAP_TILE, HUGEMAP_TILE_DIRECT, REPO_DIR, SHARP, toolVersions, VIPS, type OneShot } from './contenders.js';
+import { assertBuiltCli, GDAL, gdal2tilesBinary, hasVips, HUGEMAP_TILE, HUGEMAP_TILE_SHARP, REPO_DIR, SHARP, toolVersions, VIPS, type OneShot } from './contenders.js';
 import { fullCorpus, quickCorpus, type BenchImage } from './corpus.js';
 import { folderBytes, round1, runTimed } from './measure.js';
 import { markdownReport } from './report.js';
@@ -101,7 +101,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
   oneShots.push(SHARP);
   if (flags.gdal && gdal2tilesBinary()) oneShots.push(GDAL);
   else skipped.push(flags.gdal ? 'gdal2tiles: not found (apt-get install gdal-bin)' : 'gdal2tiles: --no-gdal');
-  oneShots.push(HUGEMAP_TILE, HUGEMAP_TILE_DIRECT);
+  oneShots.push(HUGEMAP_TILE, HUGEMAP_TILE_SHARP);
 
   let stack: Stack | undefined;
   if (flags.service) {

@@ -39,8 +39,8 @@ const schema = z.object({
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
-  /** optimised: smallest JPEG tiles; direct: dzsave's direct mode, ~2.5x faster tiling, ~18% bigger tiles (README, Performance). */
-  TILE_JPEG_ENCODER: z.enum(['optimised', 'direct']).default('optimised'),
+  /** direct: dzsave's direct mode + lossless Huffman pass (fastest); sharp: sharp's tile() with optimize_coding. Same pixels, about the same bytes (README, Performance). */
+  TILE_JPEG_ENCODER: z.enum(['direct', 'sharp']).default('direct'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),

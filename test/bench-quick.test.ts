@@ -35,7 +35,7 @@ describe('bench --quick', () => {
   });
 
   test('every contender ran once on every timed image, with measured figures', () => {
-    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'hugemap-tile-direct', 'service-path'];
+    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'hugemap-tile-sharp', 'service-path'];
     for (const image of ['quick-1mp.jpg', 'quick-4mp.jpg']) {
       const rows = json.results.filter((r) => r.image === image);
       assert.deepEqual(rows.map((r) => r.contender), expected, `contenders on ${image} (skipped: ${json.meta.skipped.join('; ')})`);

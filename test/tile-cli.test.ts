@@ -35,7 +35,7 @@ test('tiles an image: summary on stdout, nothing on stderr', async () => {
   const run = await hugemap(photo, '--out', out, '--quality', '70');
   assert.equal(run.stderr, '');
   assert.equal(run.code, 0);
-  assert.match(run.stdout, /^700x300 jpeg q70: 11 levels, 17 tiles, \d+ bytes in \d+\.\d s -> .*out-ok\n$/);
+  assert.match(run.stdout, /^700x300 jpeg q70 \(direct\): 11 levels, 17 tiles, \d+ bytes in \d+\.\d s -> .*out-ok\n$/);
   assert.match(await readFile(join(out, 'image.dzi'), 'utf8'), /Format="jpeg"/);
   assert.equal(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')).quality, 70);
 });
@@ -48,13 +48,19 @@ test('--format webp writes webp tiles', async () => {
   assert.equal((await sharp(join(out, 'image_files', '10', '0_0.webp')).metadata()).format, 'webp');
 });
 
-test('--jpeg-encoder direct: the summary says so, and a truncated JPEG still fails with one line', async () => {
+test('the JPEG encoder: direct by default, sharp on request; the summary names it, and a truncated JPEG fails with one line either way', async () => {
   const out = tmp.file('out-direct');
-  const run = await hugemap(photo, '--out', out, '--jpeg-encoder', 'direct');
+  const run = await hugemap(photo, '--out', out);
   assert.equal(run.stderr, '');
   assert.equal(run.code, 0);
   assert.match(run.stdout, /^700x300 jpeg q85 \(direct\): 11 levels, 17 tiles, /);
   assert.equal(JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')).jpegEncoder, 'direct');
+  const viaSharp = await hugemap(photo, '--out', tmp.file('out-sharp'), '--jpeg-encoder', 'sharp');
+  assert.equal(viaSharp.code, 0, viaSharp.stderr);
+  assert.match(viaSharp.stdout, /^700x300 jpeg q85 \(sharp\): 11 levels, 17 tiles, /);
+  const cutSharp = await hugemap(await truncatedCopy(photo, tmp.file('cut-sharp.jpg'), 0.4), '--out', tmp.file('out-cut-sharp'), '--jpeg-encoder', 'sharp');
+  assert.equal(cutSharp.code, 1);
+  assert.match(cutSharp.stderr, /^hugemap: HUGEMAP_ERR_CORRUPT_IMAGE: [^\n]*\n$/);
   const cut = await hugemap(await truncatedCopy(photo, tmp.file('cut-direct.jpg'), 0.4), '--out', tmp.file('out-cut-direct'), '--jpeg-encoder', 'direct');
   assert.equal(cut.code, 1);
   assert.match(cut.stderr, /^hugemap: HUGEMAP_ERR_CORRUPT_IMAGE: [^\n]*\n$/);
@@ -68,7 +74,7 @@ const failures: Array<[string, () => Promise<string[]>, number, RegExp]> = [
   ['--max-pixels below the image', async () => [photo, '--max-pixels', '1000'], 1, /^hugemap: HUGEMAP_ERR_TOO_MANY_PIXELS: /],
   ['--quality 0', async () => [photo, '--quality', '0'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*quality must be an integer from 1 to 100/],
   ['unknown --format', async () => [photo, '--format', 'gif'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*'gif' is invalid. Allowed choices are jpeg, png, webp/],
-  ['unknown --jpeg-encoder', async () => [photo, '--jpeg-encoder', 'fast'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*'fast' is invalid. Allowed choices are optimised, direct/],
+  ['unknown --jpeg-encoder', async () => [photo, '--jpeg-encoder', 'fast'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*'fast' is invalid. Allowed choices are direct, sharp/],
 ];
 
 for (const [name, makeArgs, exitCode, line] of failures) {

@@ -1,8 +1,9 @@
 /**
  * A worker configured with TILE_JPEG_ENCODER=direct, against the real servers:
  * the pyramid in S3 is complete, its tiles decode to the same pixels as
- * `hugemap tile` with the optimised encoder, and the checkpoint names the
- * direct encoder (a resumed job must not trust rows cut by the other one).
+ * `hugemap tile` with the sharp encoder and are as small (Huffman-optimised),
+ * and the checkpoint names the direct encoder (a resumed job must not trust
+ * rows cut by the other one).
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -63,7 +64,7 @@ test('an upload is tiled in direct mode: complete in S3, same pixels, checkpoint
   for await (const o of s3.listKeys(`images/${id}/image_files/`)) keys.push(o.key);
   assert.equal(keys.length, tileCount(levels));
 
-  const reference = await tileImage(source, tmp.file('reference'), { jpegEncoder: 'optimised' });
+  const reference = await tileImage(source, tmp.file('reference'), { jpegEncoder: 'sharp' });
   let stored = 0;
   for (const key of keys) {
     const got = await s3.getStream(key);
@@ -74,7 +75,8 @@ test('an upload is tiled in direct mode: complete in S3, same pixels, checkpoint
     const rel = key.slice(`images/${id}/`.length);
     assert.deepEqual(await sharp(bytes).raw().toBuffer(), await sharp(tmp.file(`reference/${rel}`)).raw().toBuffer(), rel);
   }
-  assert.ok(stored > reference.bytes, `direct tiles (${stored} bytes) are not Huffman-optimised (${reference.bytes})`);
+  // dzsave's direct mode alone writes ~15-20% more; the Huffman pass brings it to the sharp encoder's size.
+  assert.ok(Math.abs(stored - reference.bytes) < reference.bytes * 0.02, `direct tiles ${stored} bytes vs sharp ${reference.bytes}`);
 
   const status = await store.get(id);
   assert.equal(status?.checkpoint.tileRows?.tiler, tilerId('jpeg', 85, 'direct'));

@@ -18,12 +18,8 @@
  * different libvips are not byte-identical, so such a checkpoint is ignored and
  * every tile is uploaded again.
  */
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { HugemapError } from '../errors.js';
 import type { PyramidLevel } from '../tiling/pyramid.js';
-import { endsComplete, type TileFile, type TileRow, type TileSink } from '../tiling/tile-rows.js';
+import { readCompleteTile, type TileFile, type TileRow, type TileSink } from '../tiling/tile-rows.js';
 import { contentTypeFor } from './content-types.js';
 import type { S3Store } from './s3-store.js';
 
@@ -230,7 +226,7 @@ export class TileRowUploader implements TileSink {
   }
 
   private async putTile(file: TileFile, verify: boolean): Promise<void> {
-    const data = await readComplete(file);
+    const data = await readCompleteTile(file);
     const key = this.opts.keyPrefix + file.rel;
     if (verify) {
       this.stats.checked++;
@@ -259,20 +255,5 @@ export class TileRowUploader implements TileSink {
     }
     const idle = this.pending.length === 0 && this.active.length === 0 && this.inFlight === 0 && !this.persisting && !this.dirty;
     if (idle) for (const w of this.waiters.splice(0)) w.resolve();
-  }
-}
-
-/** Attempts at reading a tile that does not end like a whole file yet (see tile-rows.ts). */
-const INCOMPLETE_RETRIES = 20;
-
-async function readComplete(file: TileFile): Promise<Buffer> {
-  const ext = extname(file.rel).slice(1);
-  for (let attempt = 0; ; attempt++) {
-    const data = await readFile(file.abs);
-    if (endsComplete(data, ext)) return data;
-    if (attempt === INCOMPLETE_RETRIES) {
-      throw new HugemapError('HUGEMAP_ERR_INTERNAL', `tile ${file.rel} is still incomplete (${data.length} bytes) after its row was reported finished`);
-    }
-    await sleep(50);
   }
 }

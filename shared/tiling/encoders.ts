@@ -10,8 +10,9 @@ export type TileFormat = 'jpeg' | 'png' | 'webp';
 export const DEFAULT_QUALITY = 85;
 
 /** How JPEG tiles are written: see TileOptions.jpegEncoder (tile-image.ts). */
-export type JpegEncoder = 'optimised' | 'direct';
-export const JPEG_ENCODERS: readonly JpegEncoder[] = ['optimised', 'direct'];
+export type JpegEncoder = 'direct' | 'sharp';
+export const JPEG_ENCODERS: readonly JpegEncoder[] = ['direct', 'sharp'];
+export const DEFAULT_JPEG_ENCODER: JpegEncoder = 'direct';
 
 export function defaultFormat(hasAlpha: boolean): TileFormat {
   return hasAlpha ? 'png' : 'jpeg';
@@ -25,8 +26,9 @@ const TILE_PIPELINE_VERSION = 1;
  * tiles, so a resumed upload can trust what an earlier attempt stored.
  */
 export function tilerId(format: TileFormat, quality: number, jpegEncoder: JpegEncoder | null = null): string {
-  // The optimised encoder keeps the id it had before direct mode existed, so older checkpoints stay valid.
-  const encoder = jpegEncoder === 'direct' ? ' direct' : '';
+  // The sharp encoder keeps the id it had before direct mode existed, so older checkpoints stay valid.
+  // Direct mode's tiles changed bytes when the Huffman pass came (huffman-pass.ts): a new name.
+  const encoder = jpegEncoder === 'direct' ? ' direct+huffman' : '';
   return `hugemap-tiles/${TILE_PIPELINE_VERSION} sharp/${sharp.versions.sharp} vips/${sharp.versions.vips} ${format} q${quality}${encoder}`;
 }
 

@@ -12,7 +12,12 @@
  * way libjpeg's jpeg_gen_optimal_table (jchuff.c) does it, and a bit writer
  * that stuffs 0xFF bytes.
  */
-import type { JpegReader } from './jpeg-markers.js';
+/** The bytes the bit reader consumes, `buf[pos..end)`: JpegReader's window over a file, or a whole file in memory. */
+export interface ByteWindow {
+  buf: Uint8Array;
+  pos: number;
+  end: number;
+}
 
 export interface HuffmanSpec {
   /** counts[l]: how many codes have length l, for l = 1..16 (counts[0] unused). */
@@ -56,7 +61,7 @@ export class DecodeTable {
   }
 }
 
-/** Reads entropy-coded bits from a JpegReader's window. The caller keeps the window filled (JpegReader.ensure) between MCUs. */
+/** Reads entropy-coded bits from a byte window. With JpegReader's, the caller keeps the window filled (JpegReader.ensure) between MCUs. */
 export class EntropyReader {
   private acc = 0;
   private nbits = 0;
@@ -64,7 +69,7 @@ export class EntropyReader {
   private fake = 0;
   private ended = false;
 
-  constructor(private readonly src: JpegReader, private readonly corrupt: (detail: string) => Error) {}
+  constructor(private readonly src: ByteWindow, private readonly corrupt: (detail: string) => Error) {}
 
   /** Drops buffered bits: at a restart marker and at the end of a scan. */
   reset(): void {
@@ -143,29 +148,41 @@ export function extend(v: number, n: number): number {
  * ones: libjpeg's jpeg_gen_optimal_table (T.81 K.2), with a reserved
  * pseudo-symbol 256 and the K.3 length adjustment. `freq` is left as it was.
  */
-export function optimalSpec(freq: Float64Array): HuffmanSpec {
-  const f = new Float64Array(257);
+export function optimalSpec(freq: Float64Array | Int32Array): HuffmanSpec {
+  const f = scratch.f;
   f.set(freq.subarray(0, 256));
   f[256] = 1;
-  const codesize = new Int32Array(257);
-  const others = new Int32Array(257).fill(-1);
+  // The two smallest nonzero counts, on ties the larger symbol number, as libjpeg picks them by
+  // scanning all 257 counts for each pair: here from a heap ordered the same way, which gives the
+  // same pairs in O(n log n) (a tile's four tables are built thousands of times an image).
+  // libjpeg then lengthens the code of every symbol under both by one, walking chains; the same
+  // lengths are the leaves' depths in the tree of merges, found here in one pass at the end.
+  // Tree nodes: 0..256 the symbols, 257.. one per merge; subtree[c]: the node symbol c stands for.
+  const { parent, subtree, depth: codesize } = scratch;
+  parent.fill(-1);
+  scratch.heapSize = 0;
+  for (let i = 0; i <= 256; i++) {
+    subtree[i] = i;
+    if (f[i]! > 0) heapPush(i);
+  }
+  let nodes = 257;
   for (;;) {
-    // The two smallest nonzero counts; on ties the larger symbol number, as libjpeg.
-    let c1 = -1;
-    let c2 = -1;
-    for (let i = 0; i <= 256; i++) if (f[i]! > 0 && (c1 < 0 || f[i]! <= f[c1]!)) c1 = i;
-    for (let i = 0; i <= 256; i++) if (f[i]! > 0 && i !== c1 && (c2 < 0 || f[i]! <= f[c2]!)) c2 = i;
+    const c1 = heapPop();
+    const c2 = heapPop();
     if (c2 < 0) break;
     f[c1]! += f[c2]!;
     f[c2] = 0;
-    codesize[c1]!++;
-    while (others[c1]! >= 0) codesize[(c1 = others[c1]!)]!++;
-    others[c1] = c2;
-    codesize[c2]!++;
-    while (others[c2]! >= 0) codesize[(c2 = others[c2]!)]!++;
+    heapPush(c1);
+    parent[subtree[c1]!] = parent[subtree[c2]!] = nodes;
+    subtree[c1] = nodes++;
   }
-  const maxLength = Math.max(...codesize);
-  const bits = new Int32Array(Math.max(maxLength, 16) + 1);
+  // A parent is made after its children: going down from the last node, its depth is known first.
+  // The first 257 depths are the symbols' code lengths (0: unused symbol).
+  for (let n = nodes - 1; n >= 0; n--) codesize[n] = parent[n]! >= 0 ? codesize[parent[n]!]! + 1 : 0;
+  let maxLength = 0;
+  for (let i = 0; i <= 256; i++) if (codesize[i]! > maxLength) maxLength = codesize[i]!;
+  const bits = scratch.bits;
+  bits.fill(0);
   for (let i = 0; i <= 256; i++) if (codesize[i]! > 0) bits[codesize[i]!]!++;
   // Move pairs of over-long codes up the tree until nothing is longer than 16 bits.
   for (let i = maxLength; i > 16; i--) {
@@ -183,9 +200,71 @@ export function optimalSpec(freq: Float64Array): HuffmanSpec {
   bits[longest]!--; // the pseudo-symbol's code
   const counts = new Uint8Array(17);
   for (let l = 1; l <= 16; l++) counts[l] = bits[l]!;
-  const symbols: number[] = [];
-  for (let l = 1; l <= maxLength; l++) for (let s = 0; s < 256; s++) if (codesize[s] === l) symbols.push(s);
-  return { counts, symbols: Uint8Array.from(symbols) };
+  // Symbols by code length, ascending within a length (a counting sort: one pass, not one per length).
+  const firstOfLength = scratch.firstOfLength;
+  firstOfLength.fill(0);
+  for (let s = 0; s < 256; s++) if (codesize[s]! > 0) firstOfLength[codesize[s]! + 1]!++;
+  for (let l = 1; l <= maxLength + 1; l++) firstOfLength[l]! += firstOfLength[l - 1]!;
+  const symbols = new Uint8Array(firstOfLength[maxLength + 1]!);
+  for (let s = 0; s < 256; s++) if (codesize[s]! > 0) symbols[firstOfLength[codesize[s]!]!++] = s;
+  return { counts, symbols };
+}
+
+/**
+ * optimalSpec's working arrays, made once: re-optimising tiles calls it four
+ * times a tile (jpeg-huffman-optimise.ts), and making typed arrays this large
+ * (off the JS heap) costs more than the work done in them.
+ */
+const scratch = {
+  f: new Float64Array(257),
+  parent: new Int32Array(2 * 257),
+  subtree: new Int32Array(257),
+  /** Depth of every tree node. */
+  depth: new Int32Array(2 * 257),
+  /** Code lengths can reach 256 before they are limited to 16. */
+  bits: new Int32Array(258),
+  firstOfLength: new Int32Array(259),
+  heap: new Int32Array(257),
+  heapSize: 0,
+};
+
+/** Heap order: the smaller count first, the larger symbol first among equal counts. */
+function heapBefore(a: number, b: number): boolean {
+  const fa = scratch.f[a]!;
+  const fb = scratch.f[b]!;
+  return fa < fb || (fa === fb && a > b);
+}
+
+function heapPush(symbol: number): void {
+  const heap = scratch.heap;
+  let at = scratch.heapSize++;
+  while (at > 0) {
+    const up = (at - 1) >> 1;
+    if (!heapBefore(symbol, heap[up]!)) break;
+    heap[at] = heap[up]!;
+    at = up;
+  }
+  heap[at] = symbol;
+}
+
+/** The first symbol, removed; -1 when empty. */
+function heapPop(): number {
+  if (scratch.heapSize === 0) return -1;
+  const heap = scratch.heap;
+  const top = heap[0]!;
+  const size = --scratch.heapSize;
+  const last = heap[size]!;
+  let at = 0;
+  for (;;) {
+    let child = 2 * at + 1;
+    if (child >= size) break;
+    if (child + 1 < size && heapBefore(heap[child + 1]!, heap[child]!)) child++;
+    if (!heapBefore(heap[child]!, last)) break;
+    heap[at] = heap[child]!;
+    at = child;
+  }
+  heap[at] = last;
+  return top;
 }
 
 /** Code and length of every symbol of a table (T.81 C.2). */
@@ -237,6 +316,13 @@ export class BitWriter {
   /** Pads the last byte with one bits, as T.81 F.1.2.3 asks before a marker. */
   padToByte(): void {
     if (this.nbits > 0) this.put(0x7f, 8 - this.nbits);
+  }
+
+  /** Pads to a byte, then writes the marker 0xFF `code` unstuffed (a restart marker inside a scan). */
+  marker(code: number): void {
+    this.padToByte();
+    this.out[this.used++] = 0xff;
+    this.out[this.used++] = code;
   }
 
   /** The bytes written so far (a view: write it out before the next put) and starts the buffer over; bits short of a byte stay. */

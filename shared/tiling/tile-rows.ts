@@ -13,8 +13,11 @@
  * Consumers still check each tile's end marker (`endsComplete`) when they read
  * it: a cheap guard should a libvips version ever write strips differently.
  */
-import { access } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { extname, join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HugemapError } from '../errors.js';
 import type { PyramidLevel } from './pyramid.js';
 
 export interface TileFile {
@@ -126,4 +129,26 @@ export function endsComplete(data: Uint8Array, ext: string): boolean {
   if (ext === 'png') return Buffer.from(data.buffer, data.byteOffset + n - 12, 12).equals(PNG_IEND);
   const head = Buffer.from(data.buffer, data.byteOffset, 12);
   return head.toString('latin1', 0, 4) === 'RIFF' && head.readUInt32LE(4) + 8 === n;
+}
+
+/** Attempts at reading a tile that does not end like a whole file yet (see the comment at the top). */
+const INCOMPLETE_RETRIES = 20;
+
+/**
+ * A finished tile's bytes; waits briefly if the file does not end like a whole one yet.
+ * The first read is synchronous: the tile was just written, so it comes from the page
+ * cache, and for a few KB the promise API's per-call overhead (a file handle, four
+ * thread-pool round trips) costs more than the read itself, thousands of times an image.
+ */
+export async function readCompleteTile(file: TileFile): Promise<Buffer> {
+  const ext = extname(file.rel).slice(1);
+  let data: Buffer = readFileSync(file.abs);
+  for (let attempt = 0; !endsComplete(data, ext); attempt++) {
+    if (attempt === INCOMPLETE_RETRIES) {
+      throw new HugemapError('HUGEMAP_ERR_INTERNAL', `tile ${file.rel} is still incomplete (${data.length} bytes) after its row was reported finished`);
+    }
+    await sleep(50);
+    data = await readFile(file.abs);
+  }
+  return data;
 }
