@@ -29,9 +29,16 @@ export function jobPaths(workDir: string, id: string): { dir: string; originalPa
   return { dir, originalPath: path.join(dir, 'original'), outDir: path.join(dir, 'out') };
 }
 
+/**
+ * Status writes for one job. They go out one at a time, in the order they were
+ * made: two writes in flight at once could land (and be published to the event
+ * stream, status-events.ts) in the other order, and a client would see progress
+ * go back.
+ */
 export class ThrottledReporter {
   private last = 0;
   private pending: Record<string, unknown> | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly write: (set: Record<string, unknown>) => Promise<unknown>,
@@ -47,15 +54,21 @@ export class ThrottledReporter {
     }
     this.last = now;
     this.pending = null;
-    await this.write(set);
+    await this.send(set);
   }
 
-  /** Writes at once, folding in any progress still pending. */
+  /** Writes next (after any write in flight), folding in any progress still pending. */
   async now(set: Record<string, unknown>): Promise<void> {
     const merged = { ...(this.pending ?? {}), ...set };
     this.pending = null;
     this.last = Date.now();
-    await this.write(merged);
+    await this.send(merged);
+  }
+
+  private send(set: Record<string, unknown>): Promise<unknown> {
+    const sent = this.queue.then(() => this.write(set));
+    this.queue = sent.catch(() => undefined); // a failed write is its caller's to handle; the next one still goes
+    return sent;
   }
 }
 

@@ -139,6 +139,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     } finally {
       rows?.stop();
       stopWatching();
+      await huffman?.close();
     }
     await rm(join(tilesDir, 'vips-properties.xml'), { force: true });
     await assertPyramid(tilesDir, levels, tilesTotal);

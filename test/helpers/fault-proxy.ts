@@ -106,7 +106,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return;
     }
     const go = () => forward(req, res, { target, agent, method, record });
-    if (!released && options.hold?.({ method, path, query, n, seq })) held.push(go);
+    if (!released && options.hold?.({ method, path, query, n, seq })) {
+      // A link that hangs mid-transfer: if the client gives up (or dies) meanwhile, the server never
+      // gets the request, so a released request whose client is gone is dropped, not forwarded.
+      held.push(() => (res.destroyed || req.socket.destroyed ? record(0) : go()));
+    }
     else if (options.delayMs) setTimeout(go, options.delayMs);
     else go();
   });
