@@ -10,6 +10,8 @@ export interface RunFigures {
   outputBytes: number;
   /** Service path only. */
   firstViewS?: number;
+  /** Service path: upload start until the API answered 202 (the original stored, the job queued). */
+  acceptedS?: number;
   apiRssMB?: number;
   workerRssMB?: number;
   workerAnonMB?: number;
@@ -30,6 +32,9 @@ export interface ContenderResult {
   /** Median wall time over vips dzsave's median on the same image; null without vips. */
   ratioToVips: number | null;
   firstViewS?: Spread;
+  /** Service path: from the 202 to the last tile (wall minus accepted, per run), and its ratio to vips dzsave. */
+  acceptedToDoneS?: Spread;
+  acceptedToDoneRatio?: number | null;
   apiRssMB?: Spread;
   workerRssMB?: Spread;
   peakAnonMB?: Spread;

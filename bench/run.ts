@@ -21,7 +21,8 @@ import { fullCorpus, quickCorpus, type BenchImage } from './corpus.js';
 import { folderBytes, round1, runTimed } from './measure.js';
 import { markdownReport } from './report.js';
 import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, ThroughputResult } from './results.js';
-import { FIRST_VIEW_PX, runServicePath, runThroughput, startStack, type Stack } from './service-path.js';
+import { runServicePath, runThroughput, startStack, type Stack } from './service-path.js';
+import { FIRST_VIEW_PX } from '../shared/tiling/pyramid.js';
 import { rotation, spread } from './stats.js';
 
 // The worker takes TILE_JPEG_ENCODER from this process's environment, like every other setting.
@@ -170,7 +171,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 1e9), loadAvgAtStart: loadAvgAtStart.map((l) => Math.round(l * 100) / 100) },
       versions: { node: process.version, sharp: sharp.versions.sharp ?? '', 'libvips (sharp)': sharp.versions.vips, ...toolVersions() },
       workerAllocator: stack?.workerAllocator ?? '-',
-      firstViewDefinition: `upload start until every tile of levels 0..L is readable from S3, L being the first level at least ${FIRST_VIEW_PX} px on its longer side (what a viewer needs to show the whole image sharply in a ${FIRST_VIEW_PX} px window).`,
+      firstViewDefinition: `upload start until the status says every tile of levels 0..L is in S3 (tiles.viewable), L being the first level at least ${FIRST_VIEW_PX} px on its longer side (what a viewer needs to show the whole image sharply in a ${FIRST_VIEW_PX} px window).`,
       skipped,
     },
     images: images.map(({ name, kind, width, height, megapixels, bytes }) => ({ name, kind, width, height, megapixels, bytes })),
@@ -234,7 +235,7 @@ async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Pro
   const [copy] = await distinctCopies(image, 1, join(scratch, 'service-input'), `run-${serviceRuns++}`);
   const r = await runServicePath(stack, { ...image, path: copy! });
   await rm(copy!, { force: true });
-  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
+  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), acceptedS: round3(r.acceptedS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
 }
 
 function summarise(image: BenchImage, id: string, label: string, runs: RunFigures[], vipsMedian: number | undefined): ContenderResult {
@@ -254,6 +255,10 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
   };
   if (runs[0]?.firstViewS !== undefined) {
     result.firstViewS = spread(runs.map((r) => r.firstViewS!));
+    if (runs.every((r) => r.acceptedS !== undefined)) {
+      result.acceptedToDoneS = spread(runs.map((r) => round3(r.wallS - r.acceptedS!)));
+      result.acceptedToDoneRatio = vipsMedian ? Math.round((result.acceptedToDoneS.median / vipsMedian) * 100) / 100 : null;
+    }
     result.apiRssMB = spread(runs.map((r) => r.apiRssMB!));
     result.workerRssMB = spread(runs.map((r) => r.workerRssMB!));
     result.workerAnonMB = spread(runs.map((r) => r.workerAnonMB!));

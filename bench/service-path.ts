@@ -7,9 +7,11 @@
  * up with one small image first, as long-running services are in production; each run's
  * peak RSS per process is the kernel's high-water mark, reset before the run (measure.ts).
  *
- * Second figure, "first view": upload start until every tile of the levels a viewer
- * needs to show the whole image sharply in a 1024 px window is readable from S3 (all
- * levels up to the first one at least 1024 px on its longer side).
+ * Second figure, "first view": upload start until the status says (tiles.viewable) that
+ * every tile of the levels a viewer needs to show the whole image sharply in a 1024 px
+ * window is in S3 (shared/tiling/pyramid.ts, firstViewLevels). Read from the same status
+ * polls that wait for done: listing S3 for it, as this did before, cost MinIO CPU the
+ * service path itself then lacked.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -20,14 +22,12 @@ import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { startLocalServers, type LocalServers } from '../services/dev/local-servers.js';
 import { S3Store } from '../shared/storage/s3-store.js';
-import { deepZoomLevels, type PyramidLevel } from '../shared/tiling/pyramid.js';
 import { HUGEMAP_CLI } from './contenders.js';
 import { canPin, pinToFirstCores, unpin } from './cpu-pinning.js';
 import { measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import sharp from 'sharp';
 
 const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-export const FIRST_VIEW_PX = 1024;
 
 export interface Stack {
   env: NodeJS.ProcessEnv;
@@ -187,11 +187,11 @@ export async function upload(apiUrl: string, path: string): Promise<string> {
   return body.id;
 }
 
-export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 * 60_000): Promise<void> {
+export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 * 60_000, onStatus?: (doc: { tiles?: { viewable?: boolean } }) => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let failedPolls = 0;
   while (Date.now() < deadline) {
-    let doc: { status: string; error?: unknown };
+    let doc: { status: string; error?: unknown; tiles?: { viewable?: boolean } };
     try {
       doc = (await (await fetch(`${apiUrl}/api/v1/images/${id}`)).json()) as typeof doc;
       failedPolls = 0;
@@ -201,29 +201,12 @@ export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 *
       await sleep(500);
       continue;
     }
+    onStatus?.(doc);
     if (doc.status === 'done') return;
     if (doc.status === 'failed') throw new Error(`image ${id} failed: ${JSON.stringify(doc.error)}`);
     await sleep(100);
   }
   throw new Error(`image ${id} not done after ${timeoutMs} ms`);
-}
-
-/** Levels 0..L where L is the first level at least FIRST_VIEW_PX on its longer side. */
-export function firstViewLevels(width: number, height: number): PyramidLevel[] {
-  const levels = deepZoomLevels(width, height);
-  const last = levels.findIndex((l) => Math.max(l.width, l.height) >= FIRST_VIEW_PX);
-  return levels.slice(0, last === -1 ? levels.length : last + 1);
-}
-
-async function firstViewComplete(s3: S3Store, id: string, levels: PyramidLevel[]): Promise<boolean> {
-  const counts = await Promise.all(
-    levels.map(async (l) => {
-      let n = 0;
-      for await (const _ of s3.listKeys(`images/${id}/image_files/${l.level}/`)) n++;
-      return n === l.cols * l.rows;
-    }),
-  );
-  return counts.every(Boolean);
 }
 
 export async function runServicePath(stack: Stack, image: { path: string; width: number; height: number }): Promise<ServiceRun> {
@@ -236,23 +219,14 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
     const t0 = performance.now();
     id = await upload(url, image.path);
     const acceptedS = (performance.now() - t0) / 1000;
+    // First view: when the worker's status says every tile of the first-view levels is in S3
+    // (tiles.viewable, set from its upload checkpoint), seen by the same status polls that wait for done.
     let firstViewS = Number.NaN;
-    let finished = false;
-    const levels = firstViewLevels(image.width, image.height);
-    const watchFirstView = (async () => {
-      while (!finished) {
-        if (await firstViewComplete(stack.s3, id!, levels).catch(() => false)) {
-          firstViewS = (performance.now() - t0) / 1000;
-          return;
-        }
-        await sleep(200);
-      }
-    })();
-    await waitUntilDone(url, id);
+    await waitUntilDone(url, id, undefined, (doc) => {
+      if (Number.isNaN(firstViewS) && doc.tiles?.viewable) firstViewS = (performance.now() - t0) / 1000;
+    });
     const wallS = (performance.now() - t0) / 1000;
-    finished = true;
-    await watchFirstView;
-    if (Number.isNaN(firstViewS)) firstViewS = wallS; // done before the watcher's next look
+    if (Number.isNaN(firstViewS)) firstViewS = wallS; // viewable and done between two polls
     const apiRssMB = readPeakRssMB(apiPid);
     const workerRssMB = readPeakRssMB(workerPid);
     const workerAnonMB = workerAnon.stop();

@@ -44,7 +44,8 @@ export interface ImageDoc {
   format: TileFormat | null;
   tileSize: number;
   levels: number | null;
-  tiles: { done: number; total: number };
+  /** `viewable`: every tile of the first-view levels (pyramid.ts, firstViewLevels) is in S3; absent on older documents. */
+  tiles: { done: number; total: number; viewable?: boolean };
   bytes: number | null;
   error: { code: string; message: string } | null;
   attempts: number;
@@ -67,7 +68,7 @@ export function newImageDoc(id: string, source: ImageSource, title: string | nul
     format: null,
     tileSize: 256,
     levels: null,
-    tiles: { done: 0, total: 0 },
+    tiles: { done: 0, total: 0, viewable: false },
     bytes: source.bytes ?? null,
     error: null,
     attempts: 0,

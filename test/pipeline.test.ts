@@ -106,7 +106,7 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.equal(doc.tileSize, 256);
     const levels = deepZoomLevels(1500, 1000, 256);
     assert.equal(doc.levels, levels.length);
-    assert.deepEqual(doc.tiles, { done: tileCount(levels), total: tileCount(levels) });
+    assert.deepEqual(doc.tiles, { done: tileCount(levels), total: tileCount(levels), viewable: true });
     assert.equal(doc.error, null);
 
     assert.deepEqual(await listKeys(s3, `images/${id}/`), expectedKeys(id, 1500, 1000, 'jpeg'));
@@ -212,6 +212,11 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.deepEqual(progress, [...progress].sort((a, b) => a - b), 'progress must not go backwards');
     const stages = [...new Set(docs.map((d) => d.stage as string))];
     assert.equal(stages.at(-1), 'done');
+    // Viewable once the first-view tiles are in S3, and from then on.
+    const viewable = docs.map((d) => d.tiles.viewable as boolean);
+    assert.equal(viewable[0], false);
+    assert.equal(viewable.at(-1), true);
+    assert.deepEqual(viewable, [...viewable].sort((a, b) => Number(a) - Number(b)), 'viewable must not go back to false');
   });
 
   test('the same bytes uploaded again after a DELETE are tiled again', async () => {

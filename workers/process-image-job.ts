@@ -45,6 +45,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
     stage: 'done',
     progress: 1,
     'tiles.done': manifest.tiles,
+    'tiles.viewable': true,
     'tiles.total': manifest.tiles,
     format: manifest.format,
     levels: manifest.levels,

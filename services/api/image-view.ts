@@ -28,7 +28,12 @@ export interface ImageView {
   format: ImageDoc['format'];
   tileSize: number;
   levels: number | null;
-  tiles: { done: number; total: number };
+  /**
+   * `viewable`: the tiles a viewer needs to show the whole image sharply in a 1024 px window are
+   * in S3, usually well before `done`: a viewer that builds the descriptor from width, height,
+   * tileSize and format can open the image then (the .dzi itself is stored last).
+   */
+  tiles: { done: number; total: number; viewable: boolean };
   /** Length of the original in bytes (known at once for uploads, after the fetch for URLs). */
   bytes: number | null;
   error: { code: string; message: string } | null;
@@ -76,7 +81,7 @@ export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>
     format: doc.format,
     tileSize: doc.tileSize,
     levels: doc.levels,
-    tiles: { done: doc.tiles.done, total: doc.tiles.total },
+    tiles: { done: doc.tiles.done, total: doc.tiles.total, viewable: doc.tiles.viewable ?? doc.status === 'done' },
     bytes: doc.bytes,
     error: doc.error ? { code: doc.error.code, message: doc.error.message } : null,
     attempts: doc.attempts,

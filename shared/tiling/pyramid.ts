@@ -17,6 +17,18 @@ export interface PyramidLevel {
 
 export const DEFAULT_TILE_SIZE = 256;
 
+/** The window a first view is made for: the whole image, sharp, in a viewer this many pixels across. */
+export const FIRST_VIEW_PX = 1024;
+
+/**
+ * The levels a viewer needs to show the whole image sharply in a FIRST_VIEW_PX window:
+ * 0..L, L being the first level at least that large on its longer side (all, for a smaller image).
+ */
+export function firstViewLevels(levels: readonly PyramidLevel[]): PyramidLevel[] {
+  const last = levels.findIndex((l) => Math.max(l.width, l.height) >= FIRST_VIEW_PX);
+  return levels.slice(0, last === -1 ? levels.length : last + 1);
+}
+
 export function maxLevelFor(width: number, height: number): number {
   assertDimensions(width, height);
   // Integer loop instead of Math.log2: floating point rounding must not move a level boundary.
