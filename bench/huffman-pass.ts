@@ -20,7 +20,7 @@ try {
   await dzsaveDirect(source, join(dir, 'image'), 85);
   const tiles: Buffer[] = [];
   const levels = join(dir, 'image_files');
-  for (const level of await readdir(levels)) {
+  for (const level of (await readdir(levels)).filter((name) => /^\d+$/.test(name))) {
     for (const name of await readdir(join(levels, level))) if (name.endsWith('.jpeg')) tiles.push(await readFile(join(levels, level, name)));
   }
   const before = tiles.reduce((n, t) => n + t.length, 0);

@@ -1,0 +1,46 @@
+/**
+ * `TMPDIR=/dev/shm node --import tsx bench/service-cpu.ts [IMAGE] [RUNS]`: where the CPU of one
+ * service-path job goes. Starts the bench stack (service-path.ts: Redis, FerretDB, MinIO, the API
+ * and one worker, warmed up), uploads IMAGE (default the 236 MP corpus photo) RUNS times (default 2)
+ * and prints, per run, the wall time and the CPU seconds (utime + stime from /proc/PID/stat) each
+ * process of the stack spent from upload start to done. Status is polled every 100 ms, as the bench
+ * does; that polling is part of the API's and FerretDB's share.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { removeImage, startStack, upload, waitUntilDone } from './service-path.js';
+
+const image = process.argv[2] ?? join(homedir(), '.cache/hugemap-corpus/photo-236mp.jpg');
+const runs = Number(process.argv[3] ?? 2);
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+function cpuSeconds(pid: number): number {
+  // Fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+}
+
+function processName(pid: number): string {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const hugemap = argv.findIndex((a) => a.endsWith('hugemap.js'));
+  return hugemap >= 0 ? `hugemap ${argv[hugemap + 1]}` : argv[0]!.split('/').pop()!.split(' ')[0]!;
+}
+
+const stack = await startStack(join(process.env.TMPDIR ?? '/tmp', `hugemap-service-cpu-${process.pid}`));
+try {
+  const pids = stack.pids();
+  for (let run = 1; run <= runs; run++) {
+    const before = new Map(pids.map((p) => [p, cpuSeconds(p)]));
+    const t0 = performance.now();
+    const id = await upload(stack.services.url, image);
+    await waitUntilDone(stack.services.url, id);
+    const wall = (performance.now() - t0) / 1000;
+    const shares = pids.map((p) => ({ name: processName(p), cpu: cpuSeconds(p) - before.get(p)! }));
+    const total = shares.reduce((n, s) => n + s.cpu, 0);
+    console.log(`run ${run}: ${wall.toFixed(2)} s wall, ${total.toFixed(2)} CPU-s in all: ${shares.map((s) => `${s.name} ${s.cpu.toFixed(2)}`).join(', ')}`);
+    await removeImage(stack.services.url, stack.s3, id);
+  }
+} finally {
+  await stack.stop();
+}
