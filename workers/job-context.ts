@@ -45,7 +45,12 @@ export class ThrottledReporter {
     private readonly intervalMs = 500,
   ) {}
 
-  /** Sends `set` now if the interval has passed, else keeps it for flush(). */
+  /**
+   * Sends `set` now if the interval has passed, else keeps it for the next write. Never rejects:
+   * callers fire and forget it, and a progress write that fails (the image was deleted meanwhile,
+   * the database is away) is only a stale progress figure; the job's next awaited write (`now`)
+   * meets the same failure and handles it.
+   */
   async progress(set: Record<string, unknown>): Promise<void> {
     const now = Date.now();
     if (now - this.last < this.intervalMs) {
@@ -54,7 +59,7 @@ export class ThrottledReporter {
     }
     this.last = now;
     this.pending = null;
-    await this.send(set);
+    await this.send(set).catch(() => undefined);
   }
 
   /** Writes next (after any write in flight), folding in any progress still pending. */

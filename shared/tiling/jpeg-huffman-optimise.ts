@@ -15,7 +15,7 @@
  * arithmetic, 12-bit, several scans) or anything damaged gives null: the
  * caller keeps the tile it has, which is valid, only larger.
  */
-import { DecodeTable, optimalSpec, type HuffmanSpec } from './jpeg-huffman.js';
+import { DecodeTable, EntropyReader, optimalSpec, type ByteWindow, type HuffmanSpec } from './jpeg-huffman.js';
 import { DAC, DHT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS, isSof, parseDht, parseDri, parseSof, parseSos, type JpegFrame, type ScanHeader } from './jpeg-markers.js';
 
 /** Token layout: extra bits << 12 | table slot << 8 | symbol. Slots 0..3 are DC tables, 4..7 AC tables. */
@@ -136,11 +136,7 @@ function decodeTable(tc: number, spec: HuffmanSpec): DecodeTable {
 let scratch = new Int32Array(64 * 1024);
 const freqScratch = new Int32Array(8 * 256);
 
-/**
- * Pass 1: every symbol of the scan as a token, and the symbol counts per table.
- * Written as one loop over local variables (no bit-reader object): it runs for
- * every symbol of every tile, tens of millions an image.
- */
+/** Pass 1: every symbol of the scan as a token, and the symbol counts per table. */
 function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: number; restarts: number[]; freq: Int32Array } {
   const layout = mcuLayout(s.frame, s.scan);
   const blocks = layout.dc.length;
@@ -151,105 +147,43 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
   const freq = freqScratch;
   freq.fill(0);
   const tableAt = (slot: number): DecodeTable => s.decode[slot] ?? fail(`scan uses Huffman table slot ${slot}, which is not defined`);
-  const slots = [...layout.dc, ...layout.ac];
-  const tables = slots.map(tableAt);
+  const dcTables = layout.dc.map(tableAt);
+  const acTables = layout.ac.map(tableAt);
+  const window: ByteWindow = { buf: jpeg, pos: s.dataStart, end: jpeg.length };
+  const bits = new EntropyReader(window, refuse);
   const restarts: number[] = [];
-  const end = jpeg.length;
-  let pos = s.dataStart;
-  let acc = 0;
-  let nbits = 0;
-  /** Zero bits fed after the data ended: more consumed than that means truncated data. */
-  let fake = 0;
-  let ended = false;
   let count = 0;
   let nextRst = 0;
   for (let mcu = 0; mcu < layout.mcus; mcu++) {
     if (s.restartInterval > 0 && mcu > 0 && mcu % s.restartInterval === 0) {
-      pos = afterMarker(jpeg, pos, RST0 + nextRst);
-      acc = nbits = fake = 0;
-      ended = false;
+      bits.reset();
+      window.pos = afterMarker(jpeg, window.pos, RST0 + nextRst);
       nextRst = (nextRst + 1) & 7;
       restarts.push(count);
     }
     for (let b = 0; b < blocks; b++) {
-      // k: the next coefficient; the DC symbol counts as coefficient 0.
-      for (let k = 0, slot = slots[b]!, t = tables[b]!; k < 64; ) {
-        if (nbits < 25) {
-          while (nbits <= 24) {
-            let byte = 0;
-            if (!ended) {
-              if (pos >= end || (jpeg[pos] === 0xff && (pos + 1 >= end || jpeg[pos + 1] !== 0))) ended = true;
-              else {
-                byte = jpeg[pos]!;
-                pos += byte === 0xff ? 2 : 1;
-              }
-            }
-            if (ended) fake += 8;
-            acc = (acc << 8) | byte;
-            nbits += 8;
-          }
-        }
-        const peek = (acc >>> (nbits - 16)) & 0xffff;
-        let symbol: number;
-        const hit = t.look[peek >>> 7]!;
-        if (hit !== 0) {
-          nbits -= hit >>> 8;
-          symbol = hit & 0xff;
-        } else {
-          let l = 10;
-          let code = peek >>> 6;
-          while (code > t.maxcode[l]!) code = peek >>> (16 - ++l);
-          if (l > 16) throw refuse('invalid Huffman code');
-          nbits -= l;
-          symbol = t.symbols[t.valOffset[l]! + code]!;
-        }
-        const n = symbol & 15;
-        let extra = 0;
-        if (n > 0) {
-          if (nbits < n) {
-            acc = (acc << 16) | nextTwoBytesOrZero();
-            nbits += 16;
-          }
-          nbits -= n;
-          extra = (acc >>> nbits) & ((1 << n) - 1);
-        }
-        tokens[count++] = (extra << EXTRA_SHIFT) | (slot << SLOT_SHIFT) | symbol;
-        freq[(slot << 8) | symbol]!++;
-        if (k === 0) {
-          if (symbol > 11) throw refuse('DC difference out of range');
-          k = 1;
-          slot = layout.ac[b]!;
-          t = tables[blocks + b]!;
-        } else if (n === 0) {
-          if (symbol !== 0xf0) break; // end of block
-          k += 16;
-        } else {
-          k += (symbol >> 4) + 1;
-        }
+      const dcSlot = layout.dc[b]!;
+      const size = bits.decode(dcTables[b]!);
+      if (size > 11) throw refuse('DC difference out of range');
+      tokens[count++] = (bits.bits(size) << EXTRA_SHIFT) | (dcSlot << SLOT_SHIFT) | size;
+      freq[(dcSlot << 8) | size]!++;
+      const acSlot = layout.ac[b]!;
+      const ac = acTables[b]!;
+      for (let k = 1; k < 64; ) {
+        const rs = bits.decode(ac);
+        const n = rs & 15;
+        tokens[count++] = (bits.bits(n) << EXTRA_SHIFT) | (acSlot << SLOT_SHIFT) | rs;
+        freq[(acSlot << 8) | rs]!++;
+        if (n > 0) k += (rs >> 4) + 1;
+        else if (rs === 0xf0) k += 16;
+        else break; // end of block
       }
     }
-    if (nbits < fake) throw refuse('truncated image data');
+    if (bits.overrun) throw refuse('truncated image data');
   }
-  afterMarker(jpeg, pos, EOI);
+  bits.reset();
+  afterMarker(jpeg, window.pos, EOI);
   return { tokens, count, restarts, freq };
-
-  /** Only reached when a symbol's extra bits outrun the 25 bits filled before it: two more bytes. */
-  function nextTwoBytesOrZero(): number {
-    let v = 0;
-    for (let i = 0; i < 2; i++) {
-      let byte = 0;
-      if (!ended) {
-        if (pos >= end || (jpeg[pos] === 0xff && (pos + 1 >= end || jpeg[pos + 1] !== 0))) ended = true;
-        else {
-          byte = jpeg[pos]!;
-          pos += byte === 0xff ? 2 : 1;
-        }
-      }
-      if (ended) fake += 8;
-      v = (v << 8) | byte;
-    }
-    return v;
-  }
 }
 
 function fail(detail: string): never {
