@@ -20,16 +20,16 @@ import type { RowAnswer, RowRequest } from './huffman-pass-thread.js';
 import type { TileRow, TileSink } from './tile-rows.js';
 
 /**
- * The thread's module beside this one: huffman-pass-thread.js when compiled; the .ts when this runs
- * from source (tests, tsx), and then the thread needs tsx's loader too: a thread does not get the
- * loader hooks of the thread that starts it.
- */
-/**
  * Bounded memory: the thread holds one tile and its re-coding at a time (under 1 MB), but V8 would
  * let a fresh isolate's young generation grow to tens of MB of short-lived buffers before collecting.
  */
 const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
+/**
+ * The thread runs the module beside this one: huffman-pass-thread.js when compiled; the .ts when
+ * this runs from source (tests, tsx), and then the thread needs tsx's loader too: a thread does not
+ * get the loader hooks of the thread that starts it.
+ */
 function startThread(): Worker {
   if (extname(fileURLToPath(import.meta.url)) !== '.ts') return new Worker(new URL('./huffman-pass-thread.js', import.meta.url), { resourceLimits: THREAD_LIMITS });
   const source = new URL('./huffman-pass-thread.ts', import.meta.url).href;

@@ -133,6 +133,7 @@ function decodeTable(tc: number, spec: HuffmanSpec): DecodeTable {
   return table;
 }
 
+/** Made once and reused (grown when a tile needs more): typed arrays this large are slow to allocate per tile. */
 let scratch = new Int32Array(64 * 1024);
 const freqScratch = new Int32Array(8 * 256);
 
