@@ -173,6 +173,16 @@ export async function folderBytes(dir: string): Promise<number> {
   return total;
 }
 
+/** CPU seconds (user + system) process `pid` has used so far, from /proc/PID/stat. */
+export function cpuSecondsOf(pid: number): number {
+  // The fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+}
+
+/** USER_HZ on Linux: the unit of /proc/PID/stat's times. */
+const TICKS_PER_S = 100;
+
 export function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }

@@ -12,17 +12,13 @@ import { rm } from 'node:fs/promises';
 import sharp from 'sharp';
 import { startLocalServers } from '../services/dev/local-servers.js';
 import { S3Store } from '../shared/storage/s3-store.js';
+import { cpuSecondsOf as cpuSeconds } from './measure.js';
 
 const n = Number(process.argv[3] ?? 3000);
 const IN_FLIGHT = 8;
 const tile = process.argv[2]
   ? readFileSync(process.argv[2])
   : await sharp(join(homedir(), '.cache/hugemap-corpus/photo-59mp.jpg')).extract({ left: 5000, top: 3000, width: 256, height: 256 }).jpeg({ quality: 85 }).toBuffer();
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 const dir = join(process.env.TMPDIR ?? '/tmp', `hugemap-put-cost-${process.pid}`);
 const env = { ...process.env, REDIS_URL: 'unused://', MONGO_URL: 'unused://' };

@@ -9,18 +9,11 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cpuSecondsOf as cpuSeconds } from './measure.js';
 import { removeImage, startStack, upload, waitUntilDone } from './service-path.js';
 
 const image = process.argv[2] ?? join(homedir(), '.cache/hugemap-corpus/photo-236mp.jpg');
 const runs = Number(process.argv[3] ?? 2);
-const TICKS_PER_S = 100; // USER_HZ on Linux
-
-function cpuSeconds(pid: number): number {
-  // Fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
-}
-
 function processName(pid: number): string {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const hugemap = argv.findIndex((a) => a.endsWith('hugemap.js'));

@@ -3,8 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTimeReport } from '../bench/measure.js';
 import { rotation, spread } from '../bench/stats.js';
-import { deepZoomLevels, firstViewLevels } from '../shared/tiling/pyramid.js';
-import { firstViewStored } from '../workers/stages/tile.js';
 import { chartSvg } from '../bench/chart.js';
 import { markdownReport } from '../bench/report.js';
 import type { BenchResults } from '../bench/results.js';
@@ -35,20 +33,6 @@ test('rotation: each run starts with a different contender and keeps them all', 
   assert.deepEqual(rotation(c, 0), ['a', 'b', 'c']);
   assert.deepEqual(rotation(c, 1), ['b', 'c', 'a']);
   assert.deepEqual(rotation(c, 4), ['b', 'c', 'a']);
-});
-
-test('first view: levels up to the first one at least 1024 px on its longer side', () => {
-  const levels = firstViewLevels(deepZoomLevels(20480, 11520));
-  assert.deepEqual(levels.at(-1), { level: 11, width: 1280, height: 720, cols: 5, rows: 3 });
-  assert.equal(levels.length, 12);
-  // A small image: all levels.
-  assert.equal(firstViewLevels(deepZoomLevels(600, 400)).length, 11);
-  // The worker's test of a checkpoint against them: every row of every such level.
-  const rows = deepZoomLevels(20480, 11520).map((l) => (l.level <= 11 ? l.rows : 0));
-  assert.equal(firstViewStored(rows, levels), true);
-  rows[11] = 2;
-  assert.equal(firstViewStored(rows, levels), false);
-  assert.equal(firstViewStored([], levels), false);
 });
 
 const SAMPLE: BenchResults = {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deepZoomLevels, dziXml, maxLevelFor, tileCount, tileSizeAt } from '../shared/tiling/pyramid.js';
+import { deepZoomLevels, dziXml, firstViewLevels, levelsComplete, maxLevelFor, tileCount, tileSizeAt } from '../shared/tiling/pyramid.js';
 
 test('1x1 is a single level of one tile', () => {
   assert.deepEqual(deepZoomLevels(1, 1), [{ level: 0, width: 1, height: 1, cols: 1, rows: 1 }]);
@@ -72,4 +72,18 @@ test('dziXml is a Deep Zoom descriptor', () => {
       '  <Size Height="513" Width="257"/>\n' +
       '</Image>\n',
   );
+});
+
+test('first view: levels up to the first one at least 1024 px on its longer side', () => {
+  const levels = firstViewLevels(deepZoomLevels(20480, 11520));
+  assert.deepEqual(levels.at(-1), { level: 11, width: 1280, height: 720, cols: 5, rows: 3 });
+  assert.equal(levels.length, 12);
+  // A small image: all levels.
+  assert.equal(firstViewLevels(deepZoomLevels(600, 400)).length, 11);
+  // The worker's test of its upload checkpoint against them: every row of every such level.
+  const rows = deepZoomLevels(20480, 11520).map((l) => (l.level <= 11 ? l.rows : 0));
+  assert.equal(levelsComplete(rows, levels), true);
+  rows[11] = 2;
+  assert.equal(levelsComplete(rows, levels), false);
+  assert.equal(levelsComplete([], levels), false);
 });

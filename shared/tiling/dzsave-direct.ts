@@ -7,8 +7,9 @@
  * On the 236 MP corpus photo (bench/dzsave-modes.py, bench/results/dzsave-modes.md)
  * direct mode takes 4.4 CPU-seconds where the suffix takes 9.4, or 12.1 with
  * optimize_coding. Direct mode cannot optimise Huffman tables, so tileImage
- * re-codes each tile losslessly afterwards (huffman-pass.ts): about 15% fewer
- * bytes for about 1.5 CPU-seconds more on that photo, the same decoded pixels.
+ * re-codes each tile losslessly afterwards (huffman-pass.ts): 15% fewer bytes
+ * for 2.2-2.5 CPU-seconds more on that photo (bench/huffman-pass.ts), the same
+ * decoded pixels.
  *
  * sharp exposes no way to call it, so this calls sharp's own libvips through
  * koffi (an FFI with prebuilt binaries), using only non-variadic functions so

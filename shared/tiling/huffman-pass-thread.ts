@@ -1,7 +1,7 @@
 /**
  * The thread behind HuffmanPass (huffman-pass.ts): gets rows of tile files,
- * re-codes each tile in place with optimal Huffman tables, answers with what it
- * did. Rows are done one after another, in the order they arrive, so answers
+ * re-codes each tile in place with optimal Huffman tables, answers when done
+ * (or with the error). Rows are done one after another, in the order they arrive, so answers
  * come back in that order.
  */
 import { writeFileSync } from 'node:fs';
@@ -14,27 +14,14 @@ export interface RowRequest {
   files: TileFile[];
 }
 
-export type RowAnswer =
-  | { ok: true; tiles: number; unchanged: number; bytesBefore: number; bytesAfter: number }
-  | { ok: false; code: string; message: string };
+export type RowAnswer = { ok: true } | { ok: false; code: string; message: string };
 
-async function rewrite(files: TileFile[]): Promise<RowAnswer> {
-  const answer = { ok: true as const, tiles: 0, unchanged: 0, bytesBefore: 0, bytesAfter: 0 };
+async function rewrite(files: TileFile[]): Promise<void> {
   for (const file of files) {
-    const before = await readCompleteTile(file);
-    const after = optimiseHuffman(before);
-    answer.tiles++;
-    answer.bytesBefore += before.length;
-    if (after) {
-      // Synchronous, like readCompleteTile's first read: a few KB into the page cache.
-      writeFileSync(file.abs, after);
-      answer.bytesAfter += after.length;
-    } else {
-      answer.unchanged++;
-      answer.bytesAfter += before.length;
-    }
+    const after = optimiseHuffman(await readCompleteTile(file));
+    // Synchronous, like readCompleteTile's first read: a few KB into the page cache.
+    if (after) writeFileSync(file.abs, after);
   }
-  return answer;
 }
 
 const port = parentPort;
@@ -42,9 +29,9 @@ if (port) {
   let queue = Promise.resolve();
   port.on('message', (request: RowRequest) => {
     queue = queue.then(async () => {
-      let answer: RowAnswer;
+      let answer: RowAnswer = { ok: true };
       try {
-        answer = await rewrite(request.files);
+        await rewrite(request.files);
       } catch (err) {
         answer = { ok: false, code: err instanceof HugemapError ? err.code : 'HUGEMAP_ERR_INTERNAL', message: (err as Error).message };
       }

@@ -36,16 +36,7 @@ function startThread(): Worker {
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`, { eval: true, resourceLimits: THREAD_LIMITS });
 }
 
-export interface HuffmanPassStats {
-  tiles: number;
-  /** Tiles left as they were (not a kind the pass rewrites, or no smaller). */
-  unchanged: number;
-  bytesBefore: number;
-  bytesAfter: number;
-}
-
 export class HuffmanPass implements TileSink {
-  readonly stats: HuffmanPassStats = { tiles: 0, unchanged: 0, bytesBefore: 0, bytesAfter: 0 };
   private thread: Worker | undefined;
   /** Rows sent to the thread and not answered yet, oldest first (answers come in this order). */
   private readonly sent: TileRow[] = [];
@@ -99,10 +90,6 @@ export class HuffmanPass implements TileSink {
       this.fail(new HugemapError(answer.code, answer.message));
       return;
     }
-    this.stats.tiles += answer.tiles;
-    this.stats.unchanged += answer.unchanged;
-    this.stats.bytesBefore += answer.bytesBefore;
-    this.stats.bytesAfter += answer.bytesAfter;
     if (row && !this.failure) this.next?.row(row);
     if (this.sent.length === 0) this.wake();
   }

@@ -16,6 +16,7 @@
  * caller keeps the tile it has, which is valid, only larger.
  */
 import { DecodeTable, EntropyReader, optimalSpec, type ByteWindow, type HuffmanSpec } from './jpeg-huffman.js';
+import { frameGeometry } from './jpeg-progressive-layout.js';
 import { DAC, DHT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS, isSof, parseDht, parseDri, parseSof, parseSos, type JpegFrame, type ScanHeader } from './jpeg-markers.js';
 
 /** Token layout: extra bits << 12 | table slot << 8 | symbol. Slots 0..3 are DC tables, 4..7 AC tables. */
@@ -94,16 +95,17 @@ function mcuLayout(frame: JpegFrame, scan: ScanHeader): { dc: number[]; ac: numb
   if (scan.components.length !== frame.components.length || scan.ss !== 0 || scan.se !== 63 || scan.ah !== 0 || scan.al !== 0) {
     throw refuse('not a single full scan');
   }
+  if (frame.height === 0) throw refuse('height defined later (DNL)');
+  const geometry = frameGeometry(frame);
   const dc: number[] = [];
   const ac: number[] = [];
   if (frame.components.length === 1) {
     // A single-component scan is not interleaved: one block per MCU, whatever the sampling factors.
     dc.push(scan.components[0]!.td);
     ac.push(AC_SLOT + scan.components[0]!.ta);
-    return { dc, ac, mcus: Math.ceil(frame.width / 8) * Math.ceil(frame.height / 8) };
+    const only = geometry.components[0]!;
+    return { dc, ac, mcus: only.blocksWide * only.blocksHigh };
   }
-  const hmax = Math.max(...frame.components.map((c) => c.h));
-  const vmax = Math.max(...frame.components.map((c) => c.v));
   for (const sc of scan.components) {
     const c = frame.components[sc.index]!;
     for (let b = 0; b < c.h * c.v; b++) {
@@ -111,8 +113,7 @@ function mcuLayout(frame: JpegFrame, scan: ScanHeader): { dc: number[]; ac: numb
       ac.push(AC_SLOT + sc.ta);
     }
   }
-  if (frame.height === 0) throw refuse('height defined later (DNL)');
-  return { dc, ac, mcus: Math.ceil(frame.width / (8 * hmax)) * Math.ceil(frame.height / (8 * vmax)) };
+  return { dc, ac, mcus: geometry.mcusPerLine * geometry.mcusPerColumn };
 }
 
 /**

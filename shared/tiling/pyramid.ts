@@ -29,6 +29,11 @@ export function firstViewLevels(levels: readonly PyramidLevel[]): PyramidLevel[]
   return levels.slice(0, last === -1 ? levels.length : last + 1);
 }
 
+/** Whether `rowsDone` (a count of leading rows per level, as in the upload checkpoint) covers every row of these levels. */
+export function levelsComplete(rowsDone: readonly number[], levels: readonly PyramidLevel[]): boolean {
+  return levels.every((l) => (rowsDone[l.level] ?? 0) >= l.rows);
+}
+
 export function maxLevelFor(width: number, height: number): number {
   assertDimensions(width, height);
   // Integer loop instead of Math.log2: floating point rounding must not move a level boundary.

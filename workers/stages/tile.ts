@@ -10,7 +10,7 @@ import { imageKeys } from '../../shared/image-status.js';
 import { TileRowUploader } from '../../shared/storage/tile-row-uploader.js';
 import { DEFAULT_QUALITY, defaultFormat, tilerId } from '../../shared/tiling/encoders.js';
 import { probeImage, type ImageProbe } from '../../shared/tiling/probe.js';
-import { deepZoomLevels, firstViewLevels, tileCount, tileExtension, type PyramidLevel } from '../../shared/tiling/pyramid.js';
+import { deepZoomLevels, firstViewLevels, levelsComplete, tileCount, tileExtension } from '../../shared/tiling/pyramid.js';
 import { jpegEncoderFor, tileImage, type TileManifest } from '../../shared/tiling/tile-image.js';
 import { allRows } from '../../shared/tiling/tile-rows.js';
 import { TILES_DIR } from '../../shared/tiling/output-dir.js';
@@ -49,7 +49,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
     checkpoint: ctx.doc.checkpoint.tileRows,
     // Durable before the window moves on: written now, not throttled. The first time every row of the
     // first-view levels is in S3, the status says so (a viewer can open the image before it is done).
-    persist: (cp) => ctx.report.now({ 'checkpoint.tileRows': cp, ...(firstViewStored(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
+    persist: (cp) => ctx.report.now({ 'checkpoint.tileRows': cp, ...(levelsComplete(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
     onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
   });
 
@@ -70,11 +70,6 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
   ctx.logger.info({ id: ctx.id, ...uploader.stats }, 'tiles cut and stored');
   await ctx.report.now({ format: manifest.format, levels: manifest.levels, 'tiles.total': manifest.tiles, 'tiles.done': manifest.tiles });
   return manifest;
-}
-
-/** Whether the checkpoint (rows in S3 per level) covers every row of these levels. */
-export function firstViewStored(rowsInS3: readonly number[], viewLevels: readonly PyramidLevel[]): boolean {
-  return viewLevels.every((l) => (rowsInS3[l.level] ?? 0) >= l.rows);
 }
 
 /** A folder from an earlier attempt counts only if its descriptor exists: it is written last. */
