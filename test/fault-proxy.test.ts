@@ -110,3 +110,55 @@ describe('fault proxy in front of S3', () => {
     assert.deepEqual(proxy.countSuccessfulPuts(`/${bucket}/stream`), new Map([[`/${bucket}/stream.bin`, 1]]));
   });
 });
+
+describe('fault proxy: a client that dies before the answer', () => {
+  /** A signed 4 KiB PUT through `endpoint`, abandoned by its client 100 ms after it was sent. */
+  async function abandonedPut(endpoint: string, bucket: string, key: string): Promise<Buffer> {
+    const s3 = s3ClientFor({ ...servers.s3, endpoint }, { maxAttempts: 1 });
+    after(() => s3.destroy());
+    const body = randomBytes(4096);
+    const abort = new AbortController();
+    const put = s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }), { abortSignal: abort.signal });
+    setTimeout(() => abort.abort(), 100);
+    await assert.rejects(put);
+    return body;
+  }
+  const settled = async (proxy: FaultProxy, n: number) => {
+    for (let i = 0; i < 250 && proxy.stats.requests.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+    return proxy.stats.requests.map((r) => [r.method, r.path, r.status, r.serverStatus]);
+  };
+  const direct = s3ClientFor(servers.s3);
+  after(() => direct.destroy());
+  const stored = (bucket: string, key: string) =>
+    direct.send(new GetObjectCommand({ Bucket: bucket, Key: key })).then(
+      async (got) => Buffer.from(await got.Body!.transformToByteArray()),
+      () => null,
+    );
+
+  test('once forwarded, the request goes on: the server stores it, and it is counted as stored', async () => {
+    const bucket = await createTestBucket(servers.s3, 'fault-dead');
+    // client -> front (forwards at once) -> slow link (400 ms) -> S3: the client gives up while
+    // the front proxy has already passed the whole body on.
+    const slow = await startFaultProxy({ target: servers.s3.endpoint, delayMs: 400 });
+    const front = await startFaultProxy({ target: slow.url });
+    after(() => Promise.all([front.close(), slow.close()]));
+    const body = await abandonedPut(front.url, bucket, 'orphan.bin');
+
+    const path = `/${bucket}/orphan.bin`;
+    assert.deepEqual(await settled(front, 1), [['PUT', path, 0, 200]]);
+    assert.deepEqual(front.countSuccessfulPuts(path), new Map([[path, 1]]));
+    assert.deepEqual(await stored(bucket, 'orphan.bin'), body);
+  });
+
+  test('while it waits on a slow link, the request dies with its client: never stored, never counted', async () => {
+    const bucket = await createTestBucket(servers.s3, 'fault-dead');
+    const slow = await startFaultProxy({ target: servers.s3.endpoint, delayMs: 400 });
+    after(() => slow.close());
+    await abandonedPut(slow.url, bucket, 'never.bin');
+
+    const path = `/${bucket}/never.bin`;
+    assert.deepEqual(await settled(slow, 1), [['PUT', path, 0, 0]]);
+    assert.deepEqual(slow.countSuccessfulPuts(path), new Map());
+    assert.equal(await stored(bucket, 'never.bin'), null);
+  });
+});

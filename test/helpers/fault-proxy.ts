@@ -30,8 +30,10 @@ export interface RequestRecord {
   method: string;
   path: string;
   query: string;
-  /** HTTP status the client got; 0 when the proxy reset the connection. */
+  /** HTTP status the client got; 0 when the proxy reset the connection or the client was gone. */
   status: number;
+  /** HTTP status the server answered; 0 when the request never reached it or it never answered. */
+  serverStatus: number;
   fault: Fault | null;
 }
 
@@ -51,9 +53,10 @@ export interface FaultProxy {
   /** Completed requests, in completion order. */
   stats: { requests: RequestRecord[] };
   /**
-   * PUTs that got a 2xx, counted per path (the query is ignored, so each
-   * UploadPart counts toward its object's key). Only paths starting with
-   * `pathPrefix` when given.
+   * PUTs the server answered with a 2xx (so it stored them), counted per path
+   * (the query is ignored, so each UploadPart counts toward its object's key),
+   * whether or not the client lived to read the answer. Only paths starting
+   * with `pathPrefix` when given.
    */
   countSuccessfulPuts(pathPrefix?: string): Map<string, number>;
   /** Forwards every held request and stops holding. */
@@ -87,7 +90,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     seq += 1;
 
     const fault = options.shouldFail?.({ method, path, query, n, seq }) ?? null;
-    const record = (status: number) => requests.push({ method, path, query, status, fault });
+    const record = (status: number, serverStatus = 0) => requests.push({ method, path, query, status, serverStatus, fault });
 
     if (fault === 'reset') {
       record(0);
@@ -108,8 +111,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const go = () => forward(req, res, { target, agent, method, record });
     if (!released && options.hold?.({ method, path, query, n, seq })) {
       // A link that hangs mid-transfer: if the client gives up (or dies) meanwhile, the server never
-      // gets the request, so a released request whose client is gone is dropped, not forwarded.
-      held.push(() => (res.destroyed || req.socket.destroyed ? record(0) : go()));
+      // gets the request (forward() drops it).
+      held.push(go);
     }
     else if (options.delayMs) setTimeout(go, options.delayMs);
     else go();
@@ -127,7 +130,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     countSuccessfulPuts(pathPrefix = '') {
       const counts = new Map<string, number>();
       for (const r of requests) {
-        if (r.method === 'PUT' && r.status >= 200 && r.status < 300 && r.path.startsWith(pathPrefix)) {
+        if (r.method === 'PUT' && r.serverStatus >= 200 && r.serverStatus < 300 && r.path.startsWith(pathPrefix)) {
           counts.set(r.path, (counts.get(r.path) ?? 0) + 1);
         }
       }
@@ -151,10 +154,16 @@ interface ForwardContext {
   target: URL;
   agent: Agent;
   method: string;
-  record: (status: number) => void;
+  record: (status: number, serverStatus: number) => void;
 }
 
 function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
+  if (res.destroyed || req.destroyed) {
+    // The client died while its request waited (held or delayed): a link that hangs never delivers
+    // it, and Node has dropped whatever body it had buffered anyway.
+    ctx.record(0, 0);
+    return;
+  }
   const upstream = request({
     host: ctx.target.hostname,
     port: ctx.target.port,
@@ -164,8 +173,14 @@ function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext)
     agent: ctx.agent,
   });
   upstream.on('response', (upRes) => {
-    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, withoutHopByHop(upRes.headers));
-    pipeline(upRes, res, (err) => ctx.record(err ? 0 : (upRes.statusCode ?? 502)));
+    const serverStatus = upRes.statusCode ?? 502;
+    if (res.destroyed) {
+      upRes.resume(); // the client is gone; the server's answer still says whether it stored the object
+      upRes.on('end', () => ctx.record(0, serverStatus));
+      return;
+    }
+    res.writeHead(serverStatus, upRes.statusMessage, withoutHopByHop(upRes.headers));
+    pipeline(upRes, res, (err) => ctx.record(err ? 0 : serverStatus, serverStatus));
   });
   // Server unreachable or connection dropped: tell the client if it still listens.
   upstream.on('error', (err) => {
@@ -175,11 +190,13 @@ function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext)
       return;
     }
     res.writeHead(502, { 'content-type': 'text/plain' }).end(`fault proxy: upstream failed: ${err.message}\n`);
-    ctx.record(502);
+    ctx.record(502, 0);
   });
-  // Client went away mid-request: do not leave the upstream request hanging.
+  // Client went away mid-body: do not leave the upstream request hanging. Once its whole body is
+  // here the request goes on, as it would on a real link: the server may store an object whose
+  // client never hears back, and a test counting uploads must see that (worker-resume.test).
   res.on('close', () => {
-    if (!res.writableFinished) upstream.destroy();
+    if (!res.writableFinished && !req.complete) upstream.destroy();
   });
   req.pipe(upstream);
 }
