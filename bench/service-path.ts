@@ -13,21 +13,20 @@
  * polls that wait for done: listing S3 for it, as this did before, cost MinIO CPU the
  * service path itself then lacked.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
 import { openAsBlob } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { startLocalServers, type LocalServers } from '../services/dev/local-servers.js';
 import { S3Store } from '../shared/storage/s3-store.js';
+import { workerProcessEnv } from '../workers/process-settings.js';
 import { HUGEMAP_CLI } from './contenders.js';
 import { canPin, pinToFirstCores, unpin } from './cpu-pinning.js';
 import { measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import sharp from 'sharp';
 
-const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
 
 export interface Stack {
   env: NodeJS.ProcessEnv;
@@ -70,8 +69,8 @@ export async function startStack(dir: string): Promise<Stack> {
   };
   const s3 = new S3Store(s3Settings);
   await s3.ensureBucket();
-  // As in production (Dockerfile): the worker preloads jemalloc when the machine has it.
-  const preload = existsSync(JEMALLOC) ? JEMALLOC : undefined;
+  // As in production: the worker's allocator and heap settings (workers/process-settings.ts).
+  const workerSettings = workerProcessEnv(process.env);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     REDIS_URL: servers.redisUrl,
@@ -115,7 +114,9 @@ export async function startStack(dir: string): Promise<Stack> {
         return (await Promise.all([exited('api', procs.api), exited('worker', procs.workerProcs[0])])).join('\n');
       },
       pids: () => [...servers.pids, procs.api!.pid(), procs.workerProcs[0]!.pid()].filter((pid): pid is number => !!pid),
-      workerAllocator: preload ? 'jemalloc (LD_PRELOAD, as the Dockerfile)' : 'glibc',
+      workerAllocator: workerSettings.LD_PRELOAD?.includes('jemalloc')
+        ? `jemalloc (LD_PRELOAD, MALLOC_CONF=${workerSettings.MALLOC_CONF}), NODE_OPTIONS=${workerSettings.NODE_OPTIONS}`
+        : `glibc, NODE_OPTIONS=${workerSettings.NODE_OPTIONS}`,
       async stop() {
         await Promise.allSettled([procs.api!.stop(), ...procs.workerProcs.map((w) => w.stop())]);
         await s3.deletePrefix('').catch(() => undefined);
@@ -136,7 +137,8 @@ interface Proc {
 }
 
 function startProc(stack: Pick<Stack, 'env'>, role: 'api' | 'worker', reportPath: string, extraEnv: NodeJS.ProcessEnv = {}): { proc: Proc; ready: Promise<string> } {
-  const env = { ...stack.env, ...extraEnv, ...(role === 'worker' && existsSync(JEMALLOC) ? { LD_PRELOAD: JEMALLOC } : {}) };
+  // A worker starts as `hugemap dev` and docker-compose.yml start one (workers/process-settings.ts).
+  const env = role === 'worker' ? workerProcessEnv({ ...stack.env, ...extraEnv }) : { ...stack.env, ...extraEnv };
   // No time limit: a service runs until the benchmark stops it (a --giga run takes over an hour).
   const { child, done } = startTimed(process.execPath, [HUGEMAP_CLI, role], reportPath, { env, timeoutMs: null });
   const ready = new Promise<string>((resolve, reject) => {

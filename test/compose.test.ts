@@ -6,9 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { loadConfig } from '../shared/config.js';
+import { JEMALLOC_PATH, WORKER_MALLOC_CONF, workerProcessEnv } from '../workers/process-settings.js';
 
 interface Service {
   image?: string;
@@ -52,10 +54,14 @@ test('the worker can be scaled: no fixed container name or host port', () => {
   assert.equal(worker.ports, undefined);
 });
 
+/** Read by Node and jemalloc rather than by hugemap's config; checked against the code below. */
+const PROCESS_SETTINGS = new Set(['NODE_OPTIONS', 'MALLOC_CONF']);
+
 test('every variable given to api and worker is a known configuration key, and valid', () => {
   for (const name of ['api', 'worker']) {
     const env = compose.services[name]?.environment ?? {};
     for (const key of Object.keys(env)) {
+      if (name === 'worker' && PROCESS_SETTINGS.has(key)) continue;
       assert.match(configSource, new RegExp(`\\b${key}:`), `${name}: ${key} is not read by shared/config.ts`);
     }
     // Compose substitutes ${VAR:-default}; validate the defaults as the app would.
@@ -64,4 +70,13 @@ test('every variable given to api and worker is a known configuration key, and v
     );
     assert.doesNotThrow(() => loadConfig(resolved), `${name}: environment does not validate`);
   }
+});
+
+test('the compose worker starts with the heap and allocator settings every other launcher gives a worker', () => {
+  const env = compose.services.worker!.environment ?? {};
+  const expected = workerProcessEnv({}, '/nonexistent'); // the preload comes from the Dockerfile
+  assert.equal(env.NODE_OPTIONS, expected.NODE_OPTIONS);
+  assert.equal(env.MALLOC_CONF, WORKER_MALLOC_CONF);
+  const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8');
+  assert.ok(dockerfile.includes(`LD_PRELOAD=${JEMALLOC_PATH}`), 'the image preloads the jemalloc the settings are for');
 });

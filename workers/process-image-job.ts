@@ -37,6 +37,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   };
 
   await fetchOriginal(ctx);
+  releaseGarbage();
   const probe = await probeOriginal(ctx);
   const manifest = await tileOriginal(ctx, probe);
   await uploadFinishingFiles(ctx);
@@ -54,6 +55,16 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   });
   await rm(ctx.dir, { recursive: true, force: true });
   return 'done';
+}
+
+/**
+ * One full collection before the cut, when the worker runs with --expose-gc (as it is started:
+ * workers/process-settings.ts). The download leaves its socket buffers, 30-50 MB at 944 MP, and
+ * the previous job its garbage, for V8 to collect whenever it likes; the cut then adds about
+ * 200 MB of libvips strips on top (docs/memory.md). A collection here costs tens of milliseconds.
+ */
+function releaseGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** The status document vanished mid-job: the image was deleted, so stop quietly. */

@@ -12,6 +12,7 @@ import { DevStartError } from '../../shared/errors.js';
 import { loadOrCreateCredentials } from './dev-credentials.js';
 import { startLocalServers, type LocalServers } from './local-servers.js';
 import { spawnManaged, type ManagedProcess } from './managed-process.js';
+import { JEMALLOC_PATH, workerProcessEnv } from '../../workers/process-settings.js';
 
 export interface DevStackOptions {
   /** Persistent folder: server data, MinIO credentials, server logs, worker scratch space. */
@@ -41,11 +42,9 @@ export interface DevStack {
   stop(): Promise<void>;
 }
 
-const JEMALLOC = '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-
 function jemallocPreload(env: NodeJS.ProcessEnv): { LD_PRELOAD?: string } {
-  if (env.LD_PRELOAD !== undefined || !existsSync(JEMALLOC)) return {};
-  return { LD_PRELOAD: JEMALLOC };
+  if (env.LD_PRELOAD !== undefined || !existsSync(JEMALLOC_PATH)) return {};
+  return { LD_PRELOAD: JEMALLOC_PATH };
 }
 
 export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
@@ -82,7 +81,8 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   try {
     for (const name of ['worker', 'api'] as const) {
       const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, name], {
-        env: childEnv,
+        // The worker also gets its allocator and heap settings (workers/process-settings.ts).
+        env: name === 'worker' ? workerProcessEnv(childEnv) : childEnv,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
