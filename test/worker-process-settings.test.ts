@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { JEMALLOC_PATH, WORKER_MALLOC_CONF, WORKER_NODE_OPTIONS, workerProcessEnv } from '../workers/process-settings.js';
+import { JEMALLOC_PATH, WORKER_MALLOC_CONF, WORKER_NODE_OPTIONS, missingWorkerSettings, workerProcessEnv } from '../workers/process-settings.js';
 
 const MISSING = '/nonexistent/libjemalloc.so.2';
 
@@ -48,4 +48,14 @@ test('Node accepts the flags in NODE_OPTIONS: the semi-space limit holds and gc 
   const { gc, newSpaceMB } = JSON.parse(out) as { gc: string; newSpaceMB: number };
   assert.equal(gc, 'function');
   assert.ok(newSpaceMB <= 8, `new space ${newSpaceMB} MB is within 2 x 4 MB`);
+});
+
+test('a worker knows which settings it was started without', () => {
+  assert.deepEqual(missingWorkerSettings(workerProcessEnv({ LD_PRELOAD: JEMALLOC_PATH }), []), [], 'everything workerProcessEnv gives is recognised');
+  assert.deepEqual(missingWorkerSettings({}, []), [...WORKER_NODE_OPTIONS, `LD_PRELOAD=${JEMALLOC_PATH}`]);
+  assert.deepEqual(
+    missingWorkerSettings({ LD_PRELOAD: JEMALLOC_PATH, NODE_OPTIONS: '--expose-gc' }, ['--max-semi-space-size=8']),
+    [`MALLOC_CONF=${WORKER_MALLOC_CONF}`],
+    'flags count from NODE_OPTIONS and the command line, whatever their value',
+  );
 });

@@ -28,6 +28,9 @@ export const WORKER_MALLOC_CONF = 'narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:
  */
 export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=4', '--expose-gc'];
 
+/** `--max-semi-space-size=4` -> `--max-semi-space-size`: a flag counts as given whatever its value. */
+const flagName = (flag: string): string => flag.split('=')[0]!;
+
 /**
  * `env` plus the worker's process settings. Whatever `env` already sets wins: an operator's
  * own LD_PRELOAD or MALLOC_CONF is kept, NODE_OPTIONS only gains the flags it lacks.
@@ -37,8 +40,19 @@ export function workerProcessEnv(env: NodeJS.ProcessEnv, jemallocPath = JEMALLOC
   if (out.LD_PRELOAD === undefined && existsSync(jemallocPath)) out.LD_PRELOAD = jemallocPath;
   if (out.LD_PRELOAD?.includes('jemalloc') && out.MALLOC_CONF === undefined) out.MALLOC_CONF = WORKER_MALLOC_CONF;
   const given = (out.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-  const flagName = (flag: string) => flag.split('=')[0];
   const missing = WORKER_NODE_OPTIONS.filter((flag) => !given.some((g) => flagName(g) === flagName(flag)));
   if (missing.length > 0) out.NODE_OPTIONS = [...given, ...missing].join(' ');
   return out;
+}
+
+/**
+ * Which of the settings this process was started without (empty when all are there), so a worker
+ * started by hand says so once: it works without them, only with more memory at gigapixel sizes.
+ */
+export function missingWorkerSettings(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] {
+  const given = [...(env.NODE_OPTIONS ?? '').split(/\s+/), ...execArgv].filter(Boolean).map(flagName);
+  const missing = WORKER_NODE_OPTIONS.filter((flag) => !given.includes(flagName(flag)));
+  if (!env.LD_PRELOAD?.includes('jemalloc')) missing.push(`LD_PRELOAD=${JEMALLOC_PATH}`);
+  else if (env.MALLOC_CONF === undefined) missing.push(`MALLOC_CONF=${WORKER_MALLOC_CONF}`);
+  return missing;
 }

@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
+import { missingWorkerSettings } from './process-settings.js';
 import { createTileWorker } from './tile-worker.js';
 
 export interface RunningWorker {
@@ -21,6 +22,8 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   const worker = createTileWorker({ config, store, s3, logger });
   await worker.waitUntilReady();
   logger.info({ concurrency: config.workerConcurrency, queuePrefix: config.queuePrefix }, 'worker ready');
+  const missing = missingWorkerSettings();
+  if (missing.length > 0) logger.info({ missing }, 'started without some worker process settings: it works, with more memory at gigapixel sizes (docs/memory.md)');
 
   return {
     async close() {
