@@ -27,7 +27,6 @@ import { canPin, pinToFirstCores, unpin } from './cpu-pinning.js';
 import { measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import sharp from 'sharp';
 
-
 export interface Stack {
   env: NodeJS.ProcessEnv;
   s3: S3Store;
