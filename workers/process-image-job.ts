@@ -59,7 +59,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
 
 /**
  * One full collection before the cut, when the worker runs with --expose-gc (as it is started:
- * workers/process-settings.ts). The download leaves its socket buffers, 30-50 MB at 944 MP, and
+ * workers/process-settings.ts). The download leaves its socket buffers, 20-30 MB at 944 MP, and
  * the previous job its garbage, for V8 to collect whenever it likes; the cut then adds about
  * 200 MB of libvips strips on top (docs/memory.md). A collection here costs 35-70 ms (measured on a
  * 45 MB heap with the worker's modules loaded), once a job.
