@@ -15,7 +15,7 @@
  * arithmetic, 12-bit, several scans) or anything damaged gives null: the
  * caller keeps the tile it has, which is valid, only larger.
  */
-import { DecodeTable, EntropyReader, optimalSpec, type ByteWindow, type HuffmanSpec } from './jpeg-huffman.js';
+import { BitWriter, DecodeTable, EntropyReader, optimalSpec, type ByteWindow, type HuffmanSpec } from './jpeg-huffman.js';
 import { frameGeometry } from './jpeg-progressive-layout.js';
 import { DAC, DHT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS, isSof, parseDht, parseDri, parseSof, parseSos, type JpegFrame, type ScanHeader } from './jpeg-markers.js';
 
@@ -202,7 +202,8 @@ function afterMarker(buf: Uint8Array, from: number, code: number): number {
 
 /** Code (low 16 bits) and length (<< 16) by token index (table slot << 8 | symbol); remade per tile, allocated once. */
 const codeOf = new Int32Array(8 * 256);
-let out = new Uint8Array(64 * 1024);
+/** Reused for every tile (grown when one needs more): typed arrays this large are slow to allocate per tile. */
+let writer = new BitWriter(64 * 1024);
 
 /** Pass 2: the tokens again, with optimal tables; null unless that makes the file smaller. */
 function writeOptimised(inputBytes: number, s: Segments, tokens: Int32Array, count: number, restarts: number[], freq: Int32Array): Buffer | null {
@@ -219,57 +220,24 @@ function writeOptimised(inputBytes: number, s: Segments, tokens: Int32Array, cou
   }
   // Optimal codes for the same symbols take no more bits than the old ones; twice the input leaves
   // room for any amount of byte stuffing.
-  if (out.length < inputBytes * 2 + 1024) out = new Uint8Array(inputBytes * 2 + 1024);
-  let used = 0;
-  let acc = 0;
-  let nbits = 0;
+  if (writer.out.length < inputBytes * 2 + 1024) writer = new BitWriter(inputBytes * 2 + 1024);
+  const w = writer;
   let nextRestart = 0;
   let rst = 0;
-  for (let i = 0; i <= count; i++) {
-    const atRestart = nextRestart < restarts.length && restarts[nextRestart] === i;
-    if (atRestart || i === count) {
-      // Pad the last byte with one bits (T.81 F.1.2.3), then the marker, unstuffed.
-      if (nbits > 0) {
-        const pad = 8 - nbits;
-        acc = (acc << pad) | ((1 << pad) - 1);
-        const byte = acc & 0xff;
-        out[used++] = byte;
-        if (byte === 0xff) out[used++] = 0;
-        nbits = 0;
-      }
-      out[used++] = 0xff;
-      if (i === count) {
-        out[used++] = EOI;
-        break;
-      }
-      out[used++] = RST0 + rst;
+  for (let i = 0; i < count; i++) {
+    if (nextRestart < restarts.length && restarts[nextRestart] === i) {
+      w.marker(RST0 + rst);
       rst = (rst + 1) & 7;
       nextRestart++;
     }
     const token = tokens[i]!;
     const code = codeOf[token & 0x7ff]!;
-    acc = (acc << (code >>> 16)) | (code & 0xffff);
-    nbits += code >>> 16;
-    while (nbits >= 8) {
-      nbits -= 8;
-      const byte = (acc >>> nbits) & 0xff;
-      out[used++] = byte;
-      if (byte === 0xff) out[used++] = 0;
-    }
-    const n = token & 15;
-    if (n > 0) {
-      acc = (acc << n) | (token >>> EXTRA_SHIFT);
-      nbits += n;
-      while (nbits >= 8) {
-        nbits -= 8;
-        const byte = (acc >>> nbits) & 0xff;
-        out[used++] = byte;
-        if (byte === 0xff) out[used++] = 0;
-      }
-    }
+    w.put(code & 0xffff, code >>> 16);
+    w.put(token >>> EXTRA_SHIFT, token & 15);
   }
+  w.marker(EOI);
   const dhtPayload = Buffer.concat(dht);
   const dhtSegment = Buffer.from([0xff, DHT, (dhtPayload.length + 2) >> 8, (dhtPayload.length + 2) & 0xff]);
-  const result = Buffer.concat([Buffer.from([0xff, SOI]), ...s.kept, dhtSegment, dhtPayload, s.sos, out.subarray(0, used)]);
+  const result = Buffer.concat([Buffer.from([0xff, SOI]), ...s.kept, dhtSegment, dhtPayload, s.sos, w.take()]);
   return result.length < inputBytes ? result : null;
 }
