@@ -28,6 +28,12 @@ export const WORKER_MALLOC_CONF = 'narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:
  */
 export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=4', '--expose-gc'];
 
+/** `{ LD_PRELOAD: jemalloc }` when the machine has it and `env` preloads nothing of its own, else `{}`. */
+export function jemallocPreload(env: NodeJS.ProcessEnv, jemallocPath = JEMALLOC_PATH): { LD_PRELOAD?: string } {
+  if (env.LD_PRELOAD !== undefined || !existsSync(jemallocPath)) return {};
+  return { LD_PRELOAD: jemallocPath };
+}
+
 /** `--max-semi-space-size=4` -> `--max-semi-space-size`: a flag counts as given whatever its value. */
 const flagName = (flag: string): string => flag.split('=')[0]!;
 
@@ -36,8 +42,7 @@ const flagName = (flag: string): string => flag.split('=')[0]!;
  * own LD_PRELOAD or MALLOC_CONF is kept, NODE_OPTIONS only gains the flags it lacks.
  */
 export function workerProcessEnv(env: NodeJS.ProcessEnv, jemallocPath = JEMALLOC_PATH): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env };
-  if (out.LD_PRELOAD === undefined && existsSync(jemallocPath)) out.LD_PRELOAD = jemallocPath;
+  const out: NodeJS.ProcessEnv = { ...env, ...jemallocPreload(env, jemallocPath) };
   if (out.LD_PRELOAD?.includes('jemalloc') && out.MALLOC_CONF === undefined) out.MALLOC_CONF = WORKER_MALLOC_CONF;
   const given = (out.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   const missing = WORKER_NODE_OPTIONS.filter((flag) => !given.some((g) => flagName(g) === flagName(flag)));

@@ -4,7 +4,6 @@
  * production (separate memory; a crash in one is seen, not shared). Their
  * output is forwarded line by line with a `[api]` / `[worker]` prefix.
  */
-import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -12,7 +11,7 @@ import { DevStartError } from '../../shared/errors.js';
 import { loadOrCreateCredentials } from './dev-credentials.js';
 import { startLocalServers, type LocalServers } from './local-servers.js';
 import { spawnManaged, type ManagedProcess } from './managed-process.js';
-import { JEMALLOC_PATH, workerProcessEnv } from '../../workers/process-settings.js';
+import { jemallocPreload, workerProcessEnv } from '../../workers/process-settings.js';
 
 export interface DevStackOptions {
   /** Persistent folder: server data, MinIO credentials, server logs, worker scratch space. */
@@ -40,11 +39,6 @@ export interface DevStack {
   crashed: Promise<string>;
   /** api and worker first (graceful), then the servers this stack started. */
   stop(): Promise<void>;
-}
-
-function jemallocPreload(env: NodeJS.ProcessEnv): { LD_PRELOAD?: string } {
-  if (env.LD_PRELOAD !== undefined || !existsSync(JEMALLOC_PATH)) return {};
-  return { LD_PRELOAD: JEMALLOC_PATH };
 }
 
 export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
