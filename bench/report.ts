@@ -25,6 +25,7 @@ export function markdownReport(r: BenchResults): string {
       if (c.firstViewS) {
         out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | | |`);
       }
+      if (c.uploadS) out.push(`| &nbsp;&nbsp;... of which the upload (rclone) | ${fmtSpread(c.uploadS, 2)} | | | | | |`);
       if (c.acceptedToDoneS) {
         const ratio = c.acceptedToDoneRatio == null ? '-' : `${c.acceptedToDoneRatio.toFixed(2)}x`;
         out.push(`| &nbsp;&nbsp;... from upload accepted (202) to last tile | ${fmtSpread(c.acceptedToDoneS, 2)} | | ${ratio} | | | |`);

@@ -15,6 +15,8 @@ export interface RunFigures {
   apiRssMB?: number;
   workerRssMB?: number;
   workerAnonMB?: number;
+  /** Shell-script baseline: seconds of its upload step (rclone), included in wallS. */
+  uploadS?: number;
 }
 
 export interface ContenderResult {
@@ -39,6 +41,7 @@ export interface ContenderResult {
   workerRssMB?: Spread;
   peakAnonMB?: Spread;
   workerAnonMB?: Spread;
+  uploadS?: Spread;
 }
 
 export interface MemoryPoint {

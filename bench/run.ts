@@ -6,9 +6,11 @@
  *   npm run bench -- --runs 5 --giga   also the 944 MP photo
  *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
  * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only IMAGE[,IMAGE],
- * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, hugemap-tile-sharp, service-path), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and gdal2tiles,
- * skipped with a note when missing), and for the service path redis-server + FerretDB + MinIO
- * (tools/build-test-servers.sh) or REDIS_URL / MONGO_URL / S3_ENDPOINT.
+ * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, hugemap-tile-sharp, service-path,
+ * dzsave-rclone), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and
+ * gdal2tiles, skipped with a note when missing), and for the service path and the shell-script
+ * baseline (dzsave-rclone) redis-server + FerretDB + MinIO + rclone (tools/build-test-servers.sh) or
+ * REDIS_URL / MONGO_URL / S3_ENDPOINT.
  */
 import { appendFile, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -22,6 +24,7 @@ import { folderBytes, round1, runTimed } from './measure.js';
 import { markdownReport } from './report.js';
 import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, ThroughputResult } from './results.js';
 import { runServicePath, runThroughput, startStack, type Stack } from './service-path.js';
+import { rcloneBinary, rcloneVersion, runShellScript, SHELL_SCRIPT } from './shell-script.js';
 import { FIRST_VIEW_PX } from '../shared/tiling/pyramid.js';
 import { rotation, spread } from './stats.js';
 
@@ -112,24 +115,38 @@ export async function main(argv: string[]): Promise<BenchResults> {
       skipped.push(`service path: ${(err as Error).message.split('\n')[0]}`);
     }
   } else skipped.push('service path: --no-service');
+  // The shell script a user would write instead (bench/shell-script.ts): it uploads to the stack's S3.
+  let rclone: string | undefined;
+  if (stack && hasVips()) {
+    try {
+      rclone = rcloneBinary();
+    } catch (err) {
+      skipped.push(`shell script (dzsave, rclone): ${(err as Error).message}`);
+    }
+  } else skipped.push('shell script (dzsave, rclone): needs vips and the service stack');
 
   const results: ContenderResult[] = [];
   const memoryCurve: MemoryPoint[] = [];
   const throughput: ThroughputResult[] = [];
   try {
-    const contenderIds = [...oneShots.map((c) => c.id), ...(stack ? [SERVICE.id] : [])].filter((id) => flags.contenders.length === 0 || flags.contenders.includes(id));
+    const contenderIds = [...oneShots.map((c) => c.id), ...(stack ? [SERVICE.id] : []), ...(rclone ? [SHELL_SCRIPT.id] : [])].filter((id) => flags.contenders.length === 0 || flags.contenders.includes(id));
     for (const image of images.filter((i) => i.timed)) {
       const runs = new Map<string, RunFigures[]>(contenderIds.map((id) => [id, []]));
       for (let i = 0; i < flags.runs; i++) {
         for (const id of rotation(contenderIds, i)) {
-          const figures = id === SERVICE.id ? await serviceRun(stack!, image, scratch) : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
+          const figures =
+            id === SERVICE.id
+              ? await serviceRun(stack!, image, scratch)
+              : id === SHELL_SCRIPT.id
+                ? await runShellScript(stack!, rclone!, image.path, scratch)
+                : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
           runs.get(id)!.push(figures);
           log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB (own ${(figures.workerAnonMB ?? figures.peakAnonMB ?? 0).toFixed(0)} MB)`);
         }
       }
       const vipsMedian = runs.has(VIPS.id) ? spread(runs.get(VIPS.id)!.map((r) => r.wallS)).median : undefined;
       for (const id of contenderIds) {
-        const label = id === SERVICE.id ? SERVICE.label : oneShots.find((c) => c.id === id)!.label;
+        const label = id === SERVICE.id ? SERVICE.label : id === SHELL_SCRIPT.id ? SHELL_SCRIPT.label : oneShots.find((c) => c.id === id)!.label;
         results.push(summarise(image, id, label, runs.get(id)!, vipsMedian));
       }
     }
@@ -169,7 +186,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       quick: flags.quick,
       runs: flags.runs,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 1e9), loadAvgAtStart: loadAvgAtStart.map((l) => Math.round(l * 100) / 100) },
-      versions: { node: process.version, sharp: sharp.versions.sharp ?? '', 'libvips (sharp)': sharp.versions.vips, ...toolVersions() },
+      versions: { node: process.version, sharp: sharp.versions.sharp ?? '', 'libvips (sharp)': sharp.versions.vips, ...toolVersions(), ...(rclone ? { rclone: rcloneVersion(rclone) } : {}) },
       workerAllocator: stack?.workerAllocator ?? '-',
       firstViewDefinition: `upload start until the status says every tile of levels 0..L is in S3 (tiles.viewable), L being the first level at least ${FIRST_VIEW_PX} px on its longer side (what a viewer needs to show the whole image sharply in a ${FIRST_VIEW_PX} px window).`,
       skipped,
@@ -251,6 +268,7 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
     peakRssMB: spread(runs.map((r) => r.peakRssMB)),
     ...(runs.every((r) => r.peakAnonMB !== undefined) ? { peakAnonMB: spread(runs.map((r) => r.peakAnonMB!)) } : {}),
     outputBytes: spread(runs.map((r) => r.outputBytes)).median,
+    ...(runs.every((r) => r.uploadS !== undefined) ? { uploadS: spread(runs.map((r) => r.uploadS!)) } : {}),
     ratioToVips: vipsMedian ? Math.round((wallS.median / vipsMedian) * 100) / 100 : null,
   };
   if (runs[0]?.firstViewS !== undefined) {

@@ -35,7 +35,7 @@ describe('bench --quick', () => {
   });
 
   test('every contender ran once on every timed image, with measured figures', () => {
-    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'hugemap-tile-sharp', 'service-path'];
+    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'hugemap-tile-sharp', 'service-path', 'dzsave-rclone'];
     for (const image of ['quick-1mp.jpg', 'quick-4mp.jpg']) {
       const rows = json.results.filter((r) => r.image === image);
       assert.deepEqual(rows.map((r) => r.contender), expected, `contenders on ${image} (skipped: ${json.meta.skipped.join('; ')})`);
@@ -51,6 +51,10 @@ describe('bench --quick', () => {
       assert.ok(service.firstViewS!.median > 0 && service.firstViewS!.median <= service.wallS.median + 0.25);
       assert.ok(service.workerRssMB!.median > 10 && service.apiRssMB!.median > 10);
       assert.equal(service.peakRssMB.median, Math.max(service.workerRssMB!.median, service.apiRssMB!.median));
+      // The shell-script baseline: dzsave's tiles (same bytes as the vips row), all stored by rclone (else the run throws), its upload inside its wall time.
+      const script = rows.find((r) => r.contender === 'dzsave-rclone')!;
+      assert.equal(script.outputBytes, rows.find((r) => r.contender === 'vips-dzsave')!.outputBytes);
+      assert.ok(script.uploadS!.median > 0 && script.uploadS!.median < script.wallS.median, `upload ${script.uploadS!.median} s of ${script.wallS.median} s`);
     }
   });
 

@@ -2,6 +2,8 @@
 # Builds the real servers hugemap's tests run against (no Docker here):
 #   ferretdb  MongoDB wire protocol on SQLite  (tools/ferretdb, FerretDB v1)
 #   minio     S3                               (built from the Go module proxy)
+# and rclone, the upload half of the benchmark's shell-script baseline
+# (bench/shell-script.ts: vips dzsave, then rclone copy to S3),
 # into ${HUGEMAP_TOOLS_DIR:-$HOME/.cache/hugemap-tools}/bin. Redis comes from
 # the Debian package. Idempotent: a binary whose stamp file names the pinned
 # version is kept, so a second run takes a second.
@@ -13,6 +15,7 @@ set -euo pipefail
 
 FERRETDB_VERSION=v1.24.2                          # must match tools/ferretdb/go.mod
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # MinIO master of 2026-02-12
+RCLONE_VERSION=v1.76.0
 GO_BOOTSTRAP_VERSION=1.26.8                       # only used when no usable go is installed
 GO_MIN_MINOR=24
 
@@ -92,6 +95,20 @@ build_minio() {
   log "minio built in $((SECONDS - start))s"
 }
 
+build_rclone() {
+  if is_current rclone "$RCLONE_VERSION"; then log "rclone up to date ($RCLONE_VERSION)"; return; fi
+  ensure_go
+  log "building rclone $RCLONE_VERSION (several minutes on 2 cores)"
+  local start=$SECONDS tmp
+  tmp=$(mktemp -d)
+  GOBIN=$tmp GOFLAGS=-buildvcs=false go install "github.com/rclone/rclone@$RCLONE_VERSION"
+  mv "$tmp/rclone" "$BIN_DIR/rclone"
+  rmdir "$tmp"
+  echo "$RCLONE_VERSION" >"$BIN_DIR/rclone.version"
+  log "rclone built in $((SECONDS - start))s"
+}
+
 build_ferretdb
 build_minio
+build_rclone
 log "binaries in $BIN_DIR"

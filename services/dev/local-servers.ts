@@ -117,7 +117,8 @@ function s3FromEnv(env: NodeJS.ProcessEnv): S3Info {
   return { endpoint: S3_ENDPOINT, region: env.S3_REGION || 'us-east-1', accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY };
 }
 
-type BinaryName = 'redis-server' | 'ferretdb' | 'minio';
+/** rclone is no server: the benchmark's shell-script baseline uploads with it (bench/shell-script.ts). */
+export type BinaryName = 'redis-server' | 'ferretdb' | 'minio' | 'rclone';
 
 /** Finds every needed binary, or throws one MissingBinaryError naming all that are missing. */
 export function locateBinaries(env: NodeJS.ProcessEnv, names: BinaryName[]): Partial<Record<BinaryName, string>> {
@@ -133,7 +134,7 @@ export function locateBinaries(env: NodeJS.ProcessEnv, names: BinaryName[]): Par
   }
   if (missing.length > 0) {
     const hints = [
-      ...(missing.some((n) => n !== 'redis-server') ? [`build ferretdb and minio with: ${BUILD_TOOLS_COMMAND}`] : []),
+      ...(missing.some((n) => n !== 'redis-server') ? [`build ${missing.filter((n) => n !== 'redis-server').join(' and ')} with: ${BUILD_TOOLS_COMMAND}`] : []),
       ...(missing.includes('redis-server') ? ['install redis-server with: apt-get install redis-server'] : []),
     ];
     throw new MissingBinaryError(`${missing.join(', ')} not found (looked in ${toolsBin} and PATH); ${hints.join('; ')}`);
