@@ -82,33 +82,22 @@ build_ferretdb() {
   log "ferretdb built in $((SECONDS - start))s"
 }
 
-build_minio() {
-  if is_current minio "$MINIO_VERSION"; then log "minio up to date ($MINIO_VERSION)"; return; fi
+# `go install MODULE@VERSION` of a main package into BIN_DIR/NAME, stamped with VERSION.
+build_go_install() {
+  local name=$1 module=$2 version=$3
+  if is_current "$name" "$version"; then log "$name up to date ($version)"; return; fi
   ensure_go
-  log "building minio $MINIO_VERSION (several minutes on 2 cores)"
+  log "building $name $version (several minutes on 2 cores)"
   local start=$SECONDS tmp
   tmp=$(mktemp -d)
-  GOBIN=$tmp GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
-  mv "$tmp/minio" "$BIN_DIR/minio"
+  GOBIN=$tmp GOFLAGS=-buildvcs=false go install "$module@$version"
+  mv "$tmp/$name" "$BIN_DIR/$name"
   rmdir "$tmp"
-  echo "$MINIO_VERSION" >"$BIN_DIR/minio.version"
-  log "minio built in $((SECONDS - start))s"
-}
-
-build_rclone() {
-  if is_current rclone "$RCLONE_VERSION"; then log "rclone up to date ($RCLONE_VERSION)"; return; fi
-  ensure_go
-  log "building rclone $RCLONE_VERSION (several minutes on 2 cores)"
-  local start=$SECONDS tmp
-  tmp=$(mktemp -d)
-  GOBIN=$tmp GOFLAGS=-buildvcs=false go install "github.com/rclone/rclone@$RCLONE_VERSION"
-  mv "$tmp/rclone" "$BIN_DIR/rclone"
-  rmdir "$tmp"
-  echo "$RCLONE_VERSION" >"$BIN_DIR/rclone.version"
-  log "rclone built in $((SECONDS - start))s"
+  echo "$version" >"$BIN_DIR/$name.version"
+  log "$name built in $((SECONDS - start))s"
 }
 
 build_ferretdb
-build_minio
-build_rclone
+build_go_install minio github.com/minio/minio "$MINIO_VERSION"
+build_go_install rclone github.com/rclone/rclone "$RCLONE_VERSION"
 log "binaries in $BIN_DIR"
