@@ -20,7 +20,7 @@ import type { Stack } from './service-path.js';
 
 export const SHELL_SCRIPT = {
   id: 'dzsave-rclone',
-  label: 'shell script: vips dzsave, then rclone copy to S3',
+  label: 'shell script: vips dzsave + rclone',
 } as const;
 
 const TRANSFERS = 16;
