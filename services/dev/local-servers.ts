@@ -118,7 +118,7 @@ function s3FromEnv(env: NodeJS.ProcessEnv): S3Info {
 }
 
 /** rclone is no server: the benchmark's shell-script baseline uploads with it (bench/shell-script.ts). */
-export type BinaryName = 'redis-server' | 'ferretdb' | 'minio' | 'rclone';
+type BinaryName = 'redis-server' | 'ferretdb' | 'minio' | 'rclone';
 
 /** Finds every needed binary, or throws one MissingBinaryError naming all that are missing. */
 export function locateBinaries(env: NodeJS.ProcessEnv, names: BinaryName[]): Partial<Record<BinaryName, string>> {
