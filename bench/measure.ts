@@ -19,6 +19,8 @@ export const TIME_BIN = '/usr/bin/time';
 export interface Measured {
   wallS: number;
   peakRssMB: number;
+  /** User + system CPU seconds of the process and the children it waited for (time -v). */
+  cpuS: number;
   /** Largest RssAnon seen by sampling the measured process (not its children) every 100 ms. */
   peakAnonMB: number;
   exitCode: number;
@@ -62,7 +64,7 @@ export function startTimed(
       readFile(reportPath, 'utf8')
         .then((report) => {
           const rss = parseTimeReport(report);
-          resolve({ wallS, peakRssMB: rss.peakRssMB, peakAnonMB, exitCode: rss.exitCode ?? code ?? (signal ? 128 : 1), stderrTail: stderr.split('\n').slice(-8).join('\n') });
+          resolve({ wallS, peakRssMB: rss.peakRssMB, cpuS: rss.cpuS, peakAnonMB, exitCode: rss.exitCode ?? code ?? (signal ? 128 : 1), stderrTail: stderr.split('\n').slice(-8).join('\n') });
         })
         .catch(reject);
     });
@@ -150,15 +152,17 @@ export async function runTimed(command: string, args: string[], reportPath: stri
   return m;
 }
 
-/** Reads GNU time's -v report: peak RSS in MB (10^6 bytes) and the exit status. */
-export function parseTimeReport(report: string): { peakRssMB: number; exitCode: number | undefined } {
+/** Reads GNU time's -v report: peak RSS in MB (10^6 bytes), user + system CPU seconds and the exit status. */
+export function parseTimeReport(report: string): { peakRssMB: number; cpuS: number; exitCode: number | undefined } {
   const kb = /Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1];
   if (kb === undefined) throw new Error(`no "Maximum resident set size" in the time report:\n${report.slice(0, 500)}`);
   const status = /Exit status: (\d+)/.exec(report)?.[1];
   // For a killed process GNU time prints "Command terminated by signal N" first (and still an "Exit status: 0").
   const signal = /Command terminated by signal (\d+)/.exec(report)?.[1];
+  const seconds = (label: string) => Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? 0);
   return {
     peakRssMB: round1((Number(kb) * 1024) / 1e6),
+    cpuS: Math.round((seconds('User') + seconds('System')) * 100) / 100,
     // A killed process gets both lines, "Exit status: 0" among them: the signal is what happened.
     exitCode: signal !== undefined ? 128 + Number(signal) : status !== undefined ? Number(status) : undefined,
   };
@@ -178,6 +182,19 @@ export function cpuSecondsOf(pid: number): number {
   // The fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+}
+
+/** CPU seconds the live processes among `pids` have used so far (an exited one counts 0). */
+export function cpuSecondsOfAll(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      total += cpuSecondsOf(pid);
+    } catch {
+      // exited
+    }
+  }
+  return total;
 }
 
 /** USER_HZ on Linux: the unit of /proc/PID/stat's times. */

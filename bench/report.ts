@@ -17,23 +17,25 @@ export function markdownReport(r: BenchResults): string {
   for (const [image, rows] of byImage) {
     const img = r.images.find((i) => i.name === image);
     out.push(`## ${image}${img ? ` (${img.width}x${img.height}, ${img.megapixels} MP, ${mb(img.bytes)} MB)` : ''}`, '');
-    out.push('| contender | wall s | MP/s | x vips dzsave | peak RSS MB (largest process) | own memory MB | output MB |');
-    out.push('|---|---|---|---|---|---|---|');
+    out.push('| contender | wall s | MP/s | x vips dzsave | CPU s (all processes) | peak RSS MB (largest process) | own memory MB | output MB |');
+    out.push('|---|---|---|---|---|---|---|---|');
     for (const c of rows) {
       const own = c.workerAnonMB ? `worker ${fmtSpread(c.workerAnonMB, 0)}` : c.peakAnonMB ? fmtSpread(c.peakAnonMB, 0) : '-';
-      out.push(`| ${c.label} | ${fmtSpread(c.wallS, 2)} | ${c.mpPerS.toFixed(1)} | ${c.ratioToVips === null ? '-' : `${c.ratioToVips.toFixed(2)}x`} | ${fmtSpread(c.peakRssMB, 0)} | ${own} | ${mb(c.outputBytes)} |`);
+      const cpu = c.cpuS ? fmtSpread(c.cpuS, 1) : '-';
+      out.push(`| ${c.label} | ${fmtSpread(c.wallS, 2)} | ${c.mpPerS.toFixed(1)} | ${c.ratioToVips === null ? '-' : `${c.ratioToVips.toFixed(2)}x`} | ${cpu} | ${fmtSpread(c.peakRssMB, 0)} | ${own} | ${mb(c.outputBytes)} |`);
       if (c.firstViewS) {
-        out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | | |`);
+        out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | | |`);
       }
-      if (c.uploadS) out.push(`| &nbsp;&nbsp;... of which the upload (rclone) | ${fmtSpread(c.uploadS, 2)} | | | | | |`);
+      if (c.uploadS) out.push(`| &nbsp;&nbsp;... of which the upload (rclone) | ${fmtSpread(c.uploadS, 2)} | | | | | | |`);
       if (c.acceptedToDoneS) {
         const ratio = c.acceptedToDoneRatio == null ? '-' : `${c.acceptedToDoneRatio.toFixed(2)}x`;
-        out.push(`| &nbsp;&nbsp;... from upload accepted (202) to last tile | ${fmtSpread(c.acceptedToDoneS, 2)} | | ${ratio} | | | |`);
+        out.push(`| &nbsp;&nbsp;... from upload accepted (202) to last tile | ${fmtSpread(c.acceptedToDoneS, 2)} | | ${ratio} | | | | |`);
       }
     }
     out.push('');
   }
   out.push(`First view: ${m.firstViewDefinition}`, '');
+  out.push('CPU s: user + system seconds of every process the contender needs: a tiler\'s own (with its children); for the service path the whole stack (API, worker, Redis, FerretDB, MinIO), for the shell script dzsave, rclone and the stack\'s servers (MinIO) meanwhile. 2 cores can give at most twice the wall time.', '');
   out.push('Own memory: the measured process\'s anonymous memory (RssAnon), sampled every 100 ms: peak RSS without shared libraries and memory-mapped files (sharp\'s libvips maps the input JPEG).', '');
   if (r.memoryCurve.length > 0) {
     out.push('## Memory curve (peak RSS of one process, one run each)', '');

@@ -8,6 +8,12 @@ export interface RunFigures {
   /** The measured process's own memory (RssAnon, sampled): peak RSS minus libraries and mapped files. */
   peakAnonMB?: number;
   outputBytes: number;
+  /**
+   * CPU seconds of every process the contender needs, servers included: a one-shot tiler's own
+   * (time -v); the service path's whole stack (API, worker, Redis, FerretDB, MinIO, from /proc);
+   * the shell script's dzsave and rclone plus the stack's servers (MinIO) during its upload.
+   */
+  cpuS?: number;
   /** Service path only. */
   firstViewS?: number;
   /** Service path: upload start until the API answered 202 (the original stored, the job queued). */
@@ -29,6 +35,7 @@ export interface ContenderResult {
   /** Megapixels per second at the median wall time. */
   mpPerS: number;
   peakRssMB: Spread;
+  cpuS?: Spread;
   /** Median over runs (they should be identical). */
   outputBytes: number;
   /** Median wall time over vips dzsave's median on the same image; null without vips. */

@@ -238,7 +238,7 @@ async function oneShotRun(c: OneShot, image: BenchImage, scratch: string): Promi
   const { command, args, env } = c.command(image.path, out);
   try {
     const m = await runTimed(command, args, join(scratch, `${c.id}.time`), { env: env ?? process.env });
-    return { wallS: round3(m.wallS), peakRssMB: m.peakRssMB, peakAnonMB: m.peakAnonMB, outputBytes: await folderBytes(out) };
+    return { wallS: round3(m.wallS), peakRssMB: m.peakRssMB, peakAnonMB: m.peakAnonMB, cpuS: m.cpuS, outputBytes: await folderBytes(out) };
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -252,7 +252,7 @@ async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Pro
   const [copy] = await distinctCopies(image, 1, join(scratch, 'service-input'), `run-${serviceRuns++}`);
   const r = await runServicePath(stack, { ...image, path: copy! });
   await rm(copy!, { force: true });
-  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), acceptedS: round3(r.acceptedS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
+  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, cpuS: r.cpuS, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), acceptedS: round3(r.acceptedS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
 }
 
 function summarise(image: BenchImage, id: string, label: string, runs: RunFigures[], vipsMedian: number | undefined): ContenderResult {
@@ -266,6 +266,7 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
     wallS,
     mpPerS: round1(image.megapixels / wallS.median),
     peakRssMB: spread(runs.map((r) => r.peakRssMB)),
+    ...(runs.every((r) => r.cpuS !== undefined) ? { cpuS: spread(runs.map((r) => r.cpuS!)) } : {}),
     ...(runs.every((r) => r.peakAnonMB !== undefined) ? { peakAnonMB: spread(runs.map((r) => r.peakAnonMB!)) } : {}),
     outputBytes: spread(runs.map((r) => r.outputBytes)).median,
     ...(runs.every((r) => r.uploadS !== undefined) ? { uploadS: spread(runs.map((r) => r.uploadS!)) } : {}),

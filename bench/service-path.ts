@@ -24,7 +24,7 @@ import { S3Store } from '../shared/storage/s3-store.js';
 import { workerProcessEnv } from '../workers/process-settings.js';
 import { HUGEMAP_CLI } from './contenders.js';
 import { canPin, pinToFirstCores, unpin } from './cpu-pinning.js';
-import { measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
+import { cpuSecondsOfAll, measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import sharp from 'sharp';
 
 export interface Stack {
@@ -42,6 +42,8 @@ export interface Stack {
 
 export interface ServiceRun {
   wallS: number;
+  /** CPU seconds of every process of the stack (servers, API, worker) from upload start to done; the status polls' share included. */
+  cpuS: number;
   firstViewS: number;
   acceptedS: number;
   peakRssMB: number;
@@ -217,6 +219,7 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
   const workerAnon = sampleAnon(() => workerPid);
   let id: string | undefined;
   try {
+    const cpu0 = cpuSecondsOfAll(stack.pids());
     const t0 = performance.now();
     id = await upload(url, image.path);
     const acceptedS = (performance.now() - t0) / 1000;
@@ -227,13 +230,14 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
       if (Number.isNaN(firstViewS) && doc.tiles?.viewable) firstViewS = (performance.now() - t0) / 1000;
     });
     const wallS = (performance.now() - t0) / 1000;
+    const cpuS = Math.round((cpuSecondsOfAll(stack.pids()) - cpu0) * 100) / 100;
     if (Number.isNaN(firstViewS)) firstViewS = wallS; // viewable and done between two polls
     const apiRssMB = readPeakRssMB(apiPid);
     const workerRssMB = readPeakRssMB(workerPid);
     const workerAnonMB = workerAnon.stop();
     let outputBytes = 0;
     for await (const o of stack.s3.listKeys(`images/${id}/`)) outputBytes += o.size;
-    return { wallS, firstViewS, acceptedS, apiRssMB, workerRssMB, workerAnonMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
+    return { wallS, cpuS, firstViewS, acceptedS, apiRssMB, workerRssMB, workerAnonMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await stack.diagnose()}`, { cause: err });
   } finally {

@@ -2,7 +2,8 @@
  * The baseline the service path has to beat: the shell script someone would write instead of
  * hugemap, `vips dzsave` (the fastest tiler) and then `rclone copy` of the tile folder into the
  * same S3 server the service path writes to. Both steps are timed under /usr/bin/time; the
- * contender's wall time is their sum, its peak RSS and own memory the larger of the two.
+ * contender's wall time is their sum, its peak RSS and own memory the larger of the two, its CPU
+ * seconds theirs plus what the stack's processes (MinIO storing the files) spent meanwhile.
  *
  * rclone is given the flags that make it fastest for thousands of small files. Measured
  * 2026-12-01 by timing `rclone copy` of the 236 MP photo's dzsave folder (4,853 files) into a
@@ -14,7 +15,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { locateBinaries } from '../services/dev/local-servers.js';
 import { VIPS } from './contenders.js';
-import { folderBytes, runTimed } from './measure.js';
+import { cpuSecondsOfAll, folderBytes, runTimed } from './measure.js';
 import type { RunFigures } from './results.js';
 import type { Stack } from './service-path.js';
 
@@ -72,8 +73,10 @@ export async function runShellScript(stack: Stack, rclone: string, input: string
   let removed = false;
   try {
     const tiler = VIPS.command(input, out);
+    const servers0 = cpuSecondsOfAll(stack.pids());
     const cut = await runTimed(tiler.command, tiler.args, join(scratch, 'dzsave-rclone-cut.time'));
     const copy = await runTimed(rclone, rcloneCopyArgs(out, stack.env.S3_BUCKET!, prefix), join(scratch, 'dzsave-rclone-copy.time'), { env: rcloneEnv(stack.env) });
+    const serversCpuS = cpuSecondsOfAll(stack.pids()) - servers0;
     const files = (await readdir(out, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
     const stored = await stack.s3.deletePrefix(prefix);
     removed = true;
@@ -82,6 +85,7 @@ export async function runShellScript(stack: Stack, rclone: string, input: string
       wallS: Math.round((cut.wallS + copy.wallS) * 1000) / 1000,
       peakRssMB: Math.max(cut.peakRssMB, copy.peakRssMB),
       peakAnonMB: Math.max(cut.peakAnonMB, copy.peakAnonMB),
+      cpuS: Math.round((cut.cpuS + copy.cpuS + serversCpuS) * 100) / 100,
       outputBytes: await folderBytes(out),
       uploadS: Math.round(copy.wallS * 1000) / 1000,
     };

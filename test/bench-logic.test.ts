@@ -9,16 +9,17 @@ import type { BenchResults } from '../bench/results.js';
 
 const TIME_REPORT = `\tCommand being timed: "vips dzsave a b"
 \tUser time (seconds): 10.50
+\tSystem time (seconds): 1.25
 \tElapsed (wall clock) time (h:mm:ss or m:ss): 0:07.12
 \tMaximum resident set size (kbytes): 204800
 \tExit status: 0
 `;
 
-test('parseTimeReport reads peak RSS (MB) and exit status; a killed process reads as 128+signal', () => {
-  assert.deepEqual(parseTimeReport(TIME_REPORT), { peakRssMB: 209.7, exitCode: 0 });
+test('parseTimeReport reads peak RSS (MB), user + system CPU seconds and exit status; a killed process reads as 128+signal', () => {
+  assert.deepEqual(parseTimeReport(TIME_REPORT), { peakRssMB: 209.7, cpuS: 11.75, exitCode: 0 });
   // What GNU time really writes for a killed process: the signal first, and still "Exit status: 0".
   const killed = `Command terminated by signal 9\n${TIME_REPORT}`;
-  assert.deepEqual(parseTimeReport(killed), { peakRssMB: 209.7, exitCode: 137 });
+  assert.deepEqual(parseTimeReport(killed), { peakRssMB: 209.7, cpuS: 11.75, exitCode: 137 });
   assert.throws(() => parseTimeReport('nothing'), /Maximum resident set size/);
 });
 
@@ -43,7 +44,7 @@ const SAMPLE: BenchResults = {
   },
   images: [{ name: 'a.jpg', kind: 'jpeg', width: 2000, height: 1000, megapixels: 2, bytes: 1e6 }],
   results: [
-    { image: 'a.jpg', megapixels: 2, contender: 'vips-dzsave', label: 'vips <dzsave>', runs: [], wallS: { median: 1, min: 0.9, max: 1.2 }, mpPerS: 2, peakRssMB: { median: 50, min: 50, max: 50 }, peakAnonMB: { median: 40, min: 38, max: 41 }, outputBytes: 2e6, ratioToVips: 1 },
+    { image: 'a.jpg', megapixels: 2, contender: 'vips-dzsave', label: 'vips <dzsave>', runs: [], wallS: { median: 1, min: 0.9, max: 1.2 }, mpPerS: 2, peakRssMB: { median: 50, min: 50, max: 50 }, cpuS: { median: 1.8, min: 1.7, max: 2.1 }, peakAnonMB: { median: 40, min: 38, max: 41 }, outputBytes: 2e6, ratioToVips: 1 },
   ],
   memoryCurve: [
     { image: 'a.jpg', kind: 'jpeg', megapixels: 2, hugemapTile: { peakRssMB: 100, peakAnonMB: 70, wallS: 1 }, worker: null },
@@ -57,7 +58,7 @@ const SAMPLE: BenchResults = {
 
 test('markdownReport: median (min-max), ratio and escaped-free table cells', () => {
   const md = markdownReport(SAMPLE);
-  assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
+  assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 1\.8 \(1\.7-2\.1\) \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
   assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \(70\) \| 1\.0 \| - \| - \|/);
   assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
   assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 30\.0 \| 8\.0 \| 200 \|/);

@@ -44,6 +44,7 @@ describe('bench --quick', () => {
         assert.ok(r.wallS.median > 0 && r.wallS.min <= r.wallS.median && r.wallS.median <= r.wallS.max, `${r.contender} wall`);
         assert.ok(r.peakRssMB.median > 10, `${r.contender} peak RSS ${r.peakRssMB.median} MB`);
         assert.ok(r.outputBytes > 1000, `${r.contender} output ${r.outputBytes} bytes`);
+        assert.ok(r.cpuS!.median > 0, `${r.contender} CPU ${r.cpuS?.median} s`);
         assert.equal(r.mpPerS, Math.round((r.megapixels / r.wallS.median) * 10) / 10);
       }
       assert.equal(rows.find((r) => r.contender === 'vips-dzsave')!.ratioToVips, 1);
