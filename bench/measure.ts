@@ -179,8 +179,13 @@ export async function folderBytes(dir: string): Promise<number> {
 
 /** CPU seconds (user + system) process `pid` has used so far, from /proc/PID/stat. */
 export function cpuSecondsOf(pid: number): number {
-  // The fields after the command name, which may itself hold spaces: utime and stime are the 12th and 13th.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return cpuSecondsFromStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** User + system CPU seconds from the text of a /proc/PID/stat or /proc/PID/task/TID/stat file. */
+export function cpuSecondsFromStat(stat: string): number {
+  // The fields after the command name, which may itself hold spaces or ") ": utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
 }
 

@@ -10,11 +10,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cpuSecondsFromStat } from './measure.js';
 import { removeImage, startStack, upload, waitUntilDone } from './service-path.js';
 
 const image = process.argv[2] || join(homedir(), '.cache/hugemap-corpus/photo-236mp.jpg');
 const runs = Number(process.argv[3] ?? 2);
-const TICKS_PER_S = 100;
 
 /** CPU seconds per thread of `pid`, keyed `name:tid` (digits at the end of a name dropped: libvips numbers its threads). */
 function threadCpu(pid: number): Map<string, number> {
@@ -23,8 +23,7 @@ function threadCpu(pid: number): Map<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      cpu.set(`${name}:${tid}`, (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S);
+      cpu.set(`${name}:${tid}`, cpuSecondsFromStat(stat));
     } catch {
       // the thread ended between listing and reading
     }

@@ -1,7 +1,7 @@
 /** The benchmark's pure parts: parsing GNU time's report, medians and spread, run order, chart/report text. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTimeReport } from '../bench/measure.js';
+import { cpuSecondsFromStat, parseTimeReport } from '../bench/measure.js';
 import { rotation, spread } from '../bench/stats.js';
 import { chartSvg } from '../bench/chart.js';
 import { markdownReport } from '../bench/report.js';
@@ -21,6 +21,12 @@ test('parseTimeReport reads peak RSS (MB), user + system CPU seconds and exit st
   const killed = `Command terminated by signal 9\n${TIME_REPORT}`;
   assert.deepEqual(parseTimeReport(killed), { peakRssMB: 209.7, cpuS: 11.75, exitCode: 137 });
   assert.throws(() => parseTimeReport('nothing'), /Maximum resident set size/);
+});
+
+test('cpuSecondsFromStat: utime + stime in seconds, whatever the command name holds', () => {
+  const after = 'S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1';
+  assert.equal(cpuSecondsFromStat(`4242 (node) ${after}`), 3.25);
+  assert.equal(cpuSecondsFromStat(`4242 (a) b (c) ${after}`), 3.25);
 });
 
 test('spread: median of odd and even counts, min and max', () => {
