@@ -170,11 +170,19 @@ export function parseTimeReport(report: string): { peakRssMB: number; cpuS: numb
 
 /** Total bytes of every file under `dir`. */
 export async function folderBytes(dir: string): Promise<number> {
-  let total = 0;
+  return (await folderStats(dir)).bytes;
+}
+
+/** How many files are under `dir` and their total bytes, in one walk. */
+export async function folderStats(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+    if (!entry.isFile()) continue;
+    files++;
+    bytes += (await stat(join(entry.parentPath, entry.name))).size;
   }
-  return total;
+  return { files, bytes };
 }
 
 /** CPU seconds (user + system) process `pid` has used so far, from /proc/PID/stat. */

@@ -11,11 +11,11 @@
  * after each PUT, no listing or checking of the destination; 8 and 32 transfers took the same.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { locateBinaries } from '../services/dev/local-servers.js';
 import { VIPS } from './contenders.js';
-import { cpuSecondsOfAll, folderBytes, runTimed } from './measure.js';
+import { cpuSecondsOfAll, folderStats, runTimed } from './measure.js';
 import type { RunFigures } from './results.js';
 import type { Stack } from './service-path.js';
 
@@ -77,7 +77,7 @@ export async function runShellScript(stack: Stack, rclone: string, input: string
     const cut = await runTimed(tiler.command, tiler.args, join(scratch, 'dzsave-rclone-cut.time'));
     const copy = await runTimed(rclone, rcloneCopyArgs(out, stack.env.S3_BUCKET!, prefix), join(scratch, 'dzsave-rclone-copy.time'), { env: rcloneEnv(stack.env) });
     const serversCpuS = cpuSecondsOfAll(stack.pids()) - servers0;
-    const files = (await readdir(out, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).length;
+    const { files, bytes } = await folderStats(out);
     const stored = await stack.s3.deletePrefix(prefix);
     removed = true;
     if (stored !== files) throw new Error(`rclone stored ${stored} of the ${files} files dzsave wrote`);
@@ -86,7 +86,7 @@ export async function runShellScript(stack: Stack, rclone: string, input: string
       peakRssMB: Math.max(cut.peakRssMB, copy.peakRssMB),
       peakAnonMB: Math.max(cut.peakAnonMB, copy.peakAnonMB),
       cpuS: Math.round((cut.cpuS + copy.cpuS + serversCpuS) * 100) / 100,
-      outputBytes: await folderBytes(out),
+      outputBytes: bytes,
       uploadS: Math.round(copy.wallS * 1000) / 1000,
     };
   } finally {
