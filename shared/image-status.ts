@@ -45,6 +45,8 @@ export interface ImageDoc {
   tileSize: number;
   levels: number | null;
   /** `viewable`: every tile of the first-view levels (pyramid.ts, firstViewLevels) is in S3; absent on older documents. */
+  /** Size of the preview in S3 (imageKeys.preview), set once it is stored; absent when the input gets none. */
+  preview?: { width: number; height: number };
   tiles: { done: number; total: number; viewable?: boolean };
   bytes: number | null;
   error: { code: string; message: string } | null;
@@ -86,4 +88,6 @@ export const imageKeys = {
   prefix: (id: string) => `images/${id}/`,
   descriptor: (id: string) => `images/${id}/image.dzi`,
   thumbnail: (id: string) => `images/${id}/thumbnail.jpg`,
+  /** The whole image at the first-view level's size, stored before the tiles (shared/tiling/preview.ts). */
+  preview: (id: string) => `images/${id}/preview.jpg`,
 };

@@ -260,6 +260,7 @@ describe('GET /api/v1/images/:id', () => {
       dzi: `/tiles/${id}/image.dzi`,
       tiles: `/tiles/${id}/image_files/`,
       thumbnail: `/tiles/${id}/thumbnail.jpg`,
+      preview: null,
     });
   });
 

@@ -42,7 +42,9 @@ test('links point at the CDN when PUBLIC_BASE_URL is set, at /tiles otherwise; d
     dzi: `https://cdn.example.com/maps/images/${id}/image.dzi`,
     tiles: `https://cdn.example.com/maps/images/${id}/image_files/`,
     thumbnail: `https://cdn.example.com/maps/images/${id}/thumbnail.jpg`,
+    preview: null,
   });
+  assert.equal(imageLinks(id, false, { publicBaseUrl: 'https://cdn.example.com/maps' }, true).preview, `https://cdn.example.com/maps/images/${id}/preview.jpg`);
   const pending = imageLinks(id, false, { publicBaseUrl: undefined });
   assert.equal(pending.dzi, null);
   assert.equal(pending.thumbnail, null);

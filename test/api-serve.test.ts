@@ -57,7 +57,7 @@ describe('tiles origin', () => {
     assert.equal(Buffer.from(await changed.arrayBuffer()).length, jpeg.length);
   });
 
-  test('descriptor and thumbnail keep their stored content types', async () => {
+  test('descriptor, thumbnail and preview keep their stored content types', async () => {
     const dzi = '<?xml version="1.0"?><Image TileSize="256" Overlap="1" Format="jpeg" xmlns="http://schemas.microsoft.com/deepzoom/2008"><Size Width="32" Height="32"/></Image>';
     await api.s3.putBody(`images/${id}/image.dzi`, dzi, { contentType: 'application/xml' });
     await api.s3.putBody(`images/${id}/thumbnail.jpg`, jpeg, { contentType: 'image/jpeg' });
@@ -68,6 +68,12 @@ describe('tiles origin', () => {
     const t = await get(`/tiles/${id}/thumbnail.jpg`);
     assert.equal(t.headers.get('content-type'), 'image/jpeg');
     assert.equal(Buffer.from(await t.arrayBuffer()).length, jpeg.length);
+    assert.equal((await get(`/tiles/${id}/preview.jpg`)).status, 404, 'no preview stored yet');
+    await api.s3.putBody(`images/${id}/preview.jpg`, jpeg, { contentType: 'image/jpeg' });
+    const p = await get(`/tiles/${id}/preview.jpg`);
+    assert.equal(p.status, 200);
+    assert.equal(p.headers.get('content-type'), 'image/jpeg');
+    assert.equal(createHash('sha256').update(Buffer.from(await p.arrayBuffer())).digest('hex'), createHash('sha256').update(jpeg).digest('hex'));
   });
 
   test('missing objects are 404 JSON; traversal and odd names never reach another key', async () => {

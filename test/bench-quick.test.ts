@@ -50,6 +50,8 @@ describe('bench --quick', () => {
       assert.equal(rows.find((r) => r.contender === 'vips-dzsave')!.ratioToVips, 1);
       const service = rows.find((r) => r.contender === 'service-path')!;
       assert.ok(service.firstViewS!.median > 0 && service.firstViewS!.median <= service.wallS.median + 0.25);
+      // A JPEG gets a preview, stored before any tile: seen no later than the first-view tiles.
+      assert.ok(service.previewS!.median > 0 && service.previewS!.median <= service.firstViewS!.median, `preview ${service.previewS?.median} s, first view ${service.firstViewS!.median} s`);
       assert.ok(service.workerRssMB!.median > 10 && service.apiRssMB!.median > 10);
       assert.equal(service.peakRssMB.median, Math.max(service.workerRssMB!.median, service.apiRssMB!.median));
       // The shell-script baseline: dzsave's tiles (same bytes as the vips row), all stored by rclone (else the run throws), its upload inside its wall time.

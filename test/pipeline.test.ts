@@ -23,8 +23,9 @@ async function photoLike(width: number, height: number): Promise<Buffer> {
     .toBuffer();
 }
 
-function expectedKeys(id: string, width: number, height: number, ext: string): string[] {
-  const keys = [`images/${id}/image.dzi`, `images/${id}/thumbnail.jpg`, `images/${id}/manifest.json`];
+/** Every key an image's pyramid has in S3; a JPEG input also has its preview. */
+function expectedKeys(id: string, width: number, height: number, ext: string, preview = true): string[] {
+  const keys = [`images/${id}/image.dzi`, `images/${id}/thumbnail.jpg`, `images/${id}/manifest.json`, ...(preview ? [`images/${id}/preview.jpg`] : [])];
   for (const l of deepZoomLevels(width, height, 256)) {
     for (let c = 0; c < l.cols; c++) for (let r = 0; r < l.rows; r++) keys.push(`images/${id}/image_files/${l.level}/${c}_${r}.${ext}`);
   }
@@ -106,7 +107,8 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.equal(doc.tileSize, 256);
     const levels = deepZoomLevels(1500, 1000, 256);
     assert.equal(doc.levels, levels.length);
-    assert.deepEqual(doc.tiles, { done: tileCount(levels), total: tileCount(levels), viewable: true });
+    // 1500 px: the top level (11) is the first at least 1024 px wide, so the first view is the whole pyramid.
+    assert.deepEqual(doc.tiles, { done: tileCount(levels), total: tileCount(levels), viewable: true, firstViewLevel: 11 });
     assert.equal(doc.error, null);
 
     assert.deepEqual(await listKeys(s3, `images/${id}/`), expectedKeys(id, 1500, 1000, 'jpeg'));
@@ -125,6 +127,17 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     const meta = await sharp(Buffer.from(await edge.arrayBuffer())).metadata();
     assert.equal(meta.width, 1500 - (top.cols - 1) * 256);
     assert.equal(meta.height, 1000 - (top.rows - 1) * 256);
+
+    // The preview: the whole image at the first-view level's size (here the image's own), close to the tiles' pixels.
+    const preview = Buffer.from(await (await fetch(new URL(doc.links.preview, api.url))).arrayBuffer());
+    const previewMeta = await sharp(preview).metadata();
+    assert.deepEqual([previewMeta.format, previewMeta.width, previewMeta.height], ['jpeg', 1500, 1000]);
+    const tile = Buffer.from(await (await fetch(new URL(`${doc.links.tiles}${top.level}/1_1.jpeg`, api.url))).arrayBuffer());
+    const region = await sharp(preview).extract({ left: 256, top: 256, width: 256, height: 256 }).raw().toBuffer();
+    const tilePixels = await sharp(tile).raw().toBuffer();
+    let diff = 0;
+    for (let i = 0; i < region.length; i++) diff += Math.abs(region[i]! - tilePixels[i]!);
+    assert.ok(diff / region.length < 12, `mean difference ${diff / region.length} between the preview and the tile it lies under`);
   });
 
   test('a URL submission is fetched by the worker and tiled', async () => {
@@ -217,6 +230,11 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.equal(viewable[0], false);
     assert.equal(viewable.at(-1), true);
     assert.deepEqual(viewable, [...viewable].sort((a, b) => Number(a) - Number(b)), 'viewable must not go back to false');
+    // The preview is stored before the cut starts: linked no later than the first-view tiles, and from then on.
+    const previewed = docs.map((d) => d.links.preview !== null);
+    assert.equal(previewed.at(-1), true);
+    assert.deepEqual(previewed, [...previewed].sort((a, b) => Number(a) - Number(b)), 'the preview link must not go away');
+    assert.ok(previewed.indexOf(true) <= viewable.indexOf(true), `preview at event ${previewed.indexOf(true)}, viewable at ${viewable.indexOf(true)}`);
   });
 
   test('the same bytes uploaded again after a DELETE are tiled again', async () => {

@@ -96,7 +96,8 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   first.kill('SIGKILL');
   await new Promise((r) => first.once('exit', r));
   proxy.release();
-  const totalFiles = tileCount(deepZoomLevels(width, height, 256)) + 3;
+  // Tiles plus thumbnail, manifest, descriptor and the preview (stored once, by the first worker, before its cut).
+  const totalFiles = tileCount(deepZoomLevels(width, height, 256)) + 4;
   assert.ok(atKill < totalFiles, 'the kill must land before the upload finished');
 
   const second = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-b-'))));
@@ -109,7 +110,7 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   assert.ok(done.attempts >= 2, 'the second worker must have picked the job up again');
   const keys: string[] = [];
   for await (const o of s3.listKeys(`images/${id}/`)) keys.push(o.key);
-  assert.equal(keys.length, totalFiles, 'every tile, thumbnail, manifest and descriptor is in S3');
+  assert.equal(keys.length, totalFiles, 'every tile, thumbnail, manifest, descriptor and the preview is in S3');
   const puts = proxy.countSuccessfulPuts(`/${config.s3.bucket}/images/${id}/`);
   const twice = [...puts].filter(([, n]) => n > 1);
   assert.deepEqual(twice, [], 'no object may be uploaded twice');

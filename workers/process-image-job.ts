@@ -1,6 +1,6 @@
 /**
  * One tiling job as a straight line of idempotent stages:
- *   fetch original -> probe -> tile (+ thumbnail, optimise; rows of tiles
+ *   fetch original -> probe -> preview (JPEG only) -> tile (+ thumbnail, optimise; rows of tiles
  *   uploaded as they are cut) -> upload the rest, descriptor last -> done
  * Each stage reads what earlier attempts left (local files, the checkpoint in
  * MongoDB, objects already in S3) and does only what is missing.
@@ -8,6 +8,7 @@
 import { rm } from 'node:fs/promises';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
+import { storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
 
@@ -39,6 +40,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   await fetchOriginal(ctx);
   releaseGarbage();
   const probe = await probeOriginal(ctx);
+  await storePreview(ctx, probe);
   const manifest = await tileOriginal(ctx, probe);
   await uploadFinishingFiles(ctx);
   await ctx.report.now({

@@ -49,7 +49,8 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
     const lastAttempt = err.permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.warn({ code: err.code, err: err.message, lastAttempt }, 'job failed');
     if (lastAttempt) {
-      await deps.store.update(imageId, { status: 'failed', stage: 'failed', error: err.toJSON() }).catch(() => null);
+      // The preview goes with everything else under the image's prefix, so the status stops linking it.
+      await deps.store.update(imageId, { status: 'failed', stage: 'failed', error: err.toJSON() }, { $unset: { preview: '' } }).catch(() => null);
       await removeEverything(imageId, deps, { keepOriginal: true }).catch(() => null);
     } else {
       await deps.store.update(imageId, { error: err.toJSON() }).catch(() => null);

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../../shared/config.js';
 import type { ImageDoc } from '../../shared/image-status.js';
+import { deepZoomLevels, firstViewLevels } from '../../shared/tiling/pyramid.js';
 
 export interface ImageLinks {
   self: string;
@@ -12,6 +13,8 @@ export interface ImageLinks {
   dzi: string | null;
   tiles: string;
   thumbnail: string | null;
+  /** The whole image at the first-view level's size, there before any tile (JPEG inputs only). */
+  preview: string | null;
 }
 
 export interface ImageView {
@@ -32,8 +35,10 @@ export interface ImageView {
    * `viewable`: the tiles a viewer needs to show the whole image sharply in a 1024 px window are
    * in S3, usually well before `done`: a viewer that builds the descriptor from width, height,
    * tileSize and format can open the image then (the .dzi itself is stored last).
+   * `firstViewLevel`: the highest of those levels (0..firstViewLevel are complete once `viewable`);
+   * null until the size is known.
    */
-  tiles: { done: number; total: number; viewable: boolean };
+  tiles: { done: number; total: number; viewable: boolean; firstViewLevel: number | null };
   /** Length of the original in bytes (known at once for uploads, after the fetch for URLs). */
   bytes: number | null;
   error: { code: string; message: string } | null;
@@ -53,7 +58,7 @@ export const apiPath = {
  * With PUBLIC_BASE_URL a CDN serves the bucket's `images/` prefix directly;
  * without it the API's own /tiles routes act as the origin.
  */
-export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publicBaseUrl'>): ImageLinks {
+export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publicBaseUrl'>, hasPreview = false): ImageLinks {
   const base = config.publicBaseUrl ? `${config.publicBaseUrl}/images/${id}` : `/tiles/${id}`;
   return {
     self: apiPath.image(id),
@@ -61,6 +66,7 @@ export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publ
     dzi: done ? `${base}/image.dzi` : null,
     tiles: `${base}/image_files/`,
     thumbnail: done ? `${base}/thumbnail.jpg` : null,
+    preview: hasPreview ? `${base}/preview.jpg` : null,
   };
 }
 
@@ -81,13 +87,18 @@ export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>
     format: doc.format,
     tileSize: doc.tileSize,
     levels: doc.levels,
-    tiles: { done: doc.tiles.done, total: doc.tiles.total, viewable: doc.tiles.viewable ?? doc.status === 'done' },
+    tiles: {
+      done: doc.tiles.done,
+      total: doc.tiles.total,
+      viewable: doc.tiles.viewable ?? doc.status === 'done',
+      firstViewLevel: doc.width && doc.height ? firstViewLevels(deepZoomLevels(doc.width, doc.height, doc.tileSize)).at(-1)!.level : null,
+    },
     bytes: doc.bytes,
     error: doc.error ? { code: doc.error.code, message: doc.error.message } : null,
     attempts: doc.attempts,
     createdAt: new Date(doc.createdAt).toISOString(),
     updatedAt: new Date(doc.updatedAt).toISOString(),
     source,
-    links: imageLinks(doc._id, doc.status === 'done', config),
+    links: imageLinks(doc._id, doc.status === 'done', config, doc.preview !== undefined),
   };
 }

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { TestServers } from './servers.js';
 import { testConfig, waitFor } from './test-config.js';
+import type { Config } from '../../shared/config.js';
 import { launchBrowser } from './browser.js';
 import { startApiServer, type ApiServer } from '../../services/api/server.js';
 import { startWorker, type RunningWorker } from '../../workers/start-worker.js';
@@ -14,6 +15,8 @@ import { startWorker, type RunningWorker } from '../../workers/start-worker.js';
 export const WAIT = { timeout: 20_000 };
 
 export interface WebStack {
+  /** The stack's config (its own database, bucket and queue prefix). */
+  config: Config;
   api: ApiServer;
   worker: RunningWorker;
   browser: Browser;
@@ -29,6 +32,7 @@ export async function startWebStack(servers: TestServers, name: string, override
   const browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   return {
+    config,
     api,
     worker,
     browser,

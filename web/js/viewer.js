@@ -1,5 +1,6 @@
 // The zoomable viewer: Deep Zoom tiles in Leaflet (pixel CRS), thumbnail
 // underlay until tiles arrive, fullscreen, minimap, permalink, annotations.
+// An image still being tiled opens as soon as its preview or first tiles are in S3.
 import { api, debounce, pageData } from './common.js';
 import { deepZoomLayer, imageBounds, loadDzi, maxLevelFor, pixelCrs } from './dz-layer.js';
 import { FullscreenControl, LayerToggleControl, MinimapControl } from './controls.js';
@@ -33,8 +34,22 @@ function writeViewToUrl(map) {
   history.replaceState(history.state, '', url);
 }
 
-async function showMap() {
-  const dz = await loadDzi(image.links.dzi);
+/** The descriptor from the status, for an image still being tiled: its .dzi is stored last. */
+function dzFromStatus(img) {
+  return { format: img.format, tileSize: img.tileSize, overlap: 0, width: img.width, height: img.height };
+}
+
+/**
+ * Opens the map. A finished image shows every level. One still being tiled
+ * shows what is in S3 so far: its preview (the whole image at the first-view
+ * level's size, stored before any tile), then, once the status says
+ * `tiles.viewable`, the tiles up to `tiles.firstViewLevel`, then, when done,
+ * all of them (showProgress). Deeper zooms meanwhile stretch what is there
+ * instead of asking for tiles that may not exist yet.
+ */
+async function showMap(img) {
+  const done = img.status === 'done';
+  const dz = done ? await loadDzi(img.links.dzi) : dzFromStatus(img);
   const maxLevel = maxLevelFor(dz.width, dz.height);
   const bounds = imageBounds(dz);
   const sizeLabel = document.getElementById('viewer-size');
@@ -53,11 +68,9 @@ async function showMap() {
   });
   window.hugemapMap = map; // for tests and the curious
 
-  // The thumbnail, stretched over the image, shows until the tiles above it load.
+  // The preview or thumbnail, stretched over the image, shows until the tiles above it load.
   map.createPane('thumbnail').style.zIndex = '150';
-  if (image.links.thumbnail) L.imageOverlay(image.links.thumbnail, bounds, { pane: 'thumbnail', interactive: false }).addTo(map);
-  const tiles = deepZoomLayer(image.links.tiles, dz, maxLevel, { maxZoom: maxLevel + 2 }).addTo(map);
-  window.hugemapTiles = tiles;
+  if (!done && img.links.preview) L.imageOverlay(img.links.preview, bounds, { pane: 'thumbnail', interactive: false }).addTo(map);
 
   const fitZoom = map.getBoundsZoom(bounds);
   map.setMinZoom(Math.max(0, Math.floor(fitZoom) - 1));
@@ -66,13 +79,14 @@ async function showMap() {
   else map.fitBounds(bounds, { animate: false });
 
   map.addControl(new FullscreenControl());
-  if (!embedded && image.links.thumbnail) map.addControl(new MinimapControl(image.links.thumbnail, dz));
   map.on('moveend', debounce(() => writeViewToUrl(map), 400));
+  const shown = { map, dz, bounds, maxLevel, tiles: null, complete: false };
+  showProgress(shown, img);
 
   const showAnnotations = params.get('annotations') !== '0';
   if (showAnnotations) {
     try {
-      const group = await setupAnnotations(map, image.id, { editable: !embedded });
+      const group = await setupAnnotations(map, img.id, { editable: !embedded });
       group.addTo(map);
       window.hugemapAnnotations = group;
       map.addControl(new LayerToggleControl(group));
@@ -81,31 +95,72 @@ async function showMap() {
     }
   }
   document.body.dataset.ready = 'true';
+  return shown;
 }
 
-function waitUntilDone() {
-  say(image.status === 'queued' ? 'Waiting for a worker…' : `Processing: ${image.stage} ${Math.round(image.progress * 100)}%`);
-  const source = new EventSource(image.links.events);
+/** Brings an open map up to date with the status: tiles once viewable, every level, the thumbnail and the minimap once done. */
+function showProgress(shown, img) {
+  const { map, dz, bounds, maxLevel } = shown;
+  const done = img.status === 'done';
+  if (!shown.tiles && (done || img.tiles.viewable)) {
+    const nativeMax = done ? maxLevel : Math.min(maxLevel, img.tiles.firstViewLevel ?? maxLevel);
+    shown.tiles = deepZoomLayer(img.links.tiles, dz, maxLevel, { maxZoom: maxLevel + 2, maxNativeZoom: nativeMax }).addTo(map);
+    window.hugemapTiles = shown.tiles;
+  }
+  if (done && !shown.complete) {
+    shown.complete = true;
+    if (shown.tiles.options.maxNativeZoom !== maxLevel) {
+      shown.tiles.options.maxNativeZoom = maxLevel;
+      shown.tiles.redraw();
+    }
+    if (img.links.thumbnail) {
+      L.imageOverlay(img.links.thumbnail, bounds, { pane: 'thumbnail', interactive: false }).addTo(map);
+      if (!embedded) map.addControl(new MinimapControl(img.links.thumbnail, dz));
+    }
+  }
+  document.body.dataset.levels = done ? 'all' : shown.tiles ? 'first-view' : 'preview';
+}
+
+const progressText = (img) =>
+  img.status === 'queued' ? 'Waiting for a worker…' : `Processing: ${img.stage} ${Math.round(img.progress * 100)}%${img.links.preview || img.tiles.viewable ? ' (full detail when done)' : ''}`;
+
+/** Follows an image that is not done yet over the event stream, opening the map as soon as there is something to show. */
+function followProcessing(img) {
+  let opening = null;
+  const update = (next) => {
+    if (!opening && (next.links.preview || next.tiles.viewable || next.status === 'done')) {
+      opening = showMap(next);
+      opening.catch((err) => say(`The image could not be shown: ${err.message}`, true));
+    } else if (opening) {
+      opening.then((shown) => showProgress(shown, next)).catch(() => undefined);
+    }
+  };
+  update(img);
+  say(progressText(img));
+  const source = new EventSource(img.links.events);
   source.onmessage = (e) => {
     const next = JSON.parse(e.data);
-    if (next.status === 'done') {
-      source.close();
-      location.reload();
-    } else if (next.status === 'failed') {
+    if (next.status === 'failed') {
       source.close();
       say(`Processing failed: ${next.error?.code}: ${next.error?.message}`, true);
+      return;
+    }
+    update(next);
+    if (next.status === 'done') {
+      source.close();
+      message.hidden = true;
     } else {
-      say(`Processing: ${next.stage} ${Math.round(next.progress * 100)}%`);
+      say(progressText(next));
     }
   };
 }
 
 if (image.status === 'done') {
-  showMap().catch((err) => say(`The image could not be shown: ${err.message}`, true));
+  showMap(image).catch((err) => say(`The image could not be shown: ${err.message}`, true));
 } else if (image.status === 'failed') {
   say(`Processing failed: ${image.error?.code}: ${image.error?.message}`, true);
 } else {
-  waitUntilDone();
+  followProcessing(image);
 }
 
 // Browsing: the images before and after this one (newest first), or any.

@@ -1,6 +1,6 @@
 /**
  * /tiles/:id/...: the API as CDN origin for the public tile pyramid (used when
- * PUBLIC_BASE_URL is not set). Only three shapes of path exist and every
+ * PUBLIC_BASE_URL is not set). Only four shapes of path exist and every
  * parameter is checked against a strict pattern, so no request can name any
  * other key (originals stay private).
  */
@@ -32,6 +32,7 @@ export function tilesRouter(s3: S3Store, logger: Logger): Router {
 
   router.get('/:id/image.dzi', serve(imageKeys.descriptor));
   router.get('/:id/thumbnail.jpg', serve(imageKeys.thumbnail));
+  router.get('/:id/preview.jpg', serve(imageKeys.preview));
   router.get('/:id/image_files/:level/:tile', async (req, res) => {
     const { id, level, tile } = req.params;
     if (!isImageId(id) || !LEVEL.test(level ?? '') || !TILE.test(tile ?? '')) throw new NotFoundError('tile');

@@ -1,0 +1,29 @@
+/**
+ * Stage 2b, between probe and tile: the preview (shared/tiling/preview.ts), one
+ * JPEG of the whole image at the first-view level's size, stored in S3 before
+ * the cut starts so a viewer can show the image within seconds. Inputs that get
+ * no preview go straight on; a preview that fails is logged and skipped, since
+ * the tile stage reads the same file and reports a damaged one properly.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { imageKeys } from '../../shared/image-status.js';
+import { IMMUTABLE_CACHE_CONTROL } from '../../shared/storage/tile-row-uploader.js';
+import { firstLine, type ImageProbe } from '../../shared/tiling/probe.js';
+import { writePreview } from '../../shared/tiling/preview.js';
+import type { JobContext } from '../job-context.js';
+
+export async function storePreview(ctx: JobContext, probe: ImageProbe): Promise<void> {
+  if (ctx.doc.preview) return; // stored by an earlier attempt
+  const file = path.join(ctx.dir, 'preview.jpg');
+  try {
+    const made = await writePreview(ctx.originalPath, probe, file, { maxPixels: ctx.config.maxPixels });
+    if (!made) return;
+    await ctx.s3.putSmallObject(imageKeys.preview(ctx.id), await readFile(file), { contentType: 'image/jpeg', cacheControl: IMMUTABLE_CACHE_CONTROL });
+    await ctx.report.now({ preview: { width: made.width, height: made.height } });
+  } catch (err) {
+    ctx.logger.warn({ imageId: ctx.id, err: firstLine(err) }, 'no preview for this image');
+  } finally {
+    await rm(file, { force: true });
+  }
+}
