@@ -23,6 +23,7 @@ export function markdownReport(r: BenchResults): string {
       const own = c.workerAnonMB ? `worker ${fmtSpread(c.workerAnonMB, 0)}` : c.peakAnonMB ? fmtSpread(c.peakAnonMB, 0) : '-';
       const cpu = c.cpuS ? fmtSpread(c.cpuS, 1) : '-';
       out.push(`| ${c.label} | ${fmtSpread(c.wallS, 2)} | ${c.mpPerS.toFixed(1)} | ${c.ratioToVips === null ? '-' : `${c.ratioToVips.toFixed(2)}x`} | ${cpu} | ${fmtSpread(c.peakRssMB, 0)} | ${own} | ${mb(c.outputBytes)} |`);
+      if (c.previewS) out.push(`| &nbsp;&nbsp;... preview shown (see below) | ${fmtSpread(c.previewS, 2)} | | | | | | |`);
       if (c.firstViewS) {
         out.push(`| &nbsp;&nbsp;... first view (see below) | ${fmtSpread(c.firstViewS, 2)} | | | | API ${fmtSpread(c.apiRssMB!, 0)}, worker ${fmtSpread(c.workerRssMB!, 0)} | | |`);
       }

@@ -16,6 +16,8 @@ export interface RunFigures {
   cpuS?: number;
   /** Service path only. */
   firstViewS?: number;
+  /** Service path, JPEG inputs: upload start until the preview is in S3 (what the viewer shows first). */
+  previewS?: number;
   /** Service path: upload start until the API answered 202 (the original stored, the job queued). */
   acceptedS?: number;
   apiRssMB?: number;
@@ -41,6 +43,7 @@ export interface ContenderResult {
   /** Median wall time over vips dzsave's median on the same image; null without vips. */
   ratioToVips: number | null;
   firstViewS?: Spread;
+  previewS?: Spread;
   /** Service path: from the 202 to the last tile (wall minus accepted, per run), and its ratio to vips dzsave. */
   acceptedToDoneS?: Spread;
   acceptedToDoneRatio?: number | null;

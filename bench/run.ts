@@ -188,7 +188,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 1e9), loadAvgAtStart: loadAvgAtStart.map((l) => Math.round(l * 100) / 100) },
       versions: { node: process.version, sharp: sharp.versions.sharp ?? '', 'libvips (sharp)': sharp.versions.vips, ...toolVersions(), ...(rclone ? { rclone: rcloneVersion(rclone) } : {}) },
       workerAllocator: stack?.workerAllocator ?? '-',
-      firstViewDefinition: `upload start until the status says every tile of levels 0..L is in S3 (tiles.viewable), L being the first level at least ${FIRST_VIEW_PX} px on its longer side (what a viewer needs to show the whole image sharply in a ${FIRST_VIEW_PX} px window).`,
+      firstViewDefinition: `upload start until the status says every tile of levels 0..L is in S3 (tiles.viewable), L being the first level at least ${FIRST_VIEW_PX} px on its longer side (what a viewer needs to show the whole image sharply in a ${FIRST_VIEW_PX} px window). Preview (JPEG inputs): upload start until the status links the preview, the whole image at level L's size in one JPEG, which the viewer shows before any tile.`,
       skipped,
     },
     images: images.map(({ name, kind, width, height, megapixels, bytes }) => ({ name, kind, width, height, megapixels, bytes })),
@@ -252,7 +252,7 @@ async function serviceRun(stack: Stack, image: BenchImage, scratch: string): Pro
   const [copy] = await distinctCopies(image, 1, join(scratch, 'service-input'), `run-${serviceRuns++}`);
   const r = await runServicePath(stack, { ...image, path: copy! });
   await rm(copy!, { force: true });
-  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, cpuS: r.cpuS, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), acceptedS: round3(r.acceptedS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
+  return { wallS: round3(r.wallS), peakRssMB: r.peakRssMB, cpuS: r.cpuS, outputBytes: r.outputBytes, firstViewS: round3(r.firstViewS), ...(r.previewS === undefined ? {} : { previewS: round3(r.previewS) }), acceptedS: round3(r.acceptedS), apiRssMB: r.apiRssMB, workerRssMB: r.workerRssMB, workerAnonMB: r.workerAnonMB };
 }
 
 function summarise(image: BenchImage, id: string, label: string, runs: RunFigures[], vipsMedian: number | undefined): ContenderResult {
@@ -274,6 +274,7 @@ function summarise(image: BenchImage, id: string, label: string, runs: RunFigure
   };
   if (runs[0]?.firstViewS !== undefined) {
     result.firstViewS = spread(runs.map((r) => r.firstViewS!));
+    if (runs.every((r) => r.previewS !== undefined)) result.previewS = spread(runs.map((r) => r.previewS!));
     if (runs.every((r) => r.acceptedS !== undefined)) {
       result.acceptedToDoneS = spread(runs.map((r) => round3(r.wallS - r.acceptedS!)));
       result.acceptedToDoneRatio = vipsMedian ? Math.round((result.acceptedToDoneS.median / vipsMedian) * 100) / 100 : null;

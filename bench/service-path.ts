@@ -11,7 +11,9 @@
  * every tile of the levels a viewer needs to show the whole image sharply in a 1024 px
  * window is in S3 (shared/tiling/pyramid.ts, firstViewLevels). Read from the same status
  * polls that wait for done: listing S3 for it, as this did before, cost MinIO CPU the
- * service path itself then lacked.
+ * service path itself then lacked. Before that comes the preview (JPEG inputs): upload start
+ * until the status links it, i.e. the whole image at the first-view level's size is in S3
+ * (shared/tiling/preview.ts), which is what the viewer shows first.
  */
 import { openAsBlob } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -45,6 +47,8 @@ export interface ServiceRun {
   /** CPU seconds of every process of the stack (servers, API, worker) from upload start to done; the status polls' share included. */
   cpuS: number;
   firstViewS: number;
+  /** Upload start until the preview is in S3; undefined for inputs that get none. */
+  previewS?: number;
   acceptedS: number;
   peakRssMB: number;
   apiRssMB: number;
@@ -190,11 +194,13 @@ export async function upload(apiUrl: string, path: string): Promise<string> {
   return body.id;
 }
 
-export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 * 60_000, onStatus?: (doc: { tiles?: { viewable?: boolean } }) => void): Promise<void> {
+type StatusPoll = { status: string; error?: unknown; tiles?: { viewable?: boolean }; links?: { preview?: string | null } };
+
+export async function waitUntilDone(apiUrl: string, id: string, timeoutMs = 10 * 60_000, onStatus?: (doc: StatusPoll) => void): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let failedPolls = 0;
   while (Date.now() < deadline) {
-    let doc: { status: string; error?: unknown; tiles?: { viewable?: boolean } };
+    let doc: StatusPoll;
     try {
       doc = (await (await fetch(`${apiUrl}/api/v1/images/${id}`)).json()) as typeof doc;
       failedPolls = 0;
@@ -226,8 +232,10 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
     // First view: when the worker's status says every tile of the first-view levels is in S3
     // (tiles.viewable, set from its upload checkpoint), seen by the same status polls that wait for done.
     let firstViewS = Number.NaN;
+    let previewS: number | undefined;
     await waitUntilDone(url, id, undefined, (doc) => {
       if (Number.isNaN(firstViewS) && doc.tiles?.viewable) firstViewS = (performance.now() - t0) / 1000;
+      if (previewS === undefined && doc.links?.preview) previewS = (performance.now() - t0) / 1000;
     });
     const wallS = (performance.now() - t0) / 1000;
     const cpuS = Math.round((cpuSecondsOfAll(stack.pids()) - cpu0) * 100) / 100;
@@ -237,7 +245,7 @@ export async function runServicePath(stack: Stack, image: { path: string; width:
     const workerAnonMB = workerAnon.stop();
     let outputBytes = 0;
     for await (const o of stack.s3.listKeys(`images/${id}/`)) outputBytes += o.size;
-    return { wallS, cpuS, firstViewS, acceptedS, apiRssMB, workerRssMB, workerAnonMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
+    return { wallS, cpuS, firstViewS, ...(previewS === undefined ? {} : { previewS }), acceptedS, apiRssMB, workerRssMB, workerAnonMB, peakRssMB: Math.max(apiRssMB, workerRssMB), outputBytes };
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${await stack.diagnose()}`, { cause: err });
   } finally {
