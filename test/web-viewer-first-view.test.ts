@@ -121,6 +121,22 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     await page.close();
   });
 
+  test('the gallery card of an image being processed shows its preview, and a placeholder without one', async () => {
+    const page = await stack.context.newPage();
+    const errors = collectPageErrors(page);
+    const card = page.locator(`#grid .card[data-id="${id}"] .card-thumb`);
+    await setProcessing(false, true);
+    await page.goto(`${stack.api.url}/gallery`);
+    await card.locator('img').waitFor(WAIT);
+    assert.equal(await card.locator('img').getAttribute('src'), `/tiles/${id}/preview.jpg`);
+    await setProcessing(false, false);
+    await page.reload();
+    await card.locator('.placeholder.processing').waitFor(WAIT);
+    assert.equal(await card.locator('img').count(), 0);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test('opened while the first-view tiles are already in S3, it shows them at once', async () => {
     await setProcessing(true, false);
     const page = await stack.context.newPage();

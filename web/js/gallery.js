@@ -20,7 +20,9 @@ function tagChips(tags) {
 }
 
 function thumbnailOf(image) {
-  if (image.links.thumbnail) return el('img', { src: image.links.thumbnail, alt: imageTitle(image), loading: 'lazy' });
+  // An image still being tiled has no thumbnail yet, but maybe its preview (larger, the same picture).
+  const src = image.links.thumbnail ?? image.links.preview;
+  if (src) return el('img', { src, alt: imageTitle(image), loading: 'lazy' });
   const label = image.status === 'failed' ? `failed: ${image.error?.code ?? ''}` : `${image.status}…`;
   return el('div', { class: `placeholder ${image.status}`, text: label });
 }
