@@ -29,9 +29,14 @@ export function chartSvg(r: BenchResults): string {
       return { label: rows[0]!.label, points: rows.flatMap((c) => (value(c) === undefined ? [] : [[c.megapixels, value(c)!] as [number, number]])) };
     });
   const time = series((c) => c.wallS.median);
-  const firstView = r.results.some((c) => c.firstViewS)
-    ? [{ label: 'service path: first view', dashed: true, points: r.results.filter((c) => c.firstViewS).sort((a, b) => a.megapixels - b.megapixels).map((c) => [c.megapixels, c.firstViewS!.median] as [number, number]) }]
-    : [];
+  const serviceFigure = (label: string, value: (c: BenchResults['results'][number]) => number | undefined): Series[] => {
+    const rows = r.results.filter((c) => value(c) !== undefined).sort((a, b) => a.megapixels - b.megapixels);
+    return rows.length > 0 ? [{ label, dashed: true, points: rows.map((c) => [c.megapixels, value(c)!] as [number, number]) }] : [];
+  };
+  const firstView = [
+    ...serviceFigure('service path: first view', (c) => c.firstViewS?.median),
+    ...serviceFigure('service path: preview shown', (c) => c.previewS?.median),
+  ];
   const memory = series((c) => c.peakRssMB.median);
   const hard = r.memoryCurve.filter((p) => p.hugemapTile).map((p) => [p.megapixels, p.hugemapTile!.peakRssMB] as [number, number]);
   const hardWorker = r.memoryCurve.filter((p) => p.worker).map((p) => [p.megapixels, p.worker!.peakRssMB] as [number, number]);

@@ -4,8 +4,9 @@
  * (service-path.ts), uploads IMAGE (default the 236 MP corpus photo) RUNS times (default 2) and
  * prints per run: the status once a second (stage, tiles in S3), the moment the worker's libvips
  * threads last used CPU (the cut's end; /proc/PID/task/TID/stat, read every 100 ms) and the
- * tiles still to upload then, and the worker's CPU seconds by thread name (`node`: the main thread
- * and the Huffman pass's worker thread; `libvips worker`: dzsave).
+ * tiles still to upload then, the worker's CPU seconds by thread name (`node`: the main thread
+ * and the Huffman pass's worker thread; `libvips worker`: dzsave), and how busy the machine's cores
+ * were (all processes, /proc/stat) in each quarter second: whether any CPU was left unused.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -29,6 +30,13 @@ function threadCpu(pid: number): Map<string, number> {
     }
   }
   return cpu;
+}
+
+/** Busy and total jiffies of all cores so far (/proc/stat's first line: idle and iowait count as not busy). */
+function machineJiffies(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3]! - fields[4]!, total };
 }
 
 function cpuSince(before: Map<string, number>, now: Map<string, number>, namePrefix = ''): number {
@@ -60,6 +68,13 @@ try {
       const now = cpuSince(before, threadCpu(worker), 'libvips');
       if (now > libvipsCpu) [libvipsCpu, cutEndS] = [now, seconds()];
     }, 100);
+    const busy: string[] = [];
+    let jiffies = machineJiffies();
+    const busySampler = setInterval(() => {
+      const now = machineJiffies();
+      busy.push(`${Math.round((100 * (now.busy - jiffies.busy)) / Math.max(1, now.total - jiffies.total))}`);
+      jiffies = now;
+    }, 250);
     const timeline: Array<{ s: number; stage: string; done: number; total: number }> = [];
     const id = await upload(stack.services.url, image);
     await waitUntilDone(stack.services.url, id, undefined, (doc) => {
@@ -67,6 +82,7 @@ try {
       timeline.push({ s: seconds(), stage: d.stage ?? d.status ?? '?', done: d.tiles?.done ?? 0, total: d.tiles?.total ?? 0 });
     });
     clearInterval(sampler);
+    clearInterval(busySampler);
     const wallS = seconds();
     const last = timeline.at(-1)!;
     const atCutEnd = timeline.filter((t) => t.s <= cutEndS).at(-1);
@@ -74,6 +90,7 @@ try {
     console.log(`run ${run}: ${wallS.toFixed(2)} s; ${perSecond.map((t) => `${t.s.toFixed(1)}s ${t.stage} ${t.done}/${t.total}`).join(' | ')}`);
     const left = atCutEnd && last.total ? `, ${(100 * (1 - atCutEnd.done / last.total)).toFixed(0)}% of the tiles not yet in S3 then` : '';
     console.log(`  cut ended at ${cutEndS.toFixed(1)} s${left}; worker CPU-s by thread: ${byName(before, threadCpu(worker))}`);
+    console.log(`  cores busy, % per quarter second: ${busy.join(' ')}`);
     await removeImage(stack.services.url, stack.s3, id);
   }
 } finally {
