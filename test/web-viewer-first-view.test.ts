@@ -72,6 +72,9 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     assert.deepEqual([meta.width, meta.height], [1050, 450], 'the size of level 11');
 
     await setProcessing(true, true);
+    // A link shared meanwhile: the preview is its card image.
+    const page = await (await fetch(`${stack.api.url}/v/${id}`)).text();
+    assert.match(page, new RegExp(`<meta property="og:image" content="${stack.api.url}/tiles/${id}/preview.jpg">`));
     const mid = (await (await fetch(`${stack.api.url}/api/v1/images/${id}`)).json()) as any;
     assert.deepEqual(mid.tiles, { done: 100, total: view.tiles.total, viewable: true, firstViewLevel: FIRST_VIEW_LEVEL });
     assert.equal(mid.format, 'jpeg');

@@ -58,7 +58,9 @@ export function pagesRouter(deps: ApiDeps): Router {
     const image = await loadImage(req);
     if (!image) return html(res, notFoundPage('There is no image with this address.'), 404);
     const origin = `${req.protocol}://${req.get('host')}`;
-    const thumbnailUrl = image.links.thumbnail ? new URL(image.links.thumbnail, origin).href : null;
+    // A link shared while the image is still being tiled gets its preview as the card image.
+    const cardImage = image.links.thumbnail ?? image.links.preview;
+    const thumbnailUrl = cardImage ? new URL(cardImage, origin).href : null;
     const embedded = req.query.embedded === '1';
     // Only the embedded view may sit in someone else's frame.
     if (!embedded) res.set('X-Frame-Options', 'SAMEORIGIN');
