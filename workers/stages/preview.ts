@@ -1,7 +1,8 @@
 /**
  * Stage 2b, between probe and tile: the preview (shared/tiling/preview.ts), one
  * JPEG of the whole image at the first-view level's size, stored in S3 before
- * the cut starts so a viewer can show the image within seconds. Inputs that get
+ * the cut starts so a viewer can show the image within seconds (WORKER_PREVIEW=false turns it
+ * off, for batch work where nobody watches). Inputs that get
  * no preview go straight on; a preview that fails is logged and skipped, since
  * the tile stage reads the same file and reports a damaged one properly.
  */
@@ -14,7 +15,7 @@ import { writePreview } from '../../shared/tiling/preview.js';
 import type { JobContext } from '../job-context.js';
 
 export async function storePreview(ctx: JobContext, probe: ImageProbe): Promise<void> {
-  if (ctx.doc.preview) return; // stored by an earlier attempt
+  if (ctx.doc.preview || !ctx.config.workerPreview) return; // stored by an earlier attempt, or turned off
   const file = path.join(ctx.dir, 'preview.jpg');
   try {
     const made = await writePreview(ctx.originalPath, probe, file, { maxPixels: ctx.config.maxPixels });
