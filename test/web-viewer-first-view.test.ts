@@ -13,7 +13,7 @@ import { useTestServers } from './helpers/servers.js';
 import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
 import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
-import { WAIT, gridImage, startWebStack, uploadAndWait, zoomAndCollect, type WebStack } from './helpers/web-stack.js';
+import { WAIT, dropFiles, gridImage, itemResult, startWebStack, uploadAndWait, zoomAndCollect, type WebStack } from './helpers/web-stack.js';
 
 const servers = await useTestServers();
 
@@ -23,6 +23,7 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
   let store: StatusStore;
   let events: StatusEvents;
   let id: string;
+  let original: Buffer;
   // 2100 px wide: 13 levels (0..12); level 11 (1050 px) is the first at least 1024 px, so the first view is levels 0..11.
   const W = 2100;
   const H = 900;
@@ -33,7 +34,8 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     stack = await startWebStack(servers, 'web-first-view');
     events = new StatusEvents(stack.config.redisUrl, stack.config.queuePrefix);
     store = await StatusStore.connect(stack.config.mongoUrl, { onChange: (doc) => events.publish(doc) });
-    const image = await uploadAndWait(stack.api.url, await gridImage(W, H, 160), 'wide.jpg');
+    original = await gridImage(W, H, 160);
+    const image = await uploadAndWait(stack.api.url, original, 'wide.jpg');
     assert.equal(image.status, 'done');
     id = image.id;
   });
@@ -136,6 +138,26 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     await page.reload();
     await card.locator('.placeholder.processing').waitFor(WAIT);
     assert.equal(await card.locator('img').count(), 0);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('the upload page links the viewer as soon as there is a preview, and the final link once done', async () => {
+    // The same bytes dropped again are the same image (content id): the page follows the image set back to processing.
+    await setProcessing(false, true);
+    const page = await stack.context.newPage();
+    const errors = collectPageErrors(page);
+    await page.goto(`${stack.api.url}/`);
+    await dropFiles(page, [{ name: 'wide-again.jpg', type: 'image/jpeg', bytes: original }]);
+    const early = page.locator('.item a.view-link-early');
+    await early.waitFor(WAIT);
+    assert.equal(await early.getAttribute('href'), `/v/${id}`);
+    assert.equal(await page.locator('.item a.view-link').count(), 0, 'not done yet');
+    await store.update(id, { status: 'done', stage: 'done', progress: 1 });
+    const result = await itemResult(page, 'wide-again.jpg');
+    assert.equal(result.state, 'done');
+    assert.equal(result.link, `/v/${id}`);
+    assert.equal(await early.count(), 0, 'the early link gives way to the final one');
     assert.deepEqual(errors, []);
     await page.close();
   });

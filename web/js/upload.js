@@ -43,6 +43,12 @@ function item(name, detail) {
       message.className = 'item-message error';
       message.textContent = text;
     },
+    /** Something can be shown already (the preview or the first-view tiles): the viewer opens on it and follows the rest. */
+    viewable(id) {
+      if (message.querySelector('a')) return;
+      message.className = 'item-message';
+      message.replaceChildren(el('a', { href: `/v/${id}`, class: 'view-link-early', text: 'Open it now (still processing) →' }));
+    },
     done(id) {
       li.dataset.state = 'done';
       message.className = 'item-message';
@@ -68,6 +74,8 @@ function follow(entry, id, eventsUrl) {
       source.close();
       entry.processing.finish('failed');
       entry.error(`Processing failed: ${image.error ? `${image.error.code}: ${image.error.message}` : 'unknown error'}`);
+    } else if (image.links.preview || image.tiles?.viewable) {
+      entry.viewable(id);
     }
   };
   // EventSource reconnects by itself after a network error; only a closed stream without a result is worth a word.
