@@ -54,10 +54,11 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
       preview ? {} : { $unset: { preview: '' } },
     );
   const tileRequestsOf = (page: Page) => {
-    const seen: Array<{ level: number; status: number }> = [];
+    const seen: Array<{ level: number; status: number; path: string }> = [];
     page.on('response', (res) => {
-      const m = /\/tiles\/[^/]+\/image_files\/(\d+)\//.exec(res.url());
-      if (m) seen.push({ level: Number(m[1]), status: res.status() });
+      // Any level string: a fractional one (Leaflet asked at a zoom between levels) must show up as a failure.
+      const m = /\/tiles\/[^/]+\/image_files\/([^/]+)\//.exec(res.url());
+      if (m) seen.push({ level: /^\d+$/.test(m[1]!) ? Number(m[1]) : NaN, status: res.status(), path: res.url().split('/image_files/')[1]! });
     });
     return seen;
   };
@@ -113,9 +114,16 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     assert.ok(tileRequests.length > 0);
     assert.deepEqual(tileRequests.filter((r) => r.level > FIRST_VIEW_LEVEL), [], 'no request for a level that may not be in S3 yet');
 
-    // Done: the same page draws the top level and gets the thumbnail and minimap.
+    // Done, while the view sits between two levels (as after a wheel zoom): the same page draws the
+    // top level and gets the thumbnail and minimap, asking only for whole levels.
+    await page.evaluate(() => (window as any).hugemapMap.setZoom(10.75, { animate: false }));
+    await page.waitForFunction(() => !(window as any).hugemapTiles.isLoading(), null, WAIT);
     await store.update(id, { status: 'done', stage: 'done', progress: 1, 'tiles.done': 9999 });
     await page.waitForSelector('body[data-levels=all]', WAIT);
+    await page.waitForFunction(() => !(window as any).hugemapTiles.isLoading(), null, WAIT);
+    assert.ok(tileRequests.every((r) => Number.isInteger(r.level)), `whole levels only: ${tileRequests.filter((r) => !Number.isInteger(r.level)).map((r) => r.path).join(', ')}`);
+    assert.ok((await page.locator('img.leaflet-tile-loaded').count()) > 0, 'tiles drawn at 10.75');
+    await page.waitForFunction(() => document.querySelectorAll('.leaflet-tile-pane .leaflet-layer').length === 1, null, WAIT);
     const { tiles } = await zoomAndCollect(page, MAX_LEVEL);
     assert.ok(tiles.length > 0 && tiles.every((t) => t.level === MAX_LEVEL), tiles.map((t) => t.src).join(', '));
     assert.equal(await page.locator('#viewer-message').isHidden(), true);

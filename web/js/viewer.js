@@ -110,8 +110,13 @@ function showProgress(shown, img) {
   if (done && !shown.complete) {
     shown.complete = true;
     if (shown.tiles.options.maxNativeZoom !== maxLevel) {
-      shown.tiles.options.maxNativeZoom = maxLevel;
-      shown.tiles.redraw();
+      // A new layer, not redraw() on the old one: Leaflet's redraw takes the map's zoom unrounded,
+      // so between two levels it would ask for tiles of level "10.75". The old layer stays under
+      // the new one until that has loaded, so nothing flickers.
+      const firstView = shown.tiles;
+      shown.tiles = deepZoomLayer(img.links.tiles, dz, maxLevel, { maxZoom: maxLevel + 2 }).addTo(map);
+      window.hugemapTiles = shown.tiles;
+      shown.tiles.once('load', () => map.removeLayer(firstView));
     }
     if (img.links.thumbnail) {
       L.imageOverlay(img.links.thumbnail, bounds, { pane: 'thumbnail', interactive: false }).addTo(map);
