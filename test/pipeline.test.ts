@@ -235,6 +235,8 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.equal(previewed.at(-1), true);
     assert.deepEqual(previewed, [...previewed].sort((a, b) => Number(a) - Number(b)), 'the preview link must not go away');
     assert.ok(previewed.indexOf(true) <= viewable.indexOf(true), `preview at event ${previewed.indexOf(true)}, viewable at ${viewable.indexOf(true)}`);
+    // A viewer opening on the preview builds tile URLs from the format: it is there from then on.
+    assert.deepEqual(docs.filter((d) => d.links.preview !== null).map((d) => d.format), docs.filter((d) => d.links.preview !== null).map(() => 'jpeg'));
   });
 
   test('the same bytes uploaded again after a DELETE are tiled again', async () => {

@@ -86,6 +86,8 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
 
   test('shows the preview, then the first-view tiles, then every level, without a reload and without asking for a tile not yet there', async () => {
     await setProcessing(false, false);
+    // As a worker from before the format was reported at probe time left it: no format yet when the preview came.
+    await store.update(id, { format: null });
     const page = await stack.context.newPage();
     const errors = collectPageErrors(page);
     const tileRequests = tileRequestsOf(page);
@@ -103,7 +105,7 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     await screenshot(page, '15-viewer-preview');
 
     // The first-view levels are in S3: their tiles, and none deeper even zoomed in (level 11's, stretched).
-    await store.update(id, { 'tiles.viewable': true, progress: 0.7 });
+    await store.update(id, { 'tiles.viewable': true, progress: 0.7, format: 'jpeg' });
     await page.waitForSelector('body[data-levels=first-view]', WAIT);
     for (const zoom of [MAX_LEVEL, MAX_LEVEL + 1]) {
       const { tiles } = await zoomAndCollect(page, zoom);
@@ -130,6 +132,7 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     assert.deepEqual((await underlays(page)).map((u) => u.src), ['preview.jpg', 'thumbnail.jpg']);
     assert.equal(await page.locator('.minimap').count(), 1);
     assert.deepEqual(tileRequests.filter((r) => r.status >= 400), [], 'no tile request failed');
+    assert.ok(tileRequests.every((r) => r.path.endsWith('.jpeg')), tileRequests.map((r) => r.path).join(', '));
     assert.deepEqual(errors, []);
     await page.close();
   });

@@ -100,7 +100,10 @@ async function showMap(img) {
 
 /** Brings an open map up to date with the status: tiles once viewable, every level, the thumbnail and the minimap once done. */
 function showProgress(shown, img) {
-  const { map, dz, bounds, maxLevel } = shown;
+  const { map, bounds, maxLevel } = shown;
+  // Tile URLs need the format: take it from a newer status if the one the map opened with had none.
+  if (!shown.dz.format && img.format) shown.dz = { ...shown.dz, format: img.format };
+  const dz = shown.dz;
   const done = img.status === 'done';
   if (!shown.tiles && (done || img.tiles.viewable)) {
     const nativeMax = done ? maxLevel : Math.min(maxLevel, img.tiles.firstViewLevel ?? maxLevel);

@@ -23,6 +23,8 @@ export async function probeOriginal(ctx: JobContext): Promise<ImageProbe> {
   await ctx.report.now({
     width: probe.width,
     height: probe.height,
+    // Known from the header: a viewer opening the image before it is done (on its preview) needs it for tile URLs.
+    format: defaultFormat(probe.hasAlpha),
     levels: levels.length,
     'tiles.total': tileCount(levels),
     bytes: probe.bytes,
