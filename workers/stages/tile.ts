@@ -39,9 +39,8 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
   const levels = deepZoomLevels(probe.width, probe.height, 256);
   const total = tileCount(levels);
   const viewLevels = firstViewLevels(levels);
+  await ctx.report.now({ stage: 'tile' });
   const previous = await completedManifest(ctx.outDir);
-  // The format now, not only at the end: a viewer opening the image once `tiles.viewable` needs it for tile URLs.
-  await ctx.report.now({ stage: 'tile', format: previous?.format ?? format });
   // The checkpoint names the encoder: the two JPEG encoders write different bytes for the same tile.
   // Decided once here and handed to tileImage, so the id and the tiles cannot disagree (manifests from before the option have none).
   const jpegEncoder = previous ? (previous.jpegEncoder ?? null) : jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
