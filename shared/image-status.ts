@@ -44,9 +44,9 @@ export interface ImageDoc {
   format: TileFormat | null;
   tileSize: number;
   levels: number | null;
-  /** `viewable`: every tile of the first-view levels (pyramid.ts, firstViewLevels) is in S3; absent on older documents. */
   /** Size of the preview in S3 (imageKeys.preview), set once it is stored; absent when the input gets none. */
   preview?: { width: number; height: number };
+  /** `viewable`: every tile of the first-view levels (pyramid.ts, firstViewLevels) is in S3; absent on older documents. */
   tiles: { done: number; total: number; viewable?: boolean };
   bytes: number | null;
   error: { code: string; message: string } | null;

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../../shared/config.js';
 import type { ImageDoc } from '../../shared/image-status.js';
-import { deepZoomLevels, firstViewLevels } from '../../shared/tiling/pyramid.js';
+import { firstViewLevel } from '../../shared/tiling/pyramid.js';
 
 export interface ImageLinks {
   self: string;
@@ -91,7 +91,7 @@ export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>
       done: doc.tiles.done,
       total: doc.tiles.total,
       viewable: doc.tiles.viewable ?? doc.status === 'done',
-      firstViewLevel: doc.width && doc.height ? firstViewLevels(deepZoomLevels(doc.width, doc.height, doc.tileSize)).at(-1)!.level : null,
+      firstViewLevel: doc.width && doc.height ? firstViewLevel(doc.width, doc.height, doc.tileSize).level : null,
     },
     bytes: doc.bytes,
     error: doc.error ? { code: doc.error.code, message: doc.error.message } : null,

@@ -14,7 +14,7 @@
  */
 import sharp from 'sharp';
 import type { ImageProbe } from './probe.js';
-import { deepZoomLevels, firstViewLevels, type PyramidLevel } from './pyramid.js';
+import { firstViewLevel, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions } from './source.js';
 
 export const PREVIEW_QUALITY = 80;
@@ -22,7 +22,7 @@ export const PREVIEW_QUALITY = 80;
 /** The level whose size the preview has, or null when this input gets no preview. */
 export function previewLevel(probe: ImageProbe): PyramidLevel | null {
   if (probe.format !== 'jpeg' || probe.needsIntermediate) return null;
-  return firstViewLevels(deepZoomLevels(probe.width, probe.height)).at(-1) ?? null;
+  return firstViewLevel(probe.width, probe.height);
 }
 
 /** Writes the preview of `inputPath` to `outPath`; null (nothing written) when the input gets none. */

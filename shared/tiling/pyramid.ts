@@ -29,6 +29,11 @@ export function firstViewLevels(levels: readonly PyramidLevel[]): PyramidLevel[]
   return levels.slice(0, last === -1 ? levels.length : last + 1);
 }
 
+/** L itself: the highest of the first-view levels of a width x height image (the preview's size). */
+export function firstViewLevel(width: number, height: number, tileSize = DEFAULT_TILE_SIZE): PyramidLevel {
+  return firstViewLevels(deepZoomLevels(width, height, tileSize)).at(-1)!;
+}
+
 /** Whether `rowsDone` (a count of leading rows per level, as in the upload checkpoint) covers every row of these levels. */
 export function levelsComplete(rowsDone: readonly number[], levels: readonly PyramidLevel[]): boolean {
   return levels.every((l) => (rowsDone[l.level] ?? 0) >= l.rows);

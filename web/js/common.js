@@ -1,5 +1,10 @@
 // Small helpers shared by the pages. Plain ES modules: no build step.
 
+/** An image still being processed already has something a viewer can show: its preview or its first-view tiles. */
+export function partlyViewable(image) {
+  return Boolean(image.links.preview || image.tiles?.viewable);
+}
+
 /** The JSON the server rendered into <script id="page-data">. */
 export function pageData() {
   const el = document.getElementById('page-data');

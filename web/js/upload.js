@@ -1,7 +1,7 @@
 // Upload page: drag-and-drop / file picker (resumable tus uploads) and URL
 // submissions. Each item shows its upload bar, then its processing bar fed by
 // the image's server-sent events, then a link to the viewer.
-import { api, el, formatBytes, pageData } from './common.js';
+import { api, el, formatBytes, pageData, partlyViewable } from './common.js';
 
 const { maxUploadBytes } = pageData();
 const TYPES = ['image/jpeg', 'image/png', 'image/tiff', 'image/webp'];
@@ -74,7 +74,7 @@ function follow(entry, id, eventsUrl) {
       source.close();
       entry.processing.finish('failed');
       entry.error(`Processing failed: ${image.error ? `${image.error.code}: ${image.error.message}` : 'unknown error'}`);
-    } else if (image.links.preview || image.tiles?.viewable) {
+    } else if (partlyViewable(image)) {
       entry.viewable(id);
     }
   };

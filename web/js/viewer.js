@@ -1,7 +1,7 @@
 // The zoomable viewer: Deep Zoom tiles in Leaflet (pixel CRS), thumbnail
 // underlay until tiles arrive, fullscreen, minimap, permalink, annotations.
 // An image still being tiled opens as soon as its preview or first tiles are in S3.
-import { api, debounce, pageData } from './common.js';
+import { api, debounce, pageData, partlyViewable } from './common.js';
 import { deepZoomLayer, imageBounds, loadDzi, maxLevelFor, pixelCrs } from './dz-layer.js';
 import { FullscreenControl, LayerToggleControl, MinimapControl } from './controls.js';
 import { setupAnnotations } from './annotations.js';
@@ -130,13 +130,13 @@ function showProgress(shown, img) {
 }
 
 const progressText = (img) =>
-  img.status === 'queued' ? 'Waiting for a worker…' : `Processing: ${img.stage} ${Math.round(img.progress * 100)}%${img.links.preview || img.tiles.viewable ? ' (full detail when done)' : ''}`;
+  img.status === 'queued' ? 'Waiting for a worker…' : `Processing: ${img.stage} ${Math.round(img.progress * 100)}%${partlyViewable(img) ? ' (full detail when done)' : ''}`;
 
 /** Follows an image that is not done yet over the event stream, opening the map as soon as there is something to show. */
 function followProcessing(img) {
   let opening = null;
   const update = (next) => {
-    if (!opening && (next.links.preview || next.tiles.viewable || next.status === 'done')) {
+    if (!opening && (partlyViewable(next) || next.status === 'done')) {
       opening = showMap(next);
       opening.catch((err) => say(`The image could not be shown: ${err.message}`, true));
     } else if (opening) {
