@@ -16,8 +16,8 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HugemapError } from '../errors.js';
-import type { RowAnswer, RowRequest } from './huffman-pass-thread.js';
-import type { TileRow, TileSink } from './tile-rows.js';
+import type { RowAnswer, ThreadRequest } from './huffman-pass-thread.js';
+import type { TileFile, TileRow, TileSink } from './tile-rows.js';
 
 /**
  * Bounded memory: the thread holds one tile and its re-coding at a time (under 1 MB), but V8 would
@@ -36,21 +36,93 @@ function startThread(): Worker {
   return new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); });`, { eval: true, resourceLimits: THREAD_LIMITS });
 }
 
-export class HuffmanPass implements TileSink {
+interface PassEnd {
+  answered(answer: RowAnswer): void;
+  threadLost(err: unknown): void;
+}
+
+/**
+ * The process's one re-coding thread, shared by every pass and kept between jobs: a thread started
+ * per job compiled the re-coder from cold every time, and V8's optimising compiler then took about
+ * 7% of a worker's CPU (perf, 236 MP jobs). It keeps the process alive only while rows are
+ * outstanding. Should it die, the passes waiting on it fail and the next row starts a new one.
+ */
+class RecodingThread {
   private thread: Worker | undefined;
+  private readonly passes = new Map<number, PassEnd>();
+  private lastPass = 0;
+  /** Rows sent and not answered yet, over all passes (cancelled ones included: they are answered too). */
+  private outstanding = 0;
+
+  register(pass: PassEnd): number {
+    const id = ++this.lastPass;
+    this.passes.set(id, pass);
+    return id;
+  }
+
+  send(pass: number, files: TileFile[]): void {
+    const thread = this.start();
+    if (this.outstanding++ === 0) thread.ref();
+    thread.postMessage({ kind: 'row', pass, files } satisfies ThreadRequest);
+  }
+
+  /** The pass hears no more; its rows still queued are skipped when cancel is set. */
+  release(pass: number, cancel: boolean): void {
+    this.passes.delete(pass);
+    if (cancel) this.thread?.postMessage({ kind: 'cancel', pass } satisfies ThreadRequest);
+  }
+
+  /** For tests: which thread serves the passes now. */
+  threadId(): number | undefined {
+    return this.thread?.threadId;
+  }
+
+  private start(): Worker {
+    if (this.thread) return this.thread;
+    const thread = startThread();
+    thread.unref();
+    thread.on('message', (answer: RowAnswer) => {
+      if (--this.outstanding === 0) thread.unref();
+      this.passes.get(answer.pass)?.answered(answer);
+    });
+    thread.on('error', (err) => this.lost(thread, err));
+    thread.on('exit', (code) => this.lost(thread, new HugemapError('HUGEMAP_ERR_INTERNAL', `Huffman pass thread exited (${code})`)));
+    this.thread = thread;
+    return thread;
+  }
+
+  private lost(thread: Worker, err: unknown): void {
+    if (this.thread !== thread) return;
+    this.thread = undefined;
+    this.outstanding = 0;
+    for (const pass of this.passes.values()) pass.threadLost(err);
+  }
+}
+
+const recodingThread = new RecodingThread();
+
+/** For tests: the id of the thread that re-codes tiles now, undefined before the first row. */
+export function recodingThreadId(): number | undefined {
+  return recodingThread.threadId();
+}
+
+export class HuffmanPass implements TileSink, PassEnd {
+  private readonly pass: number;
+  private released = false;
   /** Rows sent to the thread and not answered yet, oldest first (answers come in this order). */
   private readonly sent: TileRow[] = [];
   private failure: { err: unknown } | null = null;
   private waiters: Array<() => void> = [];
 
   /** `next` gets each row once all its tiles are final on disk. */
-  constructor(private readonly next?: TileSink) {}
+  constructor(private readonly next?: TileSink) {
+    this.pass = recodingThread.register(this);
+  }
 
   row(row: TileRow): void {
-    if (this.failure) return;
+    if (this.failure || this.released) return;
     this.sent.push(row);
-    const request: RowRequest = { files: row.files };
-    this.start().postMessage(request);
+    recodingThread.send(this.pass, row.files);
   }
 
   /** Resolves once every row handed over so far is rewritten on disk; rejects with the first failure. */
@@ -65,26 +137,18 @@ export class HuffmanPass implements TileSink {
     await this.next?.drain();
   }
 
-  /** Stops the thread (whatever it is doing: call after `optimised`, or to abandon). */
+  /**
+   * Done with this pass: call after `optimised`, or to abandon it, when its rows still queued are
+   * skipped (the shared thread goes on with other passes' rows).
+   */
   async close(): Promise<void> {
-    const thread = this.thread;
-    this.thread = undefined;
-    await thread?.terminate();
+    if (this.released) return;
+    this.released = true;
+    recodingThread.release(this.pass, this.sent.length > 0);
+    if (this.sent.length > 0) this.fail(new HugemapError('HUGEMAP_ERR_INTERNAL', 'Huffman pass closed with rows left'));
   }
 
-  private start(): Worker {
-    if (this.thread) return this.thread;
-    const thread = startThread();
-    thread.on('message', (answer: RowAnswer) => this.answered(answer));
-    thread.on('error', (err) => this.fail(err));
-    thread.on('exit', (code) => {
-      if (this.thread === thread && this.sent.length > 0) this.fail(new HugemapError('HUGEMAP_ERR_INTERNAL', `Huffman pass thread exited (${code}) with ${this.sent.length} rows left`));
-    });
-    this.thread = thread;
-    return thread;
-  }
-
-  private answered(answer: RowAnswer): void {
+  answered(answer: RowAnswer): void {
     const row = this.sent.shift();
     if (!answer.ok) {
       this.fail(new HugemapError(answer.code, answer.message));
@@ -92,6 +156,10 @@ export class HuffmanPass implements TileSink {
     }
     if (row && !this.failure) this.next?.row(row);
     if (this.sent.length === 0) this.wake();
+  }
+
+  threadLost(err: unknown): void {
+    if (this.sent.length > 0) this.fail(err);
   }
 
   private fail(err: unknown): void {
