@@ -59,15 +59,32 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   return 'done';
 }
 
+/** Buffers still held after the worker's last forced collection: what it keeps alive between jobs. */
+let buffersAfterLastCollection = 0;
+/** Dead Buffers worth a forced collection: below this, the collection costs more than it frees. */
+const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
+
 /**
  * One full collection before the cut, when the worker runs with --expose-gc (as it is started:
- * workers/process-settings.ts). The download leaves its socket buffers, 20-30 MB at 944 MP, and
- * the previous job its garbage, for V8 to collect whenever it likes; the cut then adds about
- * 200 MB of libvips strips on top (docs/memory.md). A collection here costs 35-70 ms (measured on a
- * 45 MB heap with the worker's modules loaded), once a job.
+ * workers/process-settings.ts) and the download left enough dead Buffers behind to matter: 20-30 MB
+ * of socket buffers at 944 MP, which V8 would otherwise still hold when libvips adds its 200 MB of
+ * strips (docs/memory.md). Only then, because a forced collection also throws away the optimised
+ * code of the previous job's hot functions (the upload and signing paths, V8's "weak objects"
+ * deoptimisation), and recompiling it cost the next 236 MP job about 0.6 CPU-seconds in all
+ * (bench/service-cpu.ts, 2026-12-01). Measured (process.memoryUsage): 48 MB of Buffers before the
+ * first big job's collection, 17.5 after; 19.6 before the next jobs', whose downloads V8 had
+ * already collected on its own.
  */
 function releaseGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc || !worthCollecting(process.memoryUsage().arrayBuffers, buffersAfterLastCollection)) return;
+  gc();
+  buffersAfterLastCollection = process.memoryUsage().arrayBuffers;
+}
+
+/** Whether Buffers now held, against those held after the last collection, are worth one. */
+export function worthCollecting(buffersNow: number, buffersAfterLast: number): boolean {
+  return buffersNow - buffersAfterLast >= COLLECT_ABOVE_BYTES;
 }
 
 /** The status document vanished mid-job: the image was deleted, so stop quietly. */

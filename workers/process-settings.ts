@@ -22,9 +22,9 @@ export const WORKER_MALLOC_CONF = 'narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:
 /**
  * `--max-semi-space-size=4`: V8's young generation at 2 x 4 MB instead of 2 x 16 MB, which the
  * upload requests' short-lived objects otherwise fill: about 25 MB less at every size.
- * `--expose-gc`: the worker collects once after downloading the original, whose socket buffers
- * (20-30 MB of dead Buffers V8 had no reason to collect yet) would otherwise still be held when
- * libvips starts the cut (see releaseGarbage in process-image-job.ts).
+ * `--expose-gc`: the worker collects once after downloading the original when its socket buffers
+ * (20-30 MB of dead Buffers at 944 MP, which V8 had no reason to collect yet) would otherwise still
+ * be held when libvips starts the cut (see releaseGarbage in process-image-job.ts).
  */
 export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=4', '--expose-gc'];
 
