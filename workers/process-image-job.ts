@@ -70,10 +70,10 @@ const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
  * of socket buffers at 944 MP, which V8 would otherwise still hold when libvips adds its 200 MB of
  * strips (docs/memory.md). Only then, because a forced collection also throws away the optimised
  * code of the previous job's hot functions (the upload and signing paths, V8's "weak objects"
- * deoptimisation), and recompiling it cost the next 236 MP job about 0.6 CPU-seconds in all
- * (bench/service-cpu.ts, 2026-12-01). Measured (process.memoryUsage): 48 MB of Buffers before the
- * first big job's collection, 17.5 after; 19.6 before the next jobs', whose downloads V8 had
- * already collected on its own.
+ * deoptimisation), and recompiling it cost the next 236 MP job about 0.3 CPU-seconds (worker
+ * 6.32 against 5.98 CPU-s with this rule, bench/service-cpu.ts, 2026-12-01). Measured
+ * (process.memoryUsage): 48 MB of Buffers before the first big job's collection, 17.5 after; 19.6
+ * before the next jobs', whose downloads V8 had already collected on its own.
  */
 function releaseGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
