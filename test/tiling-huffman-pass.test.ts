@@ -49,6 +49,16 @@ async function writeRow(pass: string, row: number, columns = 3): Promise<TileRow
   return { level: 9, row, files };
 }
 
+/** A later job's pass: one row through a fresh pass, which must come back re-coded. */
+async function assertNextPassRecodes(name: string): Promise<void> {
+  const next = new HuffmanPass();
+  const row = await writeRow(name, 0);
+  next.row(row);
+  await next.optimised();
+  await next.close();
+  await assertRecoded(row);
+}
+
 async function assertRecoded(row: TileRow): Promise<void> {
   for (const file of row.files) {
     const col = Number(/\/(\d+)_/.exec(file.rel)![1]);
@@ -80,13 +90,8 @@ test('two passes at once share one thread; each gets its own rows, in order, re-
   for (const row of [...rowsA, ...rowsB]) await assertRecoded(row);
 
   // The next job's pass is served by the same thread, kept warm.
-  const c = new HuffmanPass();
-  const rowC = await writeRow('c', 0);
-  c.row(rowC);
-  await c.optimised();
-  await c.close();
+  await assertNextPassRecodes('c');
   assert.equal(recodingThreadId(), thread);
-  await assertRecoded(rowC);
 });
 
 test('a row that cannot be read fails its pass with a code; the thread serves the next pass', async () => {
@@ -101,12 +106,7 @@ test('a row that cannot be read fails its pass with a code; the thread serves th
   await broken.close();
   assert.deepEqual(sink.rows, [good], 'only the row that was re-coded went on');
 
-  const next = new HuffmanPass();
-  const row = await writeRow('after-broken', 0);
-  next.row(row);
-  await next.optimised();
-  await next.close();
-  await assertRecoded(row);
+  await assertNextPassRecodes('after-broken');
 });
 
 test('an abandoned pass fails, hands on nothing more, and does not disturb a pass started after it', async () => {
@@ -120,12 +120,7 @@ test('an abandoned pass fails, hands on nothing more, and does not disturb a pas
   // Its job's folder goes, as a failed job's does: rows still queued are skipped, not read.
   for (const row of rows) for (const file of row.files) await rm(file.abs, { force: true });
 
-  const next = new HuffmanPass();
-  const row = await writeRow('after-abandoned', 0);
-  next.row(row);
-  await next.optimised();
-  await next.close();
-  await assertRecoded(row);
+  await assertNextPassRecodes('after-abandoned');
   assert.deepEqual(sink.rows, [], 'a closed pass hands no row on');
 });
 
