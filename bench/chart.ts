@@ -30,7 +30,8 @@ export function chartSvg(r: BenchResults): string {
     });
   const time = series((c) => c.wallS.median);
   const serviceFigure = (label: string, value: (c: BenchResults['results'][number]) => number | undefined): Series[] => {
-    const rows = r.results.filter((c) => value(c) !== undefined).sort((a, b) => a.megapixels - b.megapixels);
+    // The MinIO stack's figures only: one line per figure (service-path-versitygw has them too).
+    const rows = r.results.filter((c) => c.contender === 'service-path' && value(c) !== undefined).sort((a, b) => a.megapixels - b.megapixels);
     return rows.length > 0 ? [{ label, dashed: true, points: rows.map((c) => [c.megapixels, value(c)!] as [number, number]) }] : [];
   };
   const firstView = [

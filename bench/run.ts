@@ -7,10 +7,10 @@
  *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
  * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only IMAGE[,IMAGE],
  * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, hugemap-tile-sharp, service-path,
- * dzsave-rclone), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and
+ * service-path-versitygw, dzsave-rclone), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and
  * gdal2tiles, skipped with a note when missing), and for the service path and the shell-script
  * baseline (dzsave-rclone) redis-server + FerretDB + MinIO + rclone (tools/build-test-servers.sh) or
- * REDIS_URL / MONGO_URL / S3_ENDPOINT.
+ * REDIS_URL / MONGO_URL / S3_ENDPOINT; versitygw for service-path-versitygw.
  */
 import { appendFile, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -34,6 +34,13 @@ const SERVICE = {
   id: 'service-path',
   label: `service path (upload -> last tile in S3)${WORKER_JPEG_ENCODER ? `, TILE_JPEG_ENCODER=${WORKER_JPEG_ENCODER}` : ''}`,
 } as const;
+/**
+ * The same service with versitygw as its S3 server instead of MinIO. Here the S3 server shares the
+ * 2 cores with everything else, which production's S3 does not; MinIO spends about a third of a
+ * 236 MP job's CPU (bench/service-cpu.ts), versitygw under half of that, so the two rows bracket
+ * how much of the service path's time is the stand-in S3 server rather than hugemap.
+ */
+const SERVICE_VERSITYGW = { id: 'service-path-versitygw', label: 'service path, S3 server versitygw instead of MinIO' } as const;
 
 interface Flags {
   quick: boolean;
@@ -108,11 +115,20 @@ export async function main(argv: string[]): Promise<BenchResults> {
   oneShots.push(HUGEMAP_TILE, HUGEMAP_TILE_SHARP);
 
   let stack: Stack | undefined;
+  let versitygwStack: Stack | undefined;
+  const wanted = (id: string) => flags.contenders.length === 0 || flags.contenders.includes(id);
   if (flags.service) {
     try {
       stack = await startStack(join(scratch, 'stack'));
     } catch (err) {
       skipped.push(`service path: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (wanted(SERVICE_VERSITYGW.id)) {
+      try {
+        versitygwStack = await startStack(join(scratch, 'stack-versitygw'), 'versitygw');
+      } catch (err) {
+        skipped.push(`${SERVICE_VERSITYGW.id}: ${(err as Error).message.split('\n')[0]}`);
+      }
     }
   } else skipped.push('service path: --no-service');
   // The shell script a user would write instead (bench/shell-script.ts): it uploads to the stack's S3.
@@ -129,27 +145,38 @@ export async function main(argv: string[]): Promise<BenchResults> {
   const memoryCurve: MemoryPoint[] = [];
   const throughput: ThroughputResult[] = [];
   try {
-    const contenderIds = [...oneShots.map((c) => c.id), ...(stack ? [SERVICE.id] : []), ...(rclone ? [SHELL_SCRIPT.id] : [])].filter((id) => flags.contenders.length === 0 || flags.contenders.includes(id));
+    const contenderIds = [
+      ...oneShots.map((c) => c.id),
+      ...(stack ? [SERVICE.id] : []),
+      ...(versitygwStack ? [SERVICE_VERSITYGW.id] : []),
+      ...(rclone ? [SHELL_SCRIPT.id] : []),
+    ].filter(wanted);
+    const runOnce = (id: string, image: BenchImage): Promise<RunFigures> => {
+      if (id === SERVICE.id) return serviceRun(stack!, image, scratch);
+      if (id === SERVICE_VERSITYGW.id) return serviceRun(versitygwStack!, image, scratch);
+      if (id === SHELL_SCRIPT.id) return runShellScript(stack!, rclone!, image.path, scratch);
+      return oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
+    };
     for (const image of images.filter((i) => i.timed)) {
       const runs = new Map<string, RunFigures[]>(contenderIds.map((id) => [id, []]));
       for (let i = 0; i < flags.runs; i++) {
         for (const id of rotation(contenderIds, i)) {
-          const figures =
-            id === SERVICE.id
-              ? await serviceRun(stack!, image, scratch)
-              : id === SHELL_SCRIPT.id
-                ? await runShellScript(stack!, rclone!, image.path, scratch)
-                : await oneShotRun(oneShots.find((c) => c.id === id)!, image, scratch);
+          const figures = await runOnce(id, image);
           runs.get(id)!.push(figures);
           log(`${image.name} run ${i + 1}/${flags.runs} ${id}: ${figures.wallS.toFixed(2)} s, ${figures.peakRssMB.toFixed(0)} MB (own ${(figures.workerAnonMB ?? figures.peakAnonMB ?? 0).toFixed(0)} MB)`);
         }
       }
       const vipsMedian = runs.has(VIPS.id) ? spread(runs.get(VIPS.id)!.map((r) => r.wallS)).median : undefined;
       for (const id of contenderIds) {
-        const label = id === SERVICE.id ? SERVICE.label : id === SHELL_SCRIPT.id ? SHELL_SCRIPT.label : oneShots.find((c) => c.id === id)!.label;
+        const label = [SERVICE, SERVICE_VERSITYGW, SHELL_SCRIPT].find((c) => c.id === id)?.label ?? oneShots.find((c) => c.id === id)!.label;
         results.push(summarise(image, id, label, runs.get(id)!, vipsMedian));
       }
     }
+
+    // Its part is done: an idle second stack (API, worker polling Redis, servers) must not share
+    // the cores with the memory curve and the throughput runs, which use the MinIO stack.
+    await versitygwStack?.stop();
+    versitygwStack = undefined;
 
     for (const image of images) {
       memoryCurve.push(
@@ -174,7 +201,7 @@ export async function main(argv: string[]): Promise<BenchResults> {
       }
     } else skipped.push(stack ? 'throughput: --no-throughput' : 'throughput: no service path');
   } finally {
-    await stack?.stop();
+    await Promise.all([stack?.stop(), versitygwStack?.stop()]);
     await rm(scratch, { recursive: true, force: true });
   }
 

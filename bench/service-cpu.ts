@@ -5,6 +5,10 @@
  * and prints, per run, the wall time and the CPU seconds (utime + stime from /proc/PID/stat) each
  * process of the stack spent from upload start to done. Status is polled every 100 ms, as the bench
  * does; that polling is part of the API's and FerretDB's share.
+ *
+ * To measure another S3 server than the stack's MinIO, start it yourself and pass it as the
+ * stack's servers are passed (S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY) with its process
+ * id in S3_PID, so its CPU is counted like MinIO's.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -22,7 +26,8 @@ function processName(pid: number): string {
 
 const stack = await startStack(join(process.env.TMPDIR ?? '/tmp', `hugemap-service-cpu-${process.pid}`));
 try {
-  const pids = stack.pids();
+  const externalS3 = Number(process.env.S3_PID) || undefined;
+  const pids = externalS3 === undefined ? stack.pids() : [...stack.pids(), externalS3];
   for (let run = 1; run <= runs; run++) {
     const before = new Map(pids.map((p) => [p, cpuSeconds(p)]));
     const t0 = performance.now();

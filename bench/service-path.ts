@@ -21,7 +21,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { startLocalServers, type LocalServers } from '../services/dev/local-servers.js';
+import { startLocalServers, type LocalServers, type S3ServerKind } from '../services/dev/local-servers.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { workerProcessEnv } from '../workers/process-settings.js';
 import { HUGEMAP_CLI } from './contenders.js';
@@ -58,9 +58,13 @@ export interface ServiceRun {
   outputBytes: number;
 }
 
-export async function startStack(dir: string): Promise<Stack> {
+/** `s3Server`: MinIO (default; or the server S3_ENDPOINT names) or versitygw. */
+export async function startStack(dir: string, s3Server: S3ServerKind = 'minio'): Promise<Stack> {
   await mkdir(dir, { recursive: true });
-  const servers: LocalServers = await startLocalServers({ dataDir: join(dir, 'servers'), logDir: join(dir, 'logs'), env: process.env });
+  // A stack asked for versitygw starts its own even where S3_ENDPOINT names a server to reuse
+  // (npm test's MinIO); Redis and MongoDB are reused either way.
+  const serversEnv = s3Server === 'minio' ? process.env : { ...process.env, S3_ENDPOINT: '' };
+  const servers: LocalServers = await startLocalServers({ dataDir: join(dir, 'servers'), logDir: join(dir, 'logs'), env: serversEnv, s3Server });
   const tag = randomBytes(4).toString('hex');
   const mongo = new URL(servers.mongoUrl);
   if (mongo.pathname === '/' || mongo.pathname === '') mongo.pathname = `/hugemap_bench_${tag}`;

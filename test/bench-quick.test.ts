@@ -35,7 +35,7 @@ describe('bench --quick', () => {
   });
 
   test('every contender ran once on every timed image, with measured figures', () => {
-    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'hugemap-tile-sharp', 'service-path', 'dzsave-rclone'];
+    const expected = ['vips-dzsave', 'sharp-tile', 'gdal2tiles', 'hugemap-tile', 'hugemap-tile-sharp', 'service-path', 'service-path-versitygw', 'dzsave-rclone'];
     for (const image of ['quick-1mp.jpg', 'quick-4mp.jpg']) {
       const rows = json.results.filter((r) => r.image === image);
       assert.deepEqual(rows.map((r) => r.contender), expected, `contenders on ${image} (skipped: ${json.meta.skipped.join('; ')})`);
@@ -54,6 +54,10 @@ describe('bench --quick', () => {
       assert.ok(service.previewS!.median > 0 && service.previewS!.median <= service.firstViewS!.median, `preview ${service.previewS?.median} s, first view ${service.firstViewS!.median} s`);
       assert.ok(service.workerRssMB!.median > 10 && service.apiRssMB!.median > 10);
       assert.equal(service.peakRssMB.median, Math.max(service.workerRssMB!.median, service.apiRssMB!.median));
+      // The same service on versitygw stored the same tiles: the same bytes but for the ids in the descriptor.
+      const onVersitygw = rows.find((r) => r.contender === 'service-path-versitygw')!;
+      assert.ok(Math.abs(onVersitygw.outputBytes - service.outputBytes) < 200, `${onVersitygw.outputBytes} against ${service.outputBytes} bytes`);
+      assert.ok(onVersitygw.acceptedToDoneS!.median > 0 && onVersitygw.acceptedToDoneS!.median < onVersitygw.wallS.median);
       // The shell-script baseline: dzsave's tiles (same bytes as the vips row), all stored by rclone (else the run throws), its upload inside its wall time.
       const script = rows.find((r) => r.contender === 'dzsave-rclone')!;
       assert.equal(script.outputBytes, rows.find((r) => r.contender === 'vips-dzsave')!.outputBytes);

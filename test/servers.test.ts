@@ -1,11 +1,15 @@
 /**
  * Proves the test servers do the real work the app relies on: Redis for
  * BullMQ, FerretDB through the official MongoDB driver for job status, MinIO
- * for S3 tile storage including multipart uploads.
+ * for S3 tile storage including multipart uploads; and that versitygw, the
+ * lighter S3 server the benchmark also runs the service on, does the same.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import {
@@ -20,7 +24,9 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { createTestBucket, s3ClientFor, uniqueName, useTestServers, withDatabase } from './helpers/servers.js';
+import { startLocalServers, type LocalServers } from '../services/dev/local-servers.js';
+import { S3Store } from '../shared/storage/s3-store.js';
+import { createTestBucket, s3ClientFor, uniqueName, useTestServers, withDatabase, type S3Info } from './helpers/servers.js';
 
 const servers = await useTestServers();
 const MiB = 1024 * 1024;
@@ -92,84 +98,124 @@ describe('mongodb (FerretDB via the official driver)', () => {
   });
 });
 
-describe('s3 (MinIO)', () => {
-  const s3 = s3ClientFor(servers.s3);
-  after(() => s3.destroy());
-  let bucket: string;
-  before(async () => {
-    bucket = await createTestBucket(servers.s3, 'servers');
-  });
+/** What hugemap needs of an S3 server, asked of `server()` (known once the suite's `before` ran). */
+function s3ServerSuite(name: string, server: () => S3Info, setUp: () => Promise<void> = async () => {}) {
+  describe(`s3 (${name})`, () => {
+    let s3: ReturnType<typeof s3ClientFor>;
+    let bucket: string;
+    before(async () => {
+      await setUp();
+      s3 = s3ClientFor(server());
+      bucket = await createTestBucket(server(), 'servers');
+    });
+    after(() => s3?.destroy());
 
-  test('PUT, GET and HEAD an object; HEAD of a missing key is 404', async () => {
-    const body = randomBytes(1234);
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'obj/one.bin', Body: body, ContentType: 'application/octet-stream' }));
+    test('a tile PUT by S3Store (lean-put.ts) keeps its bytes, content type and cache control', async () => {
+      const store = new S3Store({ ...server(), bucket, forcePathStyle: true });
+      try {
+        const body = randomBytes(4850);
+        await store.putSmallObject('images/x/image_files/15/3_4.jpeg', body, { contentType: 'image/jpeg', cacheControl: 'public, max-age=31536000, immutable' });
+        const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'images/x/image_files/15/3_4.jpeg' }));
+        assert.equal(got.ContentType, 'image/jpeg');
+        assert.equal(got.CacheControl, 'public, max-age=31536000, immutable');
+        assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body);
+        const keys: string[] = [];
+        for await (const o of store.listKeys('images/x/')) keys.push(o.key);
+        assert.deepEqual(keys, ['images/x/image_files/15/3_4.jpeg']);
+        await store.deletePrefix('images/x/');
+        await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'images/x/image_files/15/3_4.jpeg' })), { name: 'NotFound' });
+      } finally {
+        store.close();
+      }
+    });
 
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'obj/one.bin' }));
-    assert.equal(head.ContentLength, 1234);
-    assert.equal(head.ContentType, 'application/octet-stream');
+    test('PUT, GET and HEAD an object; HEAD of a missing key is 404', async () => {
+      const body = randomBytes(1234);
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'obj/one.bin', Body: body, ContentType: 'application/octet-stream' }));
 
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'obj/one.bin' }));
-    assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'obj/one.bin' }));
+      assert.equal(head.ContentLength, 1234);
+      assert.equal(head.ContentType, 'application/octet-stream');
 
-    await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'obj/missing.bin' })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
-      assert.equal(err.$metadata?.httpStatusCode, 404);
-      return true;
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'obj/one.bin' }));
+      assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), body);
+
+      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'obj/missing.bin' })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+        assert.equal(err.$metadata?.httpStatusCode, 404);
+        return true;
+      });
+    });
+
+    test('ListObjectsV2 filters by prefix', async () => {
+      for (const key of ['a/one.bin', 'a/two.bin', 'b/one.bin']) {
+        await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+      }
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'a/' }));
+      assert.deepEqual(listed.Contents?.map((o) => o.Key).sort(), ['a/one.bin', 'a/two.bin']);
+      assert.equal(listed.KeyCount, 2);
+    });
+
+    test('multipart upload: two parts, ListParts, complete', async () => {
+      const key = 'big/object.bin';
+      const part1 = randomBytes(5 * MiB); // S3's minimum size for every part but the last
+      const part2 = randomBytes(777);
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      assert.ok(UploadId);
+
+      const etags: string[] = [];
+      for (const [i, data] of [part1, part2].entries()) {
+        const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body: data }));
+        assert.ok(res.ETag);
+        etags.push(res.ETag);
+      }
+
+      const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId }));
+      assert.deepEqual(parts.Parts?.map((p) => [p.PartNumber, p.Size, p.ETag]), [
+        [1, part1.length, etags[0]],
+        [2, part2.length, etags[1]],
+      ]);
+
+      await s3.send(new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }));
+
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      assert.equal(got.ContentLength, part1.length + part2.length);
+      assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), Buffer.concat([part1, part2]));
+    });
+
+    test('AbortMultipartUpload discards the upload and its parts', async () => {
+      const key = 'big/aborted.bin';
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: randomBytes(1000) }));
+      const before = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      assert.ok(before.Uploads?.some((u) => u.UploadId === UploadId));
+
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }));
+
+      const afterAbort = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      assert.ok(!afterAbort.Uploads?.some((u) => u.UploadId === UploadId));
+      await assert.rejects(s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId })), { name: 'NoSuchUpload' });
+      await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), { name: 'NotFound' });
     });
   });
+}
 
-  test('ListObjectsV2 filters by prefix', async () => {
-    for (const key of ['a/one.bin', 'a/two.bin', 'b/one.bin']) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
-    }
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'a/' }));
-    assert.deepEqual(listed.Contents?.map((o) => o.Key).sort(), ['a/one.bin', 'a/two.bin']);
-    assert.equal(listed.KeyCount, 2);
-  });
+s3ServerSuite('MinIO', () => servers.s3);
 
-  test('multipart upload: two parts, ListParts, complete', async () => {
-    const key = 'big/object.bin';
-    const part1 = randomBytes(5 * MiB); // S3's minimum size for every part but the last
-    const part2 = randomBytes(777);
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-    assert.ok(UploadId);
-
-    const etags: string[] = [];
-    for (const [i, data] of [part1, part2].entries()) {
-      const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body: data }));
-      assert.ok(res.ETag);
-      etags.push(res.ETag);
-    }
-
-    const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId }));
-    assert.deepEqual(parts.Parts?.map((p) => [p.PartNumber, p.Size, p.ETag]), [
-      [1, part1.length, etags[0]],
-      [2, part2.length, etags[1]],
-    ]);
-
-    await s3.send(new CompleteMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      UploadId,
-      MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-    }));
-
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    assert.equal(got.ContentLength, part1.length + part2.length);
-    assert.deepEqual(Buffer.from(await got.Body!.transformToByteArray()), Buffer.concat([part1, part2]));
-  });
-
-  test('AbortMultipartUpload discards the upload and its parts', async () => {
-    const key = 'big/aborted.bin';
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-    await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: randomBytes(1000) }));
-    const before = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-    assert.ok(before.Uploads?.some((u) => u.UploadId === UploadId));
-
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }));
-
-    const afterAbort = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-    assert.ok(!afterAbort.Uploads?.some((u) => u.UploadId === UploadId));
-    await assert.rejects(s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId })), { name: 'NoSuchUpload' });
-    await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), { name: 'NotFound' });
-  });
+// Started here, beside the suite's MinIO: Redis and MongoDB are the test servers' (reused).
+let versitygw: LocalServers | undefined;
+let versitygwDir = '';
+s3ServerSuite('versitygw', () => versitygw!.s3, async () => {
+  versitygwDir = await mkdtemp(join(tmpdir(), 'hugemap-versitygw-'));
+  const env = { ...process.env, REDIS_URL: servers.redisUrl, MONGO_URL: servers.mongoUrl, S3_ENDPOINT: '' };
+  versitygw = await startLocalServers({ dataDir: join(versitygwDir, 'data'), logDir: join(versitygwDir, 'logs'), env, s3Server: 'versitygw' });
+  assert.deepEqual(versitygw.started, ['versitygw']);
+});
+after(async () => {
+  await versitygw?.stop();
+  if (versitygwDir) await rm(versitygwDir, { recursive: true, force: true });
 });

@@ -2,6 +2,8 @@
 # Builds the real servers hugemap's tests run against (no Docker here):
 #   ferretdb  MongoDB wire protocol on SQLite  (tools/ferretdb, FerretDB v1)
 #   minio     S3                               (built from the Go module proxy)
+#   versitygw S3 on plain files, a lighter server (built from the Go module proxy):
+#             the benchmark's second service-path contender (bench/run.ts)
 # and rclone, the upload half of the benchmark's shell-script baseline
 # (bench/shell-script.ts: vips dzsave, then rclone copy to S3),
 # into ${HUGEMAP_TOOLS_DIR:-$HOME/.cache/hugemap-tools}/bin. Redis comes from
@@ -16,6 +18,7 @@ set -euo pipefail
 FERRETDB_VERSION=v1.24.2                          # must match tools/ferretdb/go.mod
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # MinIO master of 2026-02-12
 RCLONE_VERSION=v1.76.0
+VERSITYGW_VERSION=v1.8.0
 GO_BOOTSTRAP_VERSION=1.26.8                       # only used when no usable go is installed
 GO_MIN_MINOR=24
 
@@ -100,4 +103,5 @@ build_go_install() {
 build_ferretdb
 build_go_install minio github.com/minio/minio "$MINIO_VERSION"
 build_go_install rclone github.com/rclone/rclone "$RCLONE_VERSION"
+build_go_install versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 log "binaries in $BIN_DIR"

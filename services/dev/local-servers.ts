@@ -4,8 +4,11 @@
  * A server whose URL is already set (REDIS_URL, MONGO_URL, S3_ENDPOINT with
  * its keys) is reused and nothing is started for it.
  *
- * Binaries: redis-server from the Debian package (PATH); ferretdb and minio
- * from `tools/build-test-servers.sh`, in ${HUGEMAP_TOOLS_DIR:-~/.cache/hugemap-tools}/bin,
+ * S3 is MinIO unless `s3Server: 'versitygw'` asks for Versity's S3 gateway on
+ * plain files, a lighter server the benchmark also measures the service with.
+ *
+ * Binaries: redis-server from the Debian package (PATH); ferretdb, minio and
+ * versitygw from `tools/build-test-servers.sh`, in ${HUGEMAP_TOOLS_DIR:-~/.cache/hugemap-tools}/bin,
  * else PATH. All are looked up before anything starts, so a missing one
  * fails at once with one line that says how to get it.
  */
@@ -19,14 +22,19 @@ import { freePort, pingMongo, pingRedis, pingS3, type S3Info } from './probes.js
 
 export type { S3Info };
 
+/** Which S3 server to start when S3_ENDPOINT is not set. */
+export type S3ServerKind = 'minio' | 'versitygw';
+
 export interface LocalServersOptions {
-  /** Each server started keeps its data in a subfolder: redis/, ferretdb/, minio/. */
+  /** Each server started keeps its data in a subfolder: redis/, ferretdb/, minio/ (or versitygw/). */
   dataDir: string;
   /** Each server started appends its output to `<logDir>/<name>.log`. */
   logDir: string;
   /** Read for REDIS_URL, MONGO_URL, S3_* (servers to reuse), HUGEMAP_TOOLS_DIR, PATH; passed to the servers. */
   env: NodeJS.ProcessEnv;
-  /** MinIO's root user. Default: random for this run; data kept across runs needs the same one every time. */
+  /** The S3 server to start. Default: MinIO. */
+  s3Server?: S3ServerKind;
+  /** The S3 server's root user. Default: random for this run; data kept across runs needs the same one every time. */
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Keep Redis's data (the queue) across restarts in an append-only file. Default: in memory only. */
   persistRedis?: boolean;
@@ -39,7 +47,7 @@ export interface LocalServers {
   /** As given in MONGO_URL, or `mongodb://127.0.0.1:PORT/` (no database) for a server started here. */
   mongoUrl: string;
   s3: S3Info;
-  /** Names of the servers this call started (`redis`, `ferretdb`, `minio`). */
+  /** Names of the servers this call started (`redis`, `ferretdb`, `minio` or `versitygw`). */
   started: string[];
   /** Process ids of the servers this call started. */
   pids: number[];
@@ -53,10 +61,11 @@ export const BUILD_TOOLS_COMMAND = 'bash tools/build-test-servers.sh';
 export async function startLocalServers(opts: LocalServersOptions): Promise<LocalServers> {
   const { env } = opts;
   const reusedS3 = env.S3_ENDPOINT ? s3FromEnv(env) : undefined;
+  const s3Server = opts.s3Server ?? 'minio';
   const binaries = locateBinaries(env, [
     ...(env.REDIS_URL ? [] : ['redis-server' as const]),
     ...(env.MONGO_URL ? [] : ['ferretdb' as const]),
-    ...(reusedS3 ? [] : ['minio' as const]),
+    ...(reusedS3 ? [] : [s3Server]),
   ]);
   const running: ManagedProcess[] = [];
   const stop = async () => {
@@ -86,10 +95,13 @@ export async function startLocalServers(opts: LocalServersOptions): Promise<Loca
     await server.waitUntilReady(() => pingMongo(url), readyMs);
     return url;
   };
+  const newS3Info = (port: number): S3Info => {
+    const credentials = opts.s3Credentials ?? { accessKeyId: 'hugemap-local', secretAccessKey: randomBytes(16).toString('hex') };
+    return { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', ...credentials };
+  };
   const minio = async (): Promise<S3Info> => {
     const [port, consolePort] = [await freePort(), await freePort()];
-    const credentials = opts.s3Credentials ?? { accessKeyId: 'hugemap-local', secretAccessKey: randomBytes(16).toString('hex') };
-    const s3: S3Info = { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', ...credentials };
+    const s3 = newS3Info(port);
     const server = launch(
       'minio',
       binaries.minio!,
@@ -99,9 +111,23 @@ export async function startLocalServers(opts: LocalServersOptions): Promise<Loca
     await server.waitUntilReady(() => pingS3(s3), readyMs);
     return s3;
   };
+  const versitygw = async (): Promise<S3Info> => {
+    const port = await freePort();
+    const s3 = newS3Info(port);
+    // Buckets are folders of this one and objects files in them; metadata (content type,
+    // cache control, ETag) goes into extended attributes, which tmpfs and ext4 both keep.
+    const dir = join(opts.dataDir, 'versitygw');
+    mkdirSync(dir, { recursive: true });
+    const server = launch('versitygw', binaries.versitygw!, ['--port', `127.0.0.1:${port}`, '--region', s3.region, '--quiet', 'posix', dir], {
+      ROOT_ACCESS_KEY: s3.accessKeyId,
+      ROOT_SECRET_KEY: s3.secretAccessKey,
+    });
+    await server.waitUntilReady(() => pingS3(s3), readyMs);
+    return s3;
+  };
 
   try {
-    const [redisUrl, mongoUrl, s3] = await Promise.all([env.REDIS_URL || redis(), env.MONGO_URL || ferretdb(), reusedS3 ?? minio()]);
+    const [redisUrl, mongoUrl, s3] = await Promise.all([env.REDIS_URL || redis(), env.MONGO_URL || ferretdb(), reusedS3 ?? (s3Server === 'versitygw' ? versitygw() : minio())]);
     return { redisUrl, mongoUrl, s3, started: running.map((s) => s.name), pids: running.map((s) => s.child.pid ?? 0), stop };
   } catch (err) {
     await stop();
@@ -118,7 +144,7 @@ function s3FromEnv(env: NodeJS.ProcessEnv): S3Info {
 }
 
 /** rclone is no server: the benchmark's shell-script baseline uploads with it (bench/shell-script.ts). */
-type BinaryName = 'redis-server' | 'ferretdb' | 'minio' | 'rclone';
+type BinaryName = 'redis-server' | 'ferretdb' | S3ServerKind | 'rclone';
 
 /** Finds every needed binary, or throws one MissingBinaryError naming all that are missing. */
 export function locateBinaries(env: NodeJS.ProcessEnv, names: BinaryName[]): Partial<Record<BinaryName, string>> {
