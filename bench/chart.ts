@@ -8,7 +8,8 @@ import type { BenchResults } from './results.js';
 
 const W = 1200;
 const H = 520;
-const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
+// Ten, so that every line of a default run (eight contenders, two first-view figures) has its own.
+const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 const MEMORY_TARGET_MB = 300;
 
 interface Series {

@@ -40,7 +40,7 @@ const SERVICE = {
  * 236 MP job's CPU (bench/service-cpu.ts), versitygw under half of that, so the two rows bracket
  * how much of the service path's time is the stand-in S3 server rather than hugemap.
  */
-const SERVICE_VERSITYGW = { id: 'service-path-versitygw', label: 'service path, S3 server versitygw instead of MinIO' } as const;
+const SERVICE_VERSITYGW = { id: 'service-path-versitygw', label: 'service path, S3 on versitygw' } as const;
 
 interface Flags {
   quick: boolean;
