@@ -1,14 +1,11 @@
 /**
- * `TMPDIR=/dev/shm node --import tsx bench/service-cpu.ts [IMAGE] [RUNS]`: where the CPU of one
+ * `TMPDIR=/dev/shm node --import tsx bench/service-cpu.ts [IMAGE] [RUNS] [minio|versitygw]`: where the CPU of one
  * service-path job goes. Starts the bench stack (service-path.ts: Redis, FerretDB, MinIO, the API
  * and one worker, warmed up), uploads IMAGE (default the 236 MP corpus photo) RUNS times (default 2)
  * and prints, per run, the wall time and the CPU seconds (utime + stime from /proc/PID/stat) each
  * process of the stack spent from upload start to done. Status is polled every 100 ms, as the bench
  * does; that polling is part of the API's and FerretDB's share.
- *
- * To measure another S3 server than the stack's MinIO, start it yourself and pass it as the
- * stack's servers are passed (S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY) with its process
- * id in S3_PID, so its CPU is counted like MinIO's.
+ * The third argument picks the stack's S3 server (default MinIO); its CPU is counted like the rest.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -18,16 +15,17 @@ import { removeImage, startStack, upload, waitUntilDone } from './service-path.j
 
 const image = process.argv[2] ?? join(homedir(), '.cache/hugemap-corpus/photo-236mp.jpg');
 const runs = Number(process.argv[3] ?? 2);
+const s3Server = process.argv[4] ?? 'minio';
+if (s3Server !== 'minio' && s3Server !== 'versitygw') throw new Error(`the S3 server is minio or versitygw, not ${s3Server}`);
 function processName(pid: number): string {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const hugemap = argv.findIndex((a) => a.endsWith('hugemap.js'));
   return hugemap >= 0 ? `hugemap ${argv[hugemap + 1]}` : argv[0]!.split('/').pop()!.split(' ')[0]!;
 }
 
-const stack = await startStack(join(process.env.TMPDIR ?? '/tmp', `hugemap-service-cpu-${process.pid}`));
+const stack = await startStack(join(process.env.TMPDIR ?? '/tmp', `hugemap-service-cpu-${process.pid}`), s3Server);
 try {
-  const externalS3 = Number(process.env.S3_PID) || undefined;
-  const pids = externalS3 === undefined ? stack.pids() : [...stack.pids(), externalS3];
+  const pids = stack.pids();
   for (let run = 1; run <= runs; run++) {
     const before = new Map(pids.map((p) => [p, cpuSeconds(p)]));
     const t0 = performance.now();
