@@ -119,13 +119,13 @@ export async function main(argv: string[]): Promise<BenchResults> {
   const wanted = (id: string) => flags.contenders.length === 0 || flags.contenders.includes(id);
   if (flags.service) {
     try {
-      stack = await startStack(join(scratch, 'stack'));
+      stack = await startStack(join(scratch, 'stack'), { quick: flags.quick });
     } catch (err) {
       skipped.push(`service path: ${(err as Error).message.split('\n')[0]}`);
     }
     if (wanted(SERVICE_VERSITYGW.id)) {
       try {
-        versitygwStack = await startStack(join(scratch, 'stack-versitygw'), 'versitygw');
+        versitygwStack = await startStack(join(scratch, 'stack-versitygw'), { s3Server: 'versitygw', quick: flags.quick });
       } catch (err) {
         skipped.push(`${SERVICE_VERSITYGW.id}: ${(err as Error).message.split('\n')[0]}`);
       }

@@ -5,7 +5,8 @@
  * and prints, per run, the wall time and the CPU seconds (utime + stime from /proc/PID/stat) each
  * process of the stack spent from upload start to done. Status is polled every 100 ms, as the bench
  * does; that polling is part of the API's and FerretDB's share.
- * The third argument picks the stack's S3 server (default MinIO); its CPU is counted like the rest.
+ * The third argument starts that S3 server for the stack (default: S3_ENDPOINT's, else MinIO); its
+ * CPU is counted like the rest.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -15,15 +16,15 @@ import { removeImage, startStack, upload, waitUntilDone } from './service-path.j
 
 const image = process.argv[2] ?? join(homedir(), '.cache/hugemap-corpus/photo-236mp.jpg');
 const runs = Number(process.argv[3] ?? 2);
-const s3Server = process.argv[4] ?? 'minio';
-if (s3Server !== 'minio' && s3Server !== 'versitygw') throw new Error(`the S3 server is minio or versitygw, not ${s3Server}`);
+const s3Server = process.argv[4];
+if (s3Server !== undefined && s3Server !== 'minio' && s3Server !== 'versitygw') throw new Error(`the S3 server is minio or versitygw, not ${s3Server}`);
 function processName(pid: number): string {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const hugemap = argv.findIndex((a) => a.endsWith('hugemap.js'));
   return hugemap >= 0 ? `hugemap ${argv[hugemap + 1]}` : argv[0]!.split('/').pop()!.split(' ')[0]!;
 }
 
-const stack = await startStack(join(process.env.TMPDIR ?? '/tmp', `hugemap-service-cpu-${process.pid}`), s3Server);
+const stack = await startStack(join(process.env.TMPDIR ?? '/tmp', `hugemap-service-cpu-${process.pid}`), { s3Server });
 try {
   const pids = stack.pids();
   for (let run = 1; run <= runs; run++) {

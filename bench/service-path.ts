@@ -58,13 +58,16 @@ export interface ServiceRun {
   outputBytes: number;
 }
 
-/** `s3Server`: MinIO (default; or the server S3_ENDPOINT names) or versitygw. */
-export async function startStack(dir: string, s3Server: S3ServerKind = 'minio'): Promise<Stack> {
+export interface StackOptions {
+  /** Start this S3 server for the stack. Default: the one S3_ENDPOINT names, else MinIO. */
+  s3Server?: S3ServerKind;
+  /** Warm up with a small image only: for `--quick`, whose numbers mean nothing anyway. */
+  quick?: boolean;
+}
+
+export async function startStack(dir: string, { s3Server, quick = false }: StackOptions = {}): Promise<Stack> {
   await mkdir(dir, { recursive: true });
-  // A stack asked for versitygw starts its own even where S3_ENDPOINT names a server to reuse
-  // (npm test's MinIO); Redis and MongoDB are reused either way.
-  const serversEnv = s3Server === 'minio' ? process.env : { ...process.env, S3_ENDPOINT: '' };
-  const servers: LocalServers = await startLocalServers({ dataDir: join(dir, 'servers'), logDir: join(dir, 'logs'), env: serversEnv, s3Server });
+  const servers: LocalServers = await startLocalServers({ dataDir: join(dir, 'servers'), logDir: join(dir, 'logs'), env: process.env, s3Server });
   const tag = randomBytes(4).toString('hex');
   const mongo = new URL(servers.mongoUrl);
   if (mongo.pathname === '/' || mongo.pathname === '') mongo.pathname = `/hugemap_bench_${tag}`;
@@ -109,7 +112,8 @@ export async function startStack(dir: string, s3Server: S3ServerKind = 'minio'):
     // the worker 0.3-0.8 CPU-s more than the next ones (bench/service-cpu.ts).
     const warmUp = join(dir, 'warm-up.jpg');
     const noise = { type: 'gaussian' as const, mean: 128, sigma: 40 };
-    await sharp({ create: { width: 8192, height: 4096, channels: 3, background: '#4a7', noise } }).jpeg({ quality: 90 }).toFile(warmUp);
+    const [width, height] = quick ? [512, 512] : [8192, 4096];
+    await sharp({ create: { width, height, channels: 3, background: '#4a7', noise } }).jpeg({ quality: 90 }).toFile(warmUp);
     const id = await upload(running.url, warmUp);
     await waitUntilDone(running.url, id);
     await removeImage(running.url, s3, id);

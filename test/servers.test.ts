@@ -211,7 +211,7 @@ let versitygw: LocalServers | undefined;
 let versitygwDir = '';
 s3ServerSuite('versitygw', () => versitygw!.s3, async () => {
   versitygwDir = await mkdtemp(join(tmpdir(), 'hugemap-versitygw-'));
-  const env = { ...process.env, REDIS_URL: servers.redisUrl, MONGO_URL: servers.mongoUrl, S3_ENDPOINT: '' };
+  const env = { ...process.env, REDIS_URL: servers.redisUrl, MONGO_URL: servers.mongoUrl };
   versitygw = await startLocalServers({ dataDir: join(versitygwDir, 'data'), logDir: join(versitygwDir, 'logs'), env, s3Server: 'versitygw' });
   assert.deepEqual(versitygw.started, ['versitygw']);
 });

@@ -2,10 +2,9 @@
  * Real Redis, MongoDB-protocol (FerretDB) and S3 (MinIO) servers on free
  * loopback ports: the backing services of `hugemap dev`, and of the tests.
  * A server whose URL is already set (REDIS_URL, MONGO_URL, S3_ENDPOINT with
- * its keys) is reused and nothing is started for it.
- *
- * S3 is MinIO unless `s3Server: 'versitygw'` asks for Versity's S3 gateway on
- * plain files, a lighter server the benchmark also measures the service with.
+ * its keys) is reused and nothing is started for it, unless `s3Server` names
+ * the S3 server to start: the benchmark compares MinIO with versitygw,
+ * Versity's S3 gateway on plain files, a lighter server.
  *
  * Binaries: redis-server from the Debian package (PATH); ferretdb, minio and
  * versitygw from `tools/build-test-servers.sh`, in ${HUGEMAP_TOOLS_DIR:-~/.cache/hugemap-tools}/bin,
@@ -22,7 +21,7 @@ import { freePort, pingMongo, pingRedis, pingS3, type S3Info } from './probes.js
 
 export type { S3Info };
 
-/** Which S3 server to start when S3_ENDPOINT is not set. */
+/** An S3 server this module can start. */
 export type S3ServerKind = 'minio' | 'versitygw';
 
 export interface LocalServersOptions {
@@ -32,7 +31,7 @@ export interface LocalServersOptions {
   logDir: string;
   /** Read for REDIS_URL, MONGO_URL, S3_* (servers to reuse), HUGEMAP_TOOLS_DIR, PATH; passed to the servers. */
   env: NodeJS.ProcessEnv;
-  /** The S3 server to start. Default: MinIO. */
+  /** Start this S3 server, even where S3_ENDPOINT names one. Default: reuse S3_ENDPOINT, else start MinIO. */
   s3Server?: S3ServerKind;
   /** The S3 server's root user. Default: random for this run; data kept across runs needs the same one every time. */
   s3Credentials?: { accessKeyId: string; secretAccessKey: string };
@@ -60,7 +59,7 @@ export const BUILD_TOOLS_COMMAND = 'bash tools/build-test-servers.sh';
 
 export async function startLocalServers(opts: LocalServersOptions): Promise<LocalServers> {
   const { env } = opts;
-  const reusedS3 = env.S3_ENDPOINT ? s3FromEnv(env) : undefined;
+  const reusedS3 = env.S3_ENDPOINT && !opts.s3Server ? s3FromEnv(env) : undefined;
   const s3Server = opts.s3Server ?? 'minio';
   const binaries = locateBinaries(env, [
     ...(env.REDIS_URL ? [] : ['redis-server' as const]),
