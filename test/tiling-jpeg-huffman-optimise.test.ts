@@ -11,7 +11,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { optimiseHuffman } from '../shared/tiling/jpeg-huffman-optimise.js';
+import { BitWriter, EncodeTable, type HuffmanSpec } from '../shared/tiling/jpeg-huffman.js';
+import { encodeTokens, optimiseHuffman } from '../shared/tiling/jpeg-huffman-optimise.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -139,4 +140,104 @@ test('damaged input gives null or a JPEG, never an exception: truncation, and 30
   }
   // Most single changes land in the entropy-coded data and still decode to something: those are rewritten.
   assert.ok(rewritten > 0 && rewritten < 300, `${rewritten} of 300 rewritten`);
+});
+
+test('encodeTokens writes the bytes BitWriter writes: codes of every length with up to 15 extra bits, restarts, stuffing', () => {
+  let seed = 7;
+  const below = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  // Random codes of 1..16 bits for every slot and symbol; all-ones codes included, for 0xFF stuffing.
+  const codeOf = new Int32Array(8 * 256);
+  for (let i = 0; i < codeOf.length; i++) {
+    const length = 1 + below(16);
+    codeOf[i] = (length << 16) | (below(4) === 0 ? (1 << length) - 1 : below(1 << length));
+  }
+  const count = 20_000;
+  const tokens = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const n = below(16);
+    const symbol = (below(16) << 4) | n;
+    tokens[i] = ((n === 0 ? 0 : below(1 << n)) << 12) | (below(8) << 8) | symbol;
+  }
+  const restarts = [1, 2, 97, 98, 1000, 5003, 19_999];
+
+  const reference = new BitWriter(count * 8);
+  for (let i = 0; i < count; i++) {
+    const r = restarts.indexOf(i);
+    if (r >= 0) reference.marker(0xd0 + (r & 7));
+    const token = tokens[i]!;
+    const code = codeOf[token & 0x7ff]!;
+    reference.put(code & 0xffff, code >>> 16);
+    reference.put(token >>> 12, token & 15);
+  }
+  reference.marker(0xd9);
+  const expected = reference.take();
+
+  const bytes = new Uint8Array(count * 8);
+  const used = encodeTokens(tokens, count, restarts, codeOf, bytes);
+  assert.equal(used, expected.length);
+  assert.ok(Buffer.from(bytes.subarray(0, used)).equals(Buffer.from(expected)), 'bytes differ from BitWriter');
+});
+
+/** A Huffman spec giving `symbols` the code lengths in `lengths` (same order; lengths ascending). */
+function specOf(symbols: number[], lengths: number[]): HuffmanSpec {
+  const counts = new Uint8Array(17);
+  for (const l of lengths) counts[l]!++;
+  return { counts, symbols: Uint8Array.from(symbols) };
+}
+
+/**
+ * A grey baseline JPEG, 64 blocks by 16, whose own Huffman tables give rare symbols 16-bit codes,
+ * with random coefficients: long codes followed by up to 10 extra bits, at every bit position.
+ */
+function longCodeJpeg(): Buffer {
+  let seed = 99;
+  const below = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+  const dcSymbols = Array.from({ length: 12 }, (_, i) => i);
+  const dc = new EncodeTable(specOf(dcSymbols, dcSymbols.map((i) => (i < 11 ? i + 1 : 12))));
+  const acAll = [0x00, 0xf0];
+  for (let run = 0; run < 16; run++) for (let size = 1; size <= 10; size++) acAll.push((run << 4) | size);
+  // End of block 2 bits, four short ones, 100 of 8 bits, the other 57 (sizes up to 10 among them) of 16 bits.
+  const ac = new EncodeTable(specOf(acAll, acAll.map((_, i) => (i === 0 ? 2 : i <= 4 ? 4 : i <= 104 ? 8 : 16))));
+  const longOnes = acAll.slice(105);
+  const w = new BitWriter(1 << 20);
+  const put = (table: EncodeTable, symbol: number, extraBits: number) => {
+    w.put(table.code[symbol]!, table.size[symbol]!);
+    w.put(extraBits === 0 ? 0 : below(1 << extraBits), extraBits);
+  };
+  const blocksWide = 64;
+  const blocksHigh = 16;
+  for (let b = 0; b < blocksWide * blocksHigh; b++) {
+    const dcSize = below(5);
+    put(dc, dcSize, dcSize);
+    for (let k = 1; k < 64; ) {
+      const choice = below(10);
+      if (choice === 0) {
+        put(ac, 0x00, 0); // end of block
+        break;
+      }
+      let rs = choice < 4 ? longOnes[below(longOnes.length)]! : acAll[2 + below(acAll.length - 2)]!;
+      if (k + (rs >> 4) > 63) rs = 0x01;
+      put(ac, rs, rs & 15);
+      k += (rs >> 4) + 1;
+    }
+  }
+  w.marker(EOI_MARKER);
+  const segment = (marker: number, payload: Buffer) => Buffer.concat([Buffer.from([0xff, marker, (payload.length + 2) >> 8, (payload.length + 2) & 255]), payload]);
+  return Buffer.concat([
+    Buffer.from([0xff, 0xd8]),
+    segment(0xdb, Buffer.concat([Buffer.from([0]), Buffer.alloc(64, 1)])),
+    segment(0xc0, Buffer.from([8, 0, blocksHigh * 8, (blocksWide * 8) >> 8, (blocksWide * 8) & 255, 1, 1, 0x11, 0])),
+    segment(0xc4, Buffer.concat([dc.dhtEntry(0, 0), ac.dhtEntry(1, 0)])),
+    segment(0xda, Buffer.from([1, 1, 0x00, 0, 63, 0])),
+    Buffer.from(w.take()),
+  ]);
+}
+const EOI_MARKER = 0xd9;
+
+test('tables with 16-bit codes: rare symbols with many extra bits decode and re-code as jpegtran -optimize does', async () => {
+  const input = longCodeJpeg();
+  const out = optimiseHuffman(input);
+  assert.ok(out, 'not rewritten');
+  assert.deepEqual(await decoded(out), await decoded(input), 'pixels differ');
+  assert.deepEqual(scanData(out), scanData(await jpegtranOptimize(input, 'long-codes')), 'entropy-coded data differs from jpegtran -optimize');
 });

@@ -8,7 +8,8 @@
  * direct mode takes 4.4 CPU-seconds where the suffix takes 9.4, or 12.1 with
  * optimize_coding. Direct mode cannot optimise Huffman tables, so tileImage
  * re-codes each tile losslessly afterwards (huffman-pass.ts): 15% fewer bytes
- * for 2.2-2.5 CPU-seconds more on that photo (bench/huffman-pass.ts), the same
+ * for 1.9 CPU-seconds more on that photo (bench/huffman-pass.ts, on the slower host of
+ * 2026-12-03, where the old re-coder took 2.2-2.5), the same
  * decoded pixels.
  *
  * sharp exposes no way to call it, so this calls sharp's own libvips through

@@ -26,7 +26,8 @@ export interface HuffmanSpec {
   symbols: Uint8Array;
 }
 
-const LOOKAHEAD = 9;
+/** Bits DecodeTable.look is indexed by. */
+export const LOOKAHEAD = 9;
 
 export class DecodeTable {
   /** Indexed by the next LOOKAHEAD bits: (code length << 8) | symbol, 0 when the code is longer. */
