@@ -3,8 +3,8 @@
  * service-path job goes. Starts the bench stack (service-path.ts: Redis, FerretDB, MinIO, the API
  * and one worker, warmed up), uploads IMAGE (default the 236 MP corpus photo) RUNS times (default 2)
  * and prints, per run, the wall time and the CPU seconds (utime + stime from /proc/PID/stat) each
- * process of the stack spent from upload start to done. Status is polled every 100 ms, as the bench
- * does; that polling is part of the API's and FerretDB's share.
+ * process of the stack spent from upload start to done. The job is watched on its status events, as
+ * the bench watches it (service-path.ts waitUntilDone); serving them is part of the API's share.
  * The third argument starts that S3 server for the stack (default: S3_ENDPOINT's, else MinIO); its
  * CPU is counted like the rest.
  */
