@@ -190,7 +190,8 @@ const freqScratch = new Int32Array(8 * 256);
  * runs for every symbol of every tile (8,800 a tile, 98.6% of them fused, for
  * the 236 MP photo). With both, and encodeTokens for pass 2, the whole pass took
  * 1.91-1.94 CPU-s for that photo's 4,852 tiles against 2.19-2.52 before
- * (bench/huffman-pass.ts, alternating, 2026-12-03). It reads as EntropyReader does: 0xFF00 is a 0xFF byte, any other marker ends
+ * (bench/huffman-pass.ts, alternating, 2026-12-03).
+ * It reads as EntropyReader does: 0xFF00 is a 0xFF byte, any other marker ends
  * the data and zero bits are fed from there on, and bits taken past the end
  * (more than `fake` would allow) mean the data is truncated.
  */
