@@ -208,20 +208,17 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
   const dcTables = layout.dc.map(tableAt);
   const acTables = layout.ac.map(tableAt);
   const restarts: number[] = [];
-  const end = jpeg.length;
-  let pos = s.dataStart;
-  /** Bits not yet taken are the low `nbits` of `acc`; the last `fake` of them were fed after the data ended. */
+  const cursor: ScanCursor = { pos: s.dataStart, fake: 0, ended: false };
+  /** Bits not yet taken are the low `nbits` of `acc`; the last `cursor.fake` of them were fed after the data ended. */
   let acc = 0;
   let nbits = 0;
-  let fake = 0;
-  let ended = false;
   let count = 0;
   let nextRst = 0;
   for (let mcu = 0; mcu < layout.mcus; mcu++) {
     if (s.restartInterval > 0 && mcu > 0 && mcu % s.restartInterval === 0) {
-      acc = nbits = fake = 0;
-      ended = false;
-      pos = afterMarker(jpeg, pos, RST0 + nextRst);
+      acc = nbits = cursor.fake = 0;
+      cursor.ended = false;
+      cursor.pos = afterMarker(jpeg, cursor.pos, RST0 + nextRst);
       nextRst = (nextRst + 1) & 7;
       restarts.push(count);
     }
@@ -231,16 +228,7 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
       for (let k = 0; ; ) {
         // Top up to 25..32 bits: enough for any code of up to 16 bits, or any fused token.
         while (nbits <= 24) {
-          let byte = 0;
-          if (!ended) {
-            if (pos >= end || (jpeg[pos] === 0xff && (pos + 1 >= end || jpeg[pos + 1] !== 0))) ended = true;
-            else {
-              byte = jpeg[pos]!;
-              pos += byte === 0xff ? 2 : 1;
-            }
-          }
-          if (ended) fake += 8;
-          acc = (acc << 8) | byte;
+          acc = (acc << 8) | nextScanByte(jpeg, cursor);
           nbits += 8;
         }
         let token = table.fused[(acc >>> (nbits - FUSED_BITS)) & FUSED_MASK]!;
@@ -267,16 +255,7 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
           if (k === 0 && symbol > MAX_DC_SIZE) throw refuse('DC difference out of range');
           const n = k === 0 ? symbol : symbol & 15;
           while (nbits < n) {
-            let byte = 0;
-            if (!ended) {
-              if (pos >= end || (jpeg[pos] === 0xff && (pos + 1 >= end || jpeg[pos + 1] !== 0))) ended = true;
-              else {
-                byte = jpeg[pos]!;
-                pos += byte === 0xff ? 2 : 1;
-              }
-            }
-            if (ended) fake += 8;
-            acc = (acc << 8) | byte;
+            acc = (acc << 8) | nextScanByte(jpeg, cursor);
             nbits += 8;
           }
           nbits -= n;
@@ -297,10 +276,35 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
         if (k >= 64) break;
       }
     }
-    if (nbits < fake) throw refuse('truncated image data');
+    if (nbits < cursor.fake) throw refuse('truncated image data');
   }
-  afterMarker(jpeg, pos, EOI);
+  afterMarker(jpeg, cursor.pos, EOI);
   return { tokens, count, restarts, freq };
+}
+
+/** Where tokenise's bit reader is in the scan. */
+interface ScanCursor {
+  /** The next byte to read. */
+  pos: number;
+  /** Zero bits fed after the data ended. */
+  fake: number;
+  /** A marker (or the end of the file) was reached: only zero bits from here on. */
+  ended: boolean;
+}
+
+/** The next byte of entropy-coded data: 0xFF00 is a 0xFF byte, any other marker ends the data, and zero bits follow. */
+function nextScanByte(jpeg: Uint8Array, cursor: ScanCursor): number {
+  if (!cursor.ended) {
+    const pos = cursor.pos;
+    if (pos < jpeg.length && (jpeg[pos] !== 0xff || (pos + 1 < jpeg.length && jpeg[pos + 1] === 0))) {
+      const byte = jpeg[pos]!;
+      cursor.pos = pos + (byte === 0xff ? 2 : 1);
+      return byte;
+    }
+    cursor.ended = true;
+  }
+  cursor.fake += 8;
+  return 0;
 }
 
 function fail(detail: string): never {
