@@ -165,6 +165,20 @@ export function toHugemapError(err: unknown): HugemapError {
   return new HugemapError('HUGEMAP_ERR_INTERNAL', message.split('\n')[0] ?? 'internal error', { cause: err });
 }
 
+/**
+ * The same error for someone who never saw this machine's disk: each local path in its message
+ * replaced by what it stands for (a scratch copy of an upload by "the original image", a folder
+ * by nothing, leaving paths relative to it). The tiler names the files it reads, which helps on
+ * the command line and in logs but, shown to whoever uploaded the image, only tells them how the
+ * server's disk is laid out. Code, HTTP status and permanence stay; the original is the cause.
+ */
+export function withLocalPathsHidden(err: HugemapError, shownAs: ReadonlyArray<readonly [path: string, shown: string]>): HugemapError {
+  let message = err.message;
+  for (const [path, shown] of shownAs) message = message.replaceAll(path, shown);
+  if (message === err.message) return err;
+  return new HugemapError(err.code, message, { httpStatus: err.httpStatus, permanent: err.permanent, cause: err });
+}
+
 /** A command line that cannot be run as written (unknown option, bad value). The CLI exits 2. */
 export class UsageError extends HugemapError {
   constructor(message: string) {

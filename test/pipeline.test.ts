@@ -168,6 +168,9 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.equal(doc.status, 'failed');
     assert.equal(doc.error.code, 'HUGEMAP_ERR_CORRUPT_IMAGE');
     assert.doesNotMatch(doc.error.message, /\n|    at /);
+    // Names the image, not the worker's copy of it on its own disk.
+    assert.match(doc.error.message, /^the original image is damaged or truncated: /);
+    assert.ok(!doc.error.message.includes(config.workDir), doc.error.message);
     assert.equal(doc.attempts, 1, 'bad input must not be retried');
     assert.deepEqual(await listKeys(s3, `images/${res.json.id}/`), []);
     assert.equal((await s3.head(`originals/${res.json.id}`))?.size, truncated.length);

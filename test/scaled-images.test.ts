@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import sharp from 'sharp';
 import { useTestServers } from './helpers/servers.js';
+import { waitFor } from './helpers/test-config.js';
 import { meanAbsDiff, patterned, startImageService, upload, waitUntilDone, type ImageService } from './helpers/image-service.js';
 
 const servers = await useTestServers();
@@ -194,6 +195,24 @@ describe('scaled images', () => {
     assert.equal((await fetch(`${svc.url}/i/100x100/nonsense.jpg`)).status, 404);
     assert.equal((await fetch(`${svc.url}/api/v1/images/${id}/scaled-dimensions?size=abc`)).status, 400);
     assert.equal((await fetch(`${svc.url}/api/v1/images/AAAAAAAAAAAAAAAAAAAAAA/scaled-dimensions?size=10x10`)).status, 404);
+  });
+
+  test('damaged originals: 422 with their code, naming the original image, never this server\'s scratch copy', async () => {
+    const whole = await patterned(640, 480);
+    // Cut in half: the header reads, the pixels do not. A JPEG start and then noise: not even the header reads.
+    for (const damaged of [whole.subarray(0, Math.floor(whole.length / 2)), Buffer.concat([whole.subarray(0, 4), Buffer.alloc(4000, 0x55)])]) {
+      const res = await upload(svc.url, damaged, 'damaged.jpg');
+      assert.equal(res.status, 202, JSON.stringify(res.json));
+      const id = res.json.id as string;
+      // Tiling fails for good first (the original stays stored), so the scaler is the only reader below.
+      await waitFor('the damaged image to fail', async () => ((await (await fetch(`${svc.url}/api/v1/images/${id}`)).json()).status === 'failed' ? true : undefined), 60_000, 100);
+      const scaled = await fetch(`${svc.url}/i/240x160/${id}.jpg`);
+      assert.equal(scaled.status, 422);
+      const { error } = (await scaled.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'HUGEMAP_ERR_CORRUPT_IMAGE');
+      assert.match(error.message, /^the original image is damaged or truncated: /);
+      assert.doesNotMatch(error.message, /orig-[0-9a-f]{16}|\/original\b/, error.message);
+    }
   });
 
   test('the <img> tag: scaled src with a slug, exact size, escaped alt from the title or file name', async () => {

@@ -9,8 +9,9 @@
  * check hands the job to another worker, which resumes from the checkpoint.
  */
 import { rm } from 'node:fs/promises';
+import { sep } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { toHugemapError } from '../shared/errors.js';
+import { toHugemapError, withLocalPathsHidden, type HugemapError } from '../shared/errors.js';
 import { imageKeys } from '../shared/image-status.js';
 import { redisConnection, TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import { jobPaths, type WorkerDeps } from './job-context.js';
@@ -48,16 +49,22 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
     const err = toHugemapError(thrown);
     const lastAttempt = err.permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.warn({ code: err.code, err: err.message, lastAttempt }, 'job failed');
+    const error = errorForStatus(err, jobPaths(deps.config.workDir, imageId));
     if (lastAttempt) {
       // The preview goes with everything else under the image's prefix, so the status stops linking it.
-      await deps.store.update(imageId, { status: 'failed', stage: 'failed', error: err.toJSON() }, { $unset: { preview: '' } }).catch(() => null);
+      await deps.store.update(imageId, { status: 'failed', stage: 'failed', error }, { $unset: { preview: '' } }).catch(() => null);
       await removeEverything(imageId, deps, { keepOriginal: true }).catch(() => null);
     } else {
-      await deps.store.update(imageId, { error: err.toJSON() }).catch(() => null);
+      await deps.store.update(imageId, { error }).catch(() => null);
     }
     if (err.permanent) throw new UnrecoverableError(`${err.code}: ${err.message}`);
     throw err;
   }
+}
+
+/** The error as the image's status shows it: without the worker's own paths (withLocalPathsHidden). */
+export function errorForStatus(err: HugemapError, paths: { dir: string; originalPath: string }): { code: string; message: string } {
+  return withLocalPathsHidden(err, [[paths.originalPath, 'the original image'], [`${paths.dir}${sep}`, '']]).toJSON();
 }
 
 /** A failed or deleted image leaves no partial pyramid behind that could look complete. */

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { NotFoundError } from '../../shared/errors.js';
+import { HugemapError, NotFoundError, withLocalPathsHidden } from '../../shared/errors.js';
 import { imageKeys, type ImageDoc } from '../../shared/image-status.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 import { probeImage } from '../../shared/tiling/probe.js';
@@ -89,7 +89,7 @@ async function fromOriginal(file: string, width: number, height: number, spec: B
       .resize(out.width, out.height, { fit: spec.kind === 'fill' ? 'cover' : 'fill', position: 'centre' });
     return { data: await encode(image, format).toBuffer(), ...out };
   } catch (err) {
-    throw classifyVipsError('original', err);
+    throw classifyVipsError('the original image', err);
   }
 }
 
@@ -107,6 +107,9 @@ async function withOriginal<T>(deps: ScalerDeps, doc: ImageDoc, use: (file: stri
     }
     const probe = await probeImage(file, { maxPixels: deps.maxPixels });
     return await use(file, probe.width, probe.height);
+  } catch (err) {
+    // Answered to the client as is (a damaged original is a 422): without this server's scratch paths.
+    throw err instanceof HugemapError ? withLocalPathsHidden(err, [[file, 'the original image'], [`${dir}${path.sep}`, '']]) : err;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
