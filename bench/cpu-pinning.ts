@@ -1,7 +1,7 @@
 /**
  * Confines processes, every thread of them, to the first N cores with
  * util-linux's `taskset`. The throughput figure is "N workers on N cores": the
- * servers, the API, the workers and the benchmark's own polling all share those
+ * servers, the API, the workers and the benchmark's own process all share those
  * N cores, so going from 1 to 2 workers is not flattered (or spoiled) by a core
  * that sits idle in one case and not the other.
  */
