@@ -380,28 +380,25 @@ export function encodeTokens(tokens: Int32Array, count: number, restarts: readon
     const code = codeOf[token & 0x7ff]!;
     const codeLength = code >>> 16;
     const n = token & 15;
-    if (codeLength + n <= 24) {
-      // With at most 7 bits waiting, at most 31 bits in the accumulator.
-      acc = (acc << (codeLength + n)) | ((code & 0xffff) << n) | (token >>> EXTRA_SHIFT);
-      nbits += codeLength + n;
-    } else {
-      // A long code with many extra bits (up to 16 + 15): the code first, written out, then the bits.
-      acc = (acc << codeLength) | (code & 0xffff);
-      nbits += codeLength;
+    // Code and extra bits go in at once where they fit: with at most 7 bits waiting, 24 more make 31.
+    // A long code with many extra bits (up to 16 + 15) goes in as two pieces, the code first.
+    const together = codeLength + n <= 24;
+    let value = together ? ((code & 0xffff) << n) | (token >>> EXTRA_SHIFT) : code & 0xffff;
+    let length = together ? codeLength + n : codeLength;
+    let second = together ? 0 : n;
+    for (;;) {
+      acc = (acc << length) | value;
+      nbits += length;
       while (nbits >= 8) {
         nbits -= 8;
         const byte = (acc >>> nbits) & 0xff;
         bytes[used++] = byte;
         if (byte === 0xff) bytes[used++] = 0;
       }
-      acc = (acc << n) | (token >>> EXTRA_SHIFT);
-      nbits += n;
-    }
-    while (nbits >= 8) {
-      nbits -= 8;
-      const byte = (acc >>> nbits) & 0xff;
-      bytes[used++] = byte;
-      if (byte === 0xff) bytes[used++] = 0;
+      if (second === 0) break;
+      value = token >>> EXTRA_SHIFT;
+      length = second;
+      second = 0;
     }
   }
   if (nbits > 0) {
