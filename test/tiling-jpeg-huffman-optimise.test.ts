@@ -13,6 +13,7 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { BitWriter, EncodeTable, type HuffmanSpec } from '../shared/tiling/jpeg-huffman.js';
 import { encodeTokens, optimiseHuffman } from '../shared/tiling/jpeg-huffman-optimise.js';
+import { EOI, RST0 } from '../shared/tiling/jpeg-markers.js';
 import { tempDir } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -119,6 +120,15 @@ test('kinds it does not rewrite give null: progressive, arithmetic-coded, not a 
   assert.ok(optimiseHuffman(base), 'the baseline control is rewritten');
 });
 
+test('a bit pattern that is no code of its table is refused (null), not decoded as something', async () => {
+  const input = await cjpeg('no-code', 64, 48, ['-quality', '85']);
+  // Sixteen one bits (0xFF stuffed as 0xFF00): no Huffman code is all ones, so none matches.
+  const damaged = Buffer.from(input);
+  damaged.set([0xff, 0x00, 0xff, 0x00, 0xff, 0x00], input.length - scanData(input).length);
+  assert.ok(optimiseHuffman(input), 'the undamaged control is rewritten');
+  assert.equal(optimiseHuffman(damaged), null);
+});
+
 test('damaged input gives null or a JPEG, never an exception: truncation, and 300 seeded byte changes', async () => {
   const input = await cjpeg('damage', 120, 80, ['-quality', '85']);
   for (const cut of [input.length - 2, input.length - 40, Math.floor(input.length / 2), 300, 20, 3]) {
@@ -163,13 +173,13 @@ test('encodeTokens writes the bytes BitWriter writes: codes of every length with
   const reference = new BitWriter(count * 8);
   for (let i = 0; i < count; i++) {
     const r = restarts.indexOf(i);
-    if (r >= 0) reference.marker(0xd0 + (r & 7));
+    if (r >= 0) reference.marker(RST0 + (r & 7));
     const token = tokens[i]!;
     const code = codeOf[token & 0x7ff]!;
     reference.put(code & 0xffff, code >>> 16);
     reference.put(token >>> 12, token & 15);
   }
-  reference.marker(0xd9);
+  reference.marker(EOI);
   const expected = reference.take();
 
   const bytes = new Uint8Array(count * 8);
@@ -221,7 +231,7 @@ function longCodeJpeg(): Buffer {
       k += (rs >> 4) + 1;
     }
   }
-  w.marker(EOI_MARKER);
+  w.marker(EOI);
   const segment = (marker: number, payload: Buffer) => Buffer.concat([Buffer.from([0xff, marker, (payload.length + 2) >> 8, (payload.length + 2) & 255]), payload]);
   return Buffer.concat([
     Buffer.from([0xff, 0xd8]),
@@ -232,7 +242,6 @@ function longCodeJpeg(): Buffer {
     Buffer.from(w.take()),
   ]);
 }
-const EOI_MARKER = 0xd9;
 
 test('tables with 16-bit codes: rare symbols with many extra bits decode and re-code as jpegtran -optimize does', async () => {
   const input = longCodeJpeg();

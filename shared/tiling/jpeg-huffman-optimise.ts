@@ -15,7 +15,7 @@
  * arithmetic, 12-bit, several scans) or anything damaged gives null: the
  * caller keeps the tile it has, which is valid, only larger.
  */
-import { DecodeTable, LOOKAHEAD, optimalSpec, type HuffmanSpec } from './jpeg-huffman.js';
+import { DecodeTable, optimalSpec, type HuffmanSpec } from './jpeg-huffman.js';
 import { frameGeometry } from './jpeg-progressive-layout.js';
 import { DAC, DHT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS, isSof, parseDht, parseDri, parseSof, parseSos, type JpegFrame, type ScanHeader } from './jpeg-markers.js';
 
@@ -75,7 +75,7 @@ function readSegments(jpeg: Uint8Array): Segments {
       return { frame, scan, restartInterval, kept, sos: buf.subarray(at, end), decode, dataStart: end };
     }
     if (marker === DHT) {
-      for (const t of parseDht(data, refuse)) decode[t.tc * AC_SLOT + t.th] = decodeTable(t.tc, t.th, t.spec);
+      for (const t of parseDht(data, refuse)) decode[t.tc * AC_SLOT + t.th] = scanTable(t.tc, t.th, t.spec);
     } else {
       if (marker === EOI || marker === DAC) throw refuse('no Huffman-coded scan');
       if (isSof(marker)) {
@@ -144,7 +144,7 @@ interface ScanTable {
 const scanTables = new Map<string, ScanTable>();
 const MAX_CACHED_TABLES = 64;
 
-function decodeTable(tc: number, th: number, spec: HuffmanSpec): ScanTable {
+function scanTable(tc: number, th: number, spec: HuffmanSpec): ScanTable {
   const slot = tc * AC_SLOT + th;
   const key = `${slot}:${Buffer.from(spec.counts.buffer, spec.counts.byteOffset, spec.counts.byteLength).toString('latin1')}:${Buffer.from(spec.symbols.buffer, spec.symbols.byteOffset, spec.symbols.byteLength).toString('latin1')}`;
   let table = scanTables.get(key);
@@ -236,22 +236,11 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
           nbits -= token >>> 24;
           token &= 0xffffff;
         } else {
-          // The long way: the code (EntropyReader.decode), then its extra bits.
-          const t = table.decode;
-          const peek = (acc >>> (nbits - 16)) & 0xffff;
-          let symbol: number;
-          const hit = t.look[peek >>> (16 - LOOKAHEAD)]!;
-          if (hit !== 0) {
-            nbits -= hit >>> 8;
-            symbol = hit & 0xff;
-          } else {
-            let l = LOOKAHEAD + 1;
-            let code = peek >>> (16 - l);
-            while (code > t.maxcode[l]!) code = peek >>> (16 - ++l);
-            if (l > 16) throw refuse('invalid Huffman code in the image data');
-            nbits -= l;
-            symbol = t.symbols[t.valOffset[l]! + code]!;
-          }
+          // The long way: the code, then its extra bits.
+          const hit = table.decode.lookUp((acc >>> (nbits - 16)) & 0xffff);
+          if (hit === 0) throw refuse('invalid Huffman code in the image data');
+          nbits -= hit >>> 8;
+          const symbol = hit & 0xff;
           if (k === 0 && symbol > MAX_DC_SIZE) throw refuse('DC difference out of range');
           const n = k === 0 ? symbol : symbol & 15;
           while (nbits < n) {

@@ -26,8 +26,7 @@ export interface HuffmanSpec {
   symbols: Uint8Array;
 }
 
-/** Bits DecodeTable.look is indexed by. */
-export const LOOKAHEAD = 9;
+const LOOKAHEAD = 9;
 
 export class DecodeTable {
   /** Indexed by the next LOOKAHEAD bits: (code length << 8) | symbol, 0 when the code is longer. */
@@ -59,6 +58,20 @@ export class DecodeTable {
     }
     this.maxcode[17] = 0x7fffffff;
     if (isDc && spec.symbols.some((s) => s > 15)) throw corrupt('invalid DC Huffman table (symbol above 15)');
+  }
+
+  /**
+   * The code at the start of `peek` (the next 16 bits of the scan, first bit highest):
+   * (code length << 8) | symbol, or 0 when no code of up to 16 bits matches (damaged data).
+   * Most codes are found in `look`; longer ones the canonical way (T.81 F.2.2.3).
+   */
+  lookUp(peek: number): number {
+    const hit = this.look[peek >>> (16 - LOOKAHEAD)]!;
+    if (hit !== 0) return hit;
+    let l = LOOKAHEAD + 1;
+    let code = peek >>> (16 - l);
+    while (code > this.maxcode[l]!) code = peek >>> (16 - ++l);
+    return l > 16 ? 0 : (l << 8) | this.symbols[this.valOffset[l]! + code]!;
   }
 }
 
@@ -124,18 +137,10 @@ export class EntropyReader {
 
   decode(t: DecodeTable): number {
     if (this.nbits < 16) this.fill();
-    const peek = (this.acc >>> (this.nbits - 16)) & 0xffff;
-    const hit = t.look[peek >>> (16 - LOOKAHEAD)]!;
-    if (hit !== 0) {
-      this.nbits -= hit >>> 8;
-      return hit & 0xff;
-    }
-    let l = LOOKAHEAD + 1;
-    let code = peek >>> (16 - l);
-    while (code > t.maxcode[l]!) code = peek >>> (16 - ++l);
-    if (l > 16) throw this.corrupt('invalid Huffman code in the image data');
-    this.nbits -= l;
-    return t.symbols[t.valOffset[l]! + code]!;
+    const hit = t.lookUp((this.acc >>> (this.nbits - 16)) & 0xffff);
+    if (hit === 0) throw this.corrupt('invalid Huffman code in the image data');
+    this.nbits -= hit >>> 8;
+    return hit & 0xff;
   }
 }
 
