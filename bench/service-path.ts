@@ -307,28 +307,22 @@ export interface ThroughputRun {
 }
 
 /**
- * Images per minute for a queue, N workers on N cores: every image is uploaded
- * first (no worker running, so the queue is full); then the whole stack (servers,
- * API, and this process, whose children inherit it) is confined to the first N
- * cores, N workers start, each with one libvips thread (VIPS_CONCURRENCY=1: one
- * core's worth each), and the clock runs from their start until the last image
- * is done. Afterwards every process gets all cores back.
- */
-/**
- * N workers on a queue of images: the workers are started first and are ready, idle on a paused
- * queue, while the images are uploaded; the clock runs from resuming the queue to the last image
- * done. Workers in production are long-running, so their start-up (Node and module loading, 1-2 s
- * a process here) is no part of a queue's time; counted in, it was 5-10% of a four-image run, the
- * same in both rows, which understated how throughput scales. The whole stack and the workers are
- * confined to the first N cores (cpu-pinning.ts) for the timed part.
+ * Images per minute for a queue, N workers on N cores. The N workers, each with one libvips thread
+ * (VIPS_CONCURRENCY=1: one core's worth each), are started first and wait, ready, on a paused queue
+ * while every image is uploaded; then the whole stack (servers, API, workers and this process) is
+ * confined to the first N cores, and the clock runs from resuming the queue until the last image is
+ * done. Afterwards every process gets all cores back. Workers in production are long-running, so
+ * their start-up (Node and module loading, 1-2 s a process here) is no part of a queue's time;
+ * counted in, as it was until 2026-12-03, it was 5-10% of a four-image run, the same in both rows,
+ * which understated how throughput scales.
  */
 export async function runThroughput(stack: Stack, paths: string[], workers: number, dir: string): Promise<ThroughputRun> {
   await rm(dir, { recursive: true, force: true });
   // A queue of its own, so the stack's long-running worker does not take these jobs.
   const own = { env: { ...stack.env, QUEUE_PREFIX: `${stack.env.QUEUE_PREFIX}-tp${workers}` } };
-  const queue = createTileQueue(stack.env.REDIS_URL!, own.env.QUEUE_PREFIX);
   const front = await startServices(own, join(dir, 'api'), 0);
   const api = front.api!;
+  const queue = createTileQueue(stack.env.REDIS_URL!, own.env.QUEUE_PREFIX);
   const ids: string[] = [];
   let started: Proc[] = [];
   const cores = canPin() ? Math.min(workers, cpus().length) : null;
