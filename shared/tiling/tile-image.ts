@@ -214,13 +214,29 @@ function validateOptions(opts: TileOptions, quality: number, maxPixels: number):
   }
 }
 
+/** Clean-ups of abandoned libvips calls (see abortable) not finished yet. */
+const abandoned = new Set<Promise<unknown>>();
+
+/**
+ * Resolves once every libvips call abandoned by an abort so far has settled and what it wrote
+ * late has been removed: an aborted tileImage rejects before that. For tests, and for a process
+ * that wants its output folders final before it exits.
+ */
+export async function abandonedWorkSettled(): Promise<void> {
+  while (abandoned.size > 0) await Promise.all([...abandoned]);
+}
+
 /**
  * libvips cannot be interrupted, so an abort rejects at once; `abandon` runs
  * again once the abandoned libvips call settles, to remove what it wrote late.
  */
 async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, abandon: (result: T | undefined) => Promise<unknown>): Promise<T> {
   if (!signal) return work;
-  const abandonWork = () => void work.then(abandon, () => abandon(undefined)).catch(() => undefined);
+  const abandonWork = (): void => {
+    const cleanup = work.then(abandon, () => abandon(undefined)).catch(() => undefined);
+    abandoned.add(cleanup);
+    void cleanup.finally(() => abandoned.delete(cleanup));
+  };
   if (signal.aborted) {
     abandonWork();
     throw signal.reason;
