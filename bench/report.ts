@@ -1,6 +1,6 @@
 /** bench/results: the JSON as measured, and the same numbers as a Markdown report. */
 import type { BenchResults, ContenderResult } from './results.js';
-import type { Spread } from './stats.js';
+import { spread, type Spread } from './stats.js';
 
 export function markdownReport(r: BenchResults): string {
   const out: string[] = [];
@@ -52,18 +52,29 @@ export function markdownReport(r: BenchResults): string {
   }
   if (r.throughput.length > 0) {
     out.push('## Throughput (a queue of images, N workers on N cores)', '');
-    out.push('The whole stack (servers, API, workers) is confined to the cores shown with taskset; each worker runs one libvips thread.', '');
-    out.push('| workers | cores | images | seconds | images/minute | worker peak RSS MB |');
-    out.push('|---|---|---|---|---|---|');
-    for (const t of r.throughput) out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.seconds.toFixed(1)} | ${t.imagesPerMinute.toFixed(1)} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
+    out.push(
+      'The whole stack (servers, API, workers) is confined to the cores shown with taskset; each worker runs one libvips thread. ' +
+        'Each round runs every worker count once, in rotated order; seconds and images/minute are median (min-max) over the rounds, ' +
+        "the speed-up is each round's images/minute over that round's 1-worker run, median (min-max).",
+      '',
+    );
+    out.push('| workers | cores | images | rounds | seconds | images/minute | speed-up | worker peak RSS MB |');
+    out.push('|---|---|---|---|---|---|---|---|');
+    for (const t of r.throughput) {
+      const seconds = fmtSpread(spread(t.rounds.map((x) => x.seconds)), 1);
+      const perMinute = fmtSpread(spread(t.rounds.map((x) => x.imagesPerMinute)), 1);
+      const speedUp = t.speedUp ? fmtSpread(t.speedUp, 2, 'x') : '-';
+      out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.rounds.length} | ${seconds} | ${perMinute} | ${speedUp} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
+    }
     out.push('');
   }
   if (m.skipped.length > 0) out.push('Skipped: ' + m.skipped.join('; '), '');
   return out.join('\n');
 }
 
-function fmtSpread(s: Spread, digits: number): string {
-  const f = (n: number) => n.toFixed(digits);
+/** `median (min-max)`, or the median alone when every run gave the same; `unit` follows each number. */
+function fmtSpread(s: Spread, digits: number, unit = ''): string {
+  const f = (n: number) => n.toFixed(digits) + unit;
   return s.min === s.max ? f(s.median) : `${f(s.median)} (${f(s.min)}-${f(s.max)})`;
 }
 

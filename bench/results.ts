@@ -72,8 +72,14 @@ export interface ThroughputResult {
   cores: number | null;
   images: number;
   imageName: string;
+  /** Medians over the rounds. */
   seconds: number;
   imagesPerMinute: number;
+  /** Each round's figures, in the order run (bench/throughput.ts). */
+  rounds: Array<{ seconds: number; imagesPerMinute: number }>;
+  /** Images per minute over 1 worker's in the same round, over the rounds; null for 1 worker. */
+  speedUp: Spread | null;
+  /** Each worker's largest peak RSS over the rounds. */
   workerRssMB: number[];
 }
 

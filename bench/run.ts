@@ -2,7 +2,7 @@
  * `npm run bench`: tiles the same images with every contender, alternating, several runs each,
  * and writes bench/results/{full|quick}.{json,md,png}.
  *
- *   npm run bench                      59 and 236 MP photos, hard cases, 3 runs, throughput
+ *   npm run bench                      59 and 236 MP photos, hard cases, 3 runs, throughput (as many rounds as runs)
  *   npm run bench -- --runs 5 --giga   also the 944 MP photo
  *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
  * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --only IMAGE[,IMAGE],
@@ -23,10 +23,11 @@ import { fullCorpus, quickCorpus, type BenchImage } from './corpus.js';
 import { folderBytes, round1, runTimed } from './measure.js';
 import { markdownReport } from './report.js';
 import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, ThroughputResult } from './results.js';
-import { runServicePath, runThroughput, startStack, type Stack } from './service-path.js';
+import { runServicePath, runThroughput, startStack, type Stack, type ThroughputRun } from './service-path.js';
 import { rcloneBinary, rcloneVersion, runShellScript, SHELL_SCRIPT } from './shell-script.js';
 import { FIRST_VIEW_PX } from '../shared/tiling/pyramid.js';
 import { rotation, spread } from './stats.js';
+import { summariseThroughput } from './throughput.js';
 
 // The worker takes TILE_JPEG_ENCODER from this process's environment, like every other setting.
 const WORKER_JPEG_ENCODER = process.env.TILE_JPEG_ENCODER;
@@ -193,12 +194,19 @@ export async function main(argv: string[]): Promise<BenchResults> {
     if (stack && flags.throughput) {
       const base = images.find((i) => i.timed)!;
       const count = flags.quick ? 2 : 4;
-      for (const workers of [1, 2]) {
-        const queue = await distinctCopies(base, count, join(scratch, `queue-${workers}`), `workers-${workers}`);
-        const t = await runThroughput(stack, queue, workers, join(scratch, `throughput-${workers}`));
-        throughput.push({ ...t, imageName: base.name });
-        log(`throughput ${workers} worker(s): ${t.imagesPerMinute} images/min`);
+      // Rounds like the contenders' runs: every worker count once per round, in rotated order.
+      const rounds: ThroughputRun[][] = [];
+      for (let round = 0; round < flags.runs; round++) {
+        const runs: ThroughputRun[] = [];
+        for (const workers of rotation([1, 2], round)) {
+          const queue = await distinctCopies(base, count, join(scratch, `queue-${workers}`), `workers-${workers}-round-${round}`);
+          const t = await runThroughput(stack, queue, workers, join(scratch, `throughput-${workers}`));
+          runs.push(t);
+          log(`throughput round ${round + 1}/${flags.runs}, ${workers} worker(s): ${t.imagesPerMinute} images/min`);
+        }
+        rounds.push(runs);
       }
+      throughput.push(...summariseThroughput(base.name, rounds));
     } else skipped.push(stack ? 'throughput: --no-throughput' : 'throughput: no service path');
   } finally {
     await Promise.all([stack?.stop(), versitygwStack?.stop()]);

@@ -5,6 +5,8 @@ import { cpuSecondsFromStat, parseTimeReport } from '../bench/measure.js';
 import { rotation, spread } from '../bench/stats.js';
 import { chartSvg } from '../bench/chart.js';
 import { markdownReport } from '../bench/report.js';
+import { summariseThroughput } from '../bench/throughput.js';
+import type { ThroughputRun } from '../bench/service-path.js';
 import type { BenchResults } from '../bench/results.js';
 
 const TIME_REPORT = `\tCommand being timed: "vips dzsave a b"
@@ -57,8 +59,18 @@ const SAMPLE: BenchResults = {
     { image: 'b.jpg', kind: 'jpeg', megapixels: 9, hugemapTile: null, worker: null, failed: 'API gone' },
   ],
   throughput: [
-    { workers: 1, cores: 1, images: 4, imageName: 'a.jpg', seconds: 30, imagesPerMinute: 8, workerRssMB: [200] },
-    { workers: 2, cores: null, images: 4, imageName: 'a.jpg', seconds: 20, imagesPerMinute: 12, workerRssMB: [210, 220] },
+    { workers: 1, cores: 1, images: 4, imageName: 'a.jpg', seconds: 30, imagesPerMinute: 8, rounds: [{ seconds: 30, imagesPerMinute: 8 }], speedUp: null, workerRssMB: [200] },
+    {
+      workers: 2,
+      cores: null,
+      images: 4,
+      imageName: 'a.jpg',
+      seconds: 20,
+      imagesPerMinute: 12,
+      rounds: [{ seconds: 20, imagesPerMinute: 12 }, { seconds: 25, imagesPerMinute: 9.6 }, { seconds: 16, imagesPerMinute: 15 }],
+      speedUp: { median: 1.5, min: 1.25, max: 1.62 },
+      workerRssMB: [210, 220],
+    },
   ],
 };
 
@@ -67,8 +79,8 @@ test('markdownReport: median (min-max), ratio and escaped-free table cells', () 
   assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 1\.8 \(1\.7-2\.1\) \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
   assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \(70\) \| 1\.0 \| - \| - \|/);
   assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
-  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 30\.0 \| 8\.0 \| 200 \|/);
-  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 20\.0 \| 12\.0 \| 210, 220 \|/);
+  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 1 \| 30\.0 \| 8\.0 \| - \| 200 \|/);
+  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 3 \| 20\.0 \(16\.0-25\.0\) \| 12\.0 \(9\.6-15\.0\) \| 1\.50x \(1\.25x-1\.62x\) \| 210, 220 \|/);
 });
 
 test('chartSvg escapes labels and draws the 300 MB target line', () => {
@@ -76,4 +88,34 @@ test('chartSvg escapes labels and draws the 300 MB target line', () => {
   assert.ok(svg.includes('vips &lt;dzsave&gt;'));
   assert.ok(!svg.includes('<dzsave>'));
   assert.match(svg, /target 300 MB/);
+});
+
+test('summariseThroughput: medians per worker count, speed-ups paired within each round', () => {
+  const run = (workers: number, imagesPerMinute: number, rss: number[]): ThroughputRun => ({ workers, cores: workers, images: 4, seconds: 240 / imagesPerMinute, imagesPerMinute, workerRssMB: rss });
+  // The host slows down in round 2: its 1-worker run is slow, so pairing within rounds matters.
+  const rounds = [
+    [run(1, 10, [200]), run(2, 18, [210, 205])],
+    [run(2, 14, [230, 201]), run(1, 6, [190])],
+    [run(1, 9, [195]), run(2, 15, [209, 240])],
+  ];
+  const [one, two] = summariseThroughput('a.jpg', rounds);
+  assert.equal(one!.workers, 1);
+  assert.equal(one!.imagesPerMinute, 9);
+  assert.equal(one!.speedUp, null);
+  assert.deepEqual(one!.rounds.map((r) => r.imagesPerMinute), [10, 6, 9]);
+  assert.deepEqual(one!.workerRssMB, [200]);
+  assert.equal(two!.workers, 2);
+  assert.equal(two!.imagesPerMinute, 15);
+  assert.equal(two!.seconds, 16);
+  assert.equal(two!.imageName, 'a.jpg');
+  // Per round 1.8, 2.33 and 1.67: the median is 1.8, where the medians' ratio would say 15 / 9 = 1.67.
+  assert.deepEqual(two!.speedUp, { median: 1.8, min: 1.67, max: 2.33 });
+  assert.deepEqual(two!.workerRssMB, [230, 240]);
+});
+
+test('summariseThroughput refuses rounds without a 1-worker run or without every worker count', () => {
+  const run = (workers: number): ThroughputRun => ({ workers, cores: workers, images: 2, seconds: 10, imagesPerMinute: 12, workerRssMB: Array(workers).fill(100) });
+  assert.throws(() => summariseThroughput('a.jpg', []), RangeError);
+  assert.throws(() => summariseThroughput('a.jpg', [[run(2)]]), /round 1 lacks a worker count/);
+  assert.throws(() => summariseThroughput('a.jpg', [[run(1), run(2)], [run(1)]]), /round 2 lacks a worker count \(has 1\)/);
 });

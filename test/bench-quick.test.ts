@@ -85,7 +85,13 @@ describe('bench --quick', () => {
       assert.equal(t.images, 2);
       assert.equal(t.workerRssMB.length, t.workers);
       assert.ok(t.imagesPerMinute > 0 && t.seconds > 0);
+      // --quick runs one round: its figures are the round's, and 2 workers are compared with that round's 1.
+      assert.deepEqual(t.rounds, [{ seconds: t.seconds, imagesPerMinute: t.imagesPerMinute }]);
     }
+    const [one, two] = json.throughput;
+    assert.equal(one!.speedUp, null);
+    const ratio = Math.round((two!.imagesPerMinute / one!.imagesPerMinute) * 100) / 100;
+    assert.deepEqual(two!.speedUp, { median: ratio, min: ratio, max: ratio });
   });
 
   test('the Markdown has a table row per contender and image with the JSON numbers', () => {
