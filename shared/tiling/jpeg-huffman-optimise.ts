@@ -15,7 +15,7 @@
  * arithmetic, 12-bit, several scans) or anything damaged gives null: the
  * caller keeps the tile it has, which is valid, only larger.
  */
-import { DecodeTable, optimalSpec, type HuffmanSpec } from './jpeg-huffman.js';
+import { DecodeTable, nextEntropyByte, optimalSpec, type ByteWindow, type EntropyEnd, type HuffmanSpec } from './jpeg-huffman.js';
 import { frameGeometry } from './jpeg-progressive-layout.js';
 import { DAC, DHT, DRI, EOI, RST0, SOF0, SOF1, SOI, SOS, isSof, parseDht, parseDri, parseSof, parseSos, type JpegFrame, type ScanHeader } from './jpeg-markers.js';
 
@@ -191,9 +191,8 @@ const freqScratch = new Int32Array(8 * 256);
  * the 236 MP photo). With both, and encodeTokens for pass 2, the whole pass took
  * 1.91-1.94 CPU-s for that photo's 4,852 tiles against 2.19-2.52 before
  * (bench/huffman-pass.ts, alternating, 2026-12-03).
- * It reads as EntropyReader does: 0xFF00 is a 0xFF byte, any other marker ends
- * the data and zero bits are fed from there on, and bits taken past the end
- * (more than `fake` would allow) mean the data is truncated.
+ * It reads bytes as EntropyReader does (nextEntropyByte), and bits taken past
+ * the end of the data (more than `fake` would allow) mean it is truncated.
  */
 function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: number; restarts: number[]; freq: Int32Array } {
   const layout = mcuLayout(s.frame, s.scan);
@@ -208,7 +207,8 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
   const dcTables = layout.dc.map(tableAt);
   const acTables = layout.ac.map(tableAt);
   const restarts: number[] = [];
-  const cursor: ScanCursor = { pos: s.dataStart, fake: 0, ended: false };
+  // One object as both the window and its end state: nextEntropyByte reads and moves it.
+  const cursor: ByteWindow & EntropyEnd = { buf: jpeg, pos: s.dataStart, end: jpeg.length, fake: 0, ended: false };
   /** Bits not yet taken are the low `nbits` of `acc`; the last `cursor.fake` of them were fed after the data ended. */
   let acc = 0;
   let nbits = 0;
@@ -228,7 +228,7 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
       for (let k = 0; ; ) {
         // Top up to 25..32 bits: enough for any code of up to 16 bits, or any fused token.
         while (nbits <= 24) {
-          acc = (acc << 8) | nextScanByte(jpeg, cursor);
+          acc = (acc << 8) | nextEntropyByte(cursor, cursor);
           nbits += 8;
         }
         let token = table.fused[(acc >>> (nbits - FUSED_BITS)) & FUSED_MASK]!;
@@ -244,7 +244,7 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
           if (k === 0 && symbol > MAX_DC_SIZE) throw refuse('DC difference out of range');
           const n = k === 0 ? symbol : symbol & 15;
           while (nbits < n) {
-            acc = (acc << 8) | nextScanByte(jpeg, cursor);
+            acc = (acc << 8) | nextEntropyByte(cursor, cursor);
             nbits += 8;
           }
           nbits -= n;
@@ -269,31 +269,6 @@ function tokenise(jpeg: Uint8Array, s: Segments): { tokens: Int32Array; count: n
   }
   afterMarker(jpeg, cursor.pos, EOI);
   return { tokens, count, restarts, freq };
-}
-
-/** Where tokenise's bit reader is in the scan. */
-interface ScanCursor {
-  /** The next byte to read. */
-  pos: number;
-  /** Zero bits fed after the data ended. */
-  fake: number;
-  /** A marker (or the end of the file) was reached: only zero bits from here on. */
-  ended: boolean;
-}
-
-/** The next byte of entropy-coded data: 0xFF00 is a 0xFF byte, any other marker ends the data, and zero bits follow. */
-function nextScanByte(jpeg: Uint8Array, cursor: ScanCursor): number {
-  if (!cursor.ended) {
-    const pos = cursor.pos;
-    if (pos < jpeg.length && (jpeg[pos] !== 0xff || (pos + 1 < jpeg.length && jpeg[pos + 1] === 0))) {
-      const byte = jpeg[pos]!;
-      cursor.pos = pos + (byte === 0xff ? 2 : 1);
-      return byte;
-    }
-    cursor.ended = true;
-  }
-  cursor.fake += 8;
-  return 0;
 }
 
 function fail(detail: string): never {

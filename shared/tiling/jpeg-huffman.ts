@@ -75,50 +75,60 @@ export class DecodeTable {
   }
 }
 
+/** Whether an entropy-coded byte reader has run past the data, and how many zero bits it has fed since. */
+export interface EntropyEnd {
+  /** Zero bits fed after the data ended (marker or end of window). */
+  fake: number;
+  /** A marker (or the window's end) was reached: only zero bytes from here on. */
+  ended: boolean;
+}
+
+/**
+ * The next byte of entropy-coded data at `src.pos`, which it advances: 0xFF00 is a 0xFF byte; any
+ * other marker, or the window's end, ends the data, and zero bytes follow (counted in `end.fake`,
+ * so that a reader can tell bits it used past the end: truncated data).
+ * A 0xFF at the window's end cannot be told apart from a marker; JpegReader's window always holds
+ * far more than one MCU needs (MIN_WINDOW, jpeg-progressive-scan.ts), and a whole file ends there, so this is the end.
+ */
+export function nextEntropyByte(src: ByteWindow, end: EntropyEnd): number {
+  if (!end.ended) {
+    const { buf, pos } = src;
+    if (pos < src.end && (buf[pos] !== 0xff || (pos + 1 < src.end && buf[pos + 1] === 0))) {
+      const byte = buf[pos]!;
+      src.pos = pos + (byte === 0xff ? 2 : 1);
+      return byte;
+    }
+    end.ended = true;
+  }
+  end.fake += 8;
+  return 0;
+}
+
 /** Reads entropy-coded bits from a byte window. With JpegReader's, the caller keeps the window filled (JpegReader.ensure) between MCUs. */
 export class EntropyReader {
   private acc = 0;
   private nbits = 0;
-  /** Zero bits fed after the data ended (marker or end of window). */
-  private fake = 0;
-  private ended = false;
+  private readonly state: EntropyEnd = { fake: 0, ended: false };
 
   constructor(private readonly src: ByteWindow, private readonly corrupt: (detail: string) => Error) {}
 
   /** Drops buffered bits: at a restart marker and at the end of a scan. */
   reset(): void {
-    this.acc = this.nbits = this.fake = 0;
-    this.ended = false;
+    this.acc = this.nbits = this.state.fake = 0;
+    this.state.ended = false;
   }
 
   /** More bits were consumed than the data held: it is truncated or damaged. */
   get overrun(): boolean {
-    return this.nbits < this.fake;
+    return this.nbits < this.state.fake;
   }
 
   /** Tops the accumulator up to 25..32 bits. */
   private fill(): void {
-    const src = this.src;
-    const buf = src.buf;
-    const end = src.end;
-    let pos = src.pos;
     while (this.nbits <= 24) {
-      let byte = 0;
-      if (!this.ended) {
-        // A 0xFF at the window's end cannot be told apart from a marker; the window always
-        // holds far more than one MCU needs (see MIN_WINDOW), so this is the end of the file.
-        if (pos >= end || (buf[pos] === 0xff && (pos + 1 >= end || buf[pos + 1] !== 0))) {
-          this.ended = true;
-        } else {
-          byte = buf[pos]!;
-          pos += byte === 0xff ? 2 : 1;
-        }
-      }
-      if (this.ended) this.fake += 8;
-      this.acc = (this.acc << 8) | byte;
+      this.acc = (this.acc << 8) | nextEntropyByte(this.src, this.state);
       this.nbits += 8;
     }
-    src.pos = pos;
   }
 
   /** The next n bits (0..16) as an unsigned number. */
