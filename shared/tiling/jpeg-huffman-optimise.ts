@@ -326,9 +326,9 @@ export function encodeTokens(tokens: Int32Array, count: number, restarts: readon
   let nbits = 0;
   let restart = 0;
   let nextRestartAt = restarts.length > 0 ? restarts[0]! : -1;
-  for (let i = 0; i < count; i++) {
-    if (i === nextRestartAt) {
-      // Pad the last byte with one bits (T.81 F.1.2.3), then the marker, unstuffed.
+  for (let i = 0; ; i++) {
+    if (i === nextRestartAt || i === count) {
+      // Pad the last byte with one bits (T.81 F.1.2.3), then the marker, unstuffed: a restart, or EOI after the last token.
       if (nbits > 0) {
         const byte = ((acc << (8 - nbits)) | (0xff >> nbits)) & 0xff;
         bytes[used++] = byte;
@@ -336,6 +336,10 @@ export function encodeTokens(tokens: Int32Array, count: number, restarts: readon
         nbits = 0;
       }
       bytes[used++] = 0xff;
+      if (i === count) {
+        bytes[used++] = EOI;
+        return used;
+      }
       bytes[used++] = RST0 + (restart & 7);
       restart++;
       nextRestartAt = restart < restarts.length ? restarts[restart]! : -1;
@@ -365,12 +369,4 @@ export function encodeTokens(tokens: Int32Array, count: number, restarts: readon
       second = 0;
     }
   }
-  if (nbits > 0) {
-    const byte = ((acc << (8 - nbits)) | (0xff >> nbits)) & 0xff;
-    bytes[used++] = byte;
-    if (byte === 0xff) bytes[used++] = 0;
-  }
-  bytes[used++] = 0xff;
-  bytes[used++] = EOI;
-  return used;
 }
