@@ -17,7 +17,7 @@ const rounds = Number(process.argv[3] ?? 3);
 
 const dir = await mkdtemp(join(tmpdir(), 'hugemap-huffman-bench-'));
 try {
-  await dzsaveDirect(source, join(dir, 'image'), 85);
+  await dzsaveDirect({ path: source, format: 'jpeg' }, join(dir, 'image'), 85);
   const tiles: Buffer[] = [];
   const levels = join(dir, 'image_files');
   for (const level of (await readdir(levels)).filter((name) => /^\d+$/.test(name))) {

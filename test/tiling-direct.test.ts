@@ -6,13 +6,14 @@
  * input fails the same way; the checkpoint names it.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { HugemapError } from '../shared/errors.js';
 import { tilerId } from '../shared/tiling/encoders.js';
-import { directDzsaveAvailable, directSafePath } from '../shared/tiling/dzsave-direct.js';
+import { directDzsaveAvailable, directSafePath, dzsaveDirect } from '../shared/tiling/dzsave-direct.js';
 import { optimiseHuffman } from '../shared/tiling/jpeg-huffman-optimise.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, DEFAULT_MAX_PIXELS, jpegEncoderFor, probeImage, tileImage, type TileManifest } from '../shared/tiling/index.js';
 import { gradient, tempDir, truncatedCopy } from './helpers/fixtures.js';
@@ -115,6 +116,49 @@ test('a truncated JPEG fails with HUGEMAP_ERR_CORRUPT_IMAGE and leaves no descri
   const out = tmp.file('out-truncated');
   await assert.rejects(tileImage(bad, out, { jpegEncoder: 'direct' }), (err: unknown) => err instanceof HugemapError && err.code === 'HUGEMAP_ERR_CORRUPT_IMAGE');
   await assert.rejects(stat(join(out, 'image.dzi')));
+});
+
+/** The pipes this process holds open, by inode (`pipe:[123]` links in /proc/self/fd). */
+async function openPipes(): Promise<Set<string>> {
+  const pipes = new Set<string>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith('pipe:')) pipes.add(target);
+  }
+  return pipes;
+}
+
+test('a JPEG reaches libvips through a pipe: the file is never mapped while dzsave cuts, and no pipe is left open', async () => {
+  // Noise makes a big file and a cut long enough to look at the process's mappings many times.
+  const noisy = tmp.file('noisy.jpg');
+  await sharp({ create: { width: 4000, height: 3000, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    .jpeg({ quality: 95 })
+    .toFile(noisy);
+  const pipesBefore = await openPipes();
+  let looks = 0;
+  let mapped = 0;
+  const watch = setInterval(() => {
+    looks++;
+    if (readFileSync('/proc/self/maps', 'utf8').includes(noisy)) mapped++;
+  }, 2);
+  try {
+    await dzsaveDirect({ path: noisy, format: 'jpeg' }, tmp.file('noisy-out/image'), 85);
+  } finally {
+    clearInterval(watch);
+  }
+  assert.ok(looks >= 5, `looked ${looks} times during the cut`);
+  assert.equal(mapped, 0, 'the input file was memory-mapped');
+  // 4000 x 3000 in 256 px tiles: 16 x 12 at full size, every level down to 1 x 1.
+  assert.equal((await readdir(tmp.file('noisy-out/image_files/12'))).length, 16 * 12);
+  assert.deepEqual([...(await openPipes())].filter((p) => !pipesBefore.has(p)), []);
+});
+
+test('an input that cannot be read fails with its own error, and no pipe is left open', async () => {
+  const pipesBefore = await openPipes();
+  await assert.rejects(dzsaveDirect({ path: tmp.file('missing.jpg'), format: 'jpeg' }, tmp.file('out-missing/image'), 85), { code: 'ENOENT' });
+  const bad = await truncatedCopy(plain, tmp.file('truncated-direct.jpg'), 0.5);
+  await assert.rejects(dzsaveDirect({ path: bad, format: 'jpeg' }, tmp.file('out-truncated-direct/image'), 85), /VipsJpeg|premature|truncated/i);
+  assert.deepEqual([...(await openPipes())].filter((p) => !pipesBefore.has(p)), []);
 });
 
 test('an unknown encoder is refused', async () => {

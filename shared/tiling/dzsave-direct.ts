@@ -12,72 +12,32 @@
  * 2026-12-03, where the old re-coder took 2.2-2.5), the same
  * decoded pixels.
  *
- * sharp exposes no way to call it, so this calls sharp's own libvips through
- * koffi (an FFI with prebuilt binaries), using only non-variadic functions so
- * the call can run on libuv's thread pool: the operation is built the way the
- * `vips` command line builds one, from strings.
+ * A JPEG reaches libvips through a pipe, not by its file name: given a file,
+ * sharp's libvips 8.18 memory-maps the whole JPEG, and every page the decoder
+ * has read stays in the process's resident set until the cut ends (82 MB of
+ * the 944 MP photo). A pipe is not mappable, so libvips reads it through a
+ * small buffer instead: dzsave alone on that photo peaks at 279 MB RSS against
+ * 353 MB (docs/memory.md). Other formats are not mapped and are named as before.
+ *
+ * sharp exposes no way to do either; vips-ffi.ts calls its libvips directly.
  */
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { closeSync, createReadStream } from 'node:fs';
+import { Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
 
-type Pointer = unknown;
-
-interface VipsApi {
-  operationNew(name: string): Pointer;
-  setArgument(op: Pointer, name: string, value: string): number;
-  setFromString(op: Pointer, options: string): number;
-  build(op: Pointer): Promise<Pointer>;
-  unrefOutputs(op: Pointer): void;
-  unref(object: Pointer): void;
-  errorBuffer(): string;
-  errorClear(): void;
+/** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
+export interface DirectInput {
+  path: string;
+  format: string;
 }
 
-let api: VipsApi | null | undefined;
-
-/** sharp's libvips shared library (its package exports the path as `/binary`), or null. */
-function sharpLibvipsPath(): string | null {
-  const require = createRequire(import.meta.url);
-  const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
-  const libc = process.platform === 'linux' && !glibc ? 'musl' : '';
-  try {
-    return require.resolve(`@img/sharp-libvips-${process.platform}${libc}-${process.arch}/binary`, { paths: [dirname(require.resolve('sharp'))] });
-  } catch {
-    return null;
-  }
-}
-
-function loadApi(): VipsApi | null {
-  if (api !== undefined) return api;
-  api = null;
-  const path = sharpLibvipsPath();
-  if (!path) return api;
-  try {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const lib = koffi.load(path);
-    const build = lib.func('void *vips_cache_operation_build(void *operation)');
-    api = {
-      operationNew: lib.func('void *vips_operation_new(const char *name)'),
-      setArgument: lib.func('int vips_object_set_argument_from_string(void *object, const char *name, const char *value)'),
-      setFromString: lib.func('int vips_object_set_from_string(void *object, const char *options)'),
-      build: (op) =>
-        new Promise((resolve, reject) => {
-          build.async(op, (err: unknown, built: Pointer) => (err ? reject(err) : resolve(built)));
-        }),
-      unrefOutputs: lib.func('void vips_object_unref_outputs(void *object)'),
-      unref: lib.func('void g_object_unref(void *object)'),
-      errorBuffer: lib.func('const char *vips_error_buffer(void)'),
-      errorClear: lib.func('void vips_error_clear(void)'),
-    };
-  } catch {
-    api = null;
-  }
-  return api;
-}
+/** Read sequentially, and a truncated file is an error rather than grey tiles. */
+const LOAD_OPTIONS = 'access=sequential,fail_on=truncated';
 
 /** Whether direct mode can be used here (sharp's libvips and koffi both load). */
 export function directDzsaveAvailable(): boolean {
-  return loadApi() !== null;
+  return vipsFfi() !== null;
 }
 
 /**
@@ -88,37 +48,108 @@ export function directSafePath(path: string): boolean {
   return !/[[\]]/.test(path);
 }
 
+/** A JPEG's bytes fed through a pipe into libvips' JPEG loader, whose image dzsave then takes. */
+interface PipedJpeg {
+  /** The loaded image as dzsave's `in`. */
+  attach(dzsave: Pointer): void;
+  /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
+  close(): Promise<Error | undefined>;
+}
+
+/** libvips stops reading once it has what it needs, or on an error: the rest of the write is refused. */
+function isBrokenPipe(err: Error): boolean {
+  return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+async function openPipedJpeg(vips: VipsFfi, path: string): Promise<PipedJpeg> {
+  const fds = new Int32Array(2);
+  if (!vips.openPipe(fds)) throw new Error('cannot open a pipe for the input');
+  const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
+  // A non-blocking socket on the write end: the event loop feeds it, no thread waits on a full pipe.
+  const writer = new Socket({ fd: writeEnd, readable: false, writable: true });
+  let feedError: Error | undefined;
+  const feeding = pipeline(createReadStream(path), writer).catch((err: Error) => {
+    if (!isBrokenPipe(err)) feedError = err;
+  });
+  const stopFeeding = async () => {
+    writer.destroy();
+    await feeding;
+    return feedError;
+  };
+  let load: Pointer = null;
+  try {
+    // libvips reads its own duplicate of the read end: ours is closed at once, so the pipe closes with the loader.
+    const source = vips.sourceFromDescriptor(readEnd);
+    closeSync(readEnd);
+    if (!source) throw vipsFailure(vips, 'cannot read the input pipe');
+    load = vips.operationNew('jpegload_source');
+    vips.setObjectProperty(load, 'source', 'source', source);
+    vips.unref(source);
+    // The header is read here, from the pipe, on the thread pool while the event loop feeds it.
+    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, 'cannot load the JPEG');
+  } catch (err) {
+    if (load) {
+      vips.unrefOutputs(load);
+      vips.unref(load);
+    }
+    throw (await stopFeeding()) ?? err;
+  }
+  const loaded = load;
+  return {
+    attach: (dzsave) => vips.copyImageProperty(loaded, 'out', dzsave, 'in'),
+    close: async () => {
+      // dzsave's inner steps (cast, line cache) stay in libvips' operation cache, and through them
+      // the loader and its pipe: emptied, the pipe closes now, not whenever the cache fills up.
+      vips.emptyOperationCache();
+      vips.unrefOutputs(loaded);
+      vips.unref(loaded);
+      return stopFeeding();
+    },
+  };
+}
+
+/** libvips' own message (and clears it), or `fallback` when it has none. */
+function vipsFailure(vips: VipsFfi, fallback: string): Error {
+  const message = vips.errorBuffer().trim() || fallback;
+  vips.errorClear();
+  return new Error(message);
+}
+
 /**
- * dzsave of `inputPath` (read sequentially) to `<outBase>.dzi` and
+ * dzsave of `input` (read sequentially) to `<outBase>.dzi` and
  * `<outBase>_files/`, 256 px tiles, no overlap, down to 1x1, JPEG at `quality`,
  * no metadata in the tiles. The input must need no colour conversion.
  */
-export async function dzsaveDirect(inputPath: string, outBase: string, quality: number): Promise<void> {
-  const vips = loadApi();
+export async function dzsaveDirect(input: DirectInput, outBase: string, quality: number): Promise<void> {
+  const vips = vipsFfi();
   if (!vips) throw new Error('dzsave direct mode is not available (sharp\'s libvips or koffi did not load)');
-  if (!directSafePath(inputPath) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${inputPath}`);
+  if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`quality must be 1..100, got ${quality}`);
+  const piped = input.format === 'jpeg' ? await openPipedJpeg(vips, input.path) : undefined;
   const op = vips.operationNew('dzsave');
-  if (!op) throw new Error(vips.errorBuffer() || 'vips_operation_new(dzsave) failed');
   let built: Pointer = null;
+  let failure: Error | undefined;
   try {
+    if (!op) throw vipsFailure(vips, 'vips_operation_new(dzsave) failed');
+    if (piped) piped.attach(op);
     const set =
-      vips.setArgument(op, 'in', `${inputPath}[access=sequential,fail_on=truncated]`) === 0 &&
+      (piped !== undefined || vips.setArgument(op, 'in', `${input.path}[${LOAD_OPTIONS}]`) === 0) &&
       vips.setArgument(op, 'filename', outBase) === 0 &&
       vips.setFromString(op, `tile_size=256,overlap=0,depth=onepixel,Q=${quality},keep=none`) === 0;
-    if (set) built = await vips.build(op);
-    if (!built) {
-      const message = vips.errorBuffer().trim() || 'dzsave failed';
-      vips.errorClear();
-      throw new Error(message);
-    }
+    if (set) built = await vips.buildCached(op);
+    if (!built) throw vipsFailure(vips, 'dzsave failed');
+  } catch (err) {
+    failure = err as Error;
   } finally {
     if (built) {
       vips.unrefOutputs(built);
       vips.unref(built);
-    } else {
+    } else if (op) {
       vips.unrefOutputs(op);
     }
-    vips.unref(op);
+    if (op) vips.unref(op);
   }
+  const feedError = await piped?.close();
+  // A file that could not be read shows in libvips only as a short input: its own error says more.
+  if (failure) throw feedError ?? failure;
 }

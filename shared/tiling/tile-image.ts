@@ -124,7 +124,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
       if (usedEncoder === 'direct') {
-        await abortable(dzsaveDirect(inputPath, base, quality), signal, () => staging.discard());
+        await abortable(dzsaveDirect({ path: inputPath, format: probe.format }, base, quality), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
         const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({

@@ -1,0 +1,127 @@
+/**
+ * The few libvips (and GLib) functions dzsave-direct.ts calls in the libvips
+ * that sharp bundles, through koffi (an FFI with prebuilt binaries). sharp
+ * exposes no way to run dzsave in direct mode or to load from a pipe.
+ *
+ * Only non-variadic functions: a variadic call cannot run on libuv's thread
+ * pool, and the two builds (the load, which reads the header, and dzsave,
+ * which runs the whole cut) must not block the JS thread.
+ */
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
+export type Pointer = unknown;
+/** A GLib type id (GType). */
+type GType = number | bigint;
+
+export interface VipsFfi {
+  operationNew(name: string): Pointer;
+  setArgument(object: Pointer, name: string, value: string): number;
+  setFromString(object: Pointer, options: string): number;
+  /** vips_cache_operation_build on the thread pool: the built operation, or null. */
+  buildCached(operation: Pointer): Promise<Pointer>;
+  /** vips_object_build on the thread pool (no operation cache): 0 or -1. */
+  build(object: Pointer): Promise<number>;
+  unrefOutputs(object: Pointer): void;
+  unref(object: Pointer): void;
+  errorBuffer(): string;
+  errorClear(): void;
+  /** GLib's pipe(2) with close-on-exec set on both ends: true, and fds[0] (read) and fds[1] (write). */
+  openPipe(fds: Int32Array): boolean;
+  /** A VipsSource reading a duplicate of `fd` (the caller keeps and closes its own). */
+  sourceFromDescriptor(fd: number): Pointer;
+  /** object.name = value, for a property holding a GObject (a VipsSource, a VipsImage). */
+  setObjectProperty(object: Pointer, name: string, kind: 'source' | 'image', value: Pointer): void;
+  /** Copies the VipsImage property `name` of `from` into the VipsImage property `toName` of `to`. */
+  copyImageProperty(from: Pointer, name: string, to: Pointer, toName: string): void;
+  /** Evicts every operation from libvips' operation cache and keeps its size limit (process-wide: sharp's go too). */
+  emptyOperationCache(): void;
+}
+
+/** The close-on-exec flag g_unix_open_pipe takes (fcntl's FD_CLOEXEC). */
+const FD_CLOEXEC = 1;
+/** sizeof(GValue) on 64-bit platforms: a GType and two 8-byte data words. */
+const GVALUE_BYTES = 24;
+
+let loaded: VipsFfi | null | undefined;
+
+/** sharp's libvips shared library (its package exports the path as `/binary`), or null. */
+function sharpLibvipsPath(): string | null {
+  const require = createRequire(import.meta.url);
+  const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime;
+  const libc = process.platform === 'linux' && !glibc ? 'musl' : '';
+  try {
+    return require.resolve(`@img/sharp-libvips-${process.platform}${libc}-${process.arch}/binary`, { paths: [dirname(require.resolve('sharp'))] });
+  } catch {
+    return null;
+  }
+}
+
+function onThreadPool<T>(fn: { async: (...args: unknown[]) => void }, ...args: unknown[]): Promise<T> {
+  return new Promise((resolve, reject) => fn.async(...args, (err: unknown, result: T) => (err ? reject(err) : resolve(result))));
+}
+
+/** The functions, or null where sharp's libvips or koffi does not load (then callers use sharp). */
+export function vipsFfi(): VipsFfi | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  const path = sharpLibvipsPath();
+  if (!path) return loaded;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const lib = koffi.load(path);
+    const cacheBuild = lib.func('void *vips_cache_operation_build(void *operation)');
+    const objectBuild = lib.func('int vips_object_build(void *object)');
+    const openPipe = lib.func('int g_unix_open_pipe(int *fds, int flags, void *error)');
+    const cacheGetMax = lib.func('int vips_cache_get_max(void)');
+    const cacheSetMax = lib.func('void vips_cache_set_max(int max)');
+    const valueInit = lib.func('void *g_value_init(void *value, size_t type)');
+    const valueSetObject = lib.func('void g_value_set_object(void *value, void *object)');
+    const valueUnset = lib.func('void g_value_unset(void *value)');
+    const setProperty = lib.func('void g_object_set_property(void *object, const char *name, void *value)');
+    const getProperty = lib.func('void g_object_get_property(void *object, const char *name, void *value)');
+    const types: Record<'source' | 'image', GType> = {
+      source: lib.func('size_t vips_source_get_type(void)')() as GType,
+      image: lib.func('size_t vips_image_get_type(void)')() as GType,
+    };
+    const newValue = (kind: 'source' | 'image'): Buffer => {
+      const value = Buffer.alloc(GVALUE_BYTES);
+      valueInit(value, types[kind]);
+      return value;
+    };
+    loaded = {
+      operationNew: lib.func('void *vips_operation_new(const char *name)'),
+      setArgument: lib.func('int vips_object_set_argument_from_string(void *object, const char *name, const char *value)'),
+      setFromString: lib.func('int vips_object_set_from_string(void *object, const char *options)'),
+      buildCached: (operation) => onThreadPool<Pointer>(cacheBuild, operation),
+      build: (object) => onThreadPool<number>(objectBuild, object),
+      unrefOutputs: lib.func('void vips_object_unref_outputs(void *object)'),
+      unref: lib.func('void g_object_unref(void *object)'),
+      errorBuffer: lib.func('const char *vips_error_buffer(void)'),
+      errorClear: lib.func('void vips_error_clear(void)'),
+      openPipe: (fds) => openPipe(fds, FD_CLOEXEC, null) !== 0,
+      sourceFromDescriptor: lib.func('void *vips_source_new_from_descriptor(int descriptor)'),
+      setObjectProperty: (object, name, kind, value) => {
+        const holder = newValue(kind);
+        valueSetObject(holder, value);
+        setProperty(object, name, holder);
+        valueUnset(holder);
+      },
+      copyImageProperty: (from, name, to, toName) => {
+        const holder = newValue('image');
+        getProperty(from, name, holder);
+        setProperty(to, toName, holder);
+        valueUnset(holder);
+      },
+      // Not vips_cache_drop_all: that frees the cache itself, for shutdown, and the next operation crashes.
+      emptyOperationCache: () => {
+        const limit = cacheGetMax();
+        cacheSetMax(0);
+        cacheSetMax(limit);
+      },
+    };
+  } catch {
+    loaded = null;
+  }
+  return loaded;
+}
