@@ -16,8 +16,8 @@
  * sharp's libvips 8.18 memory-maps the whole JPEG, and every page the decoder
  * has read stays in the process's resident set until the cut ends (82 MB of
  * the 944 MP photo). A pipe is not mappable, so libvips reads it through a
- * small buffer instead: dzsave alone on that photo peaks at 279 MB RSS against
- * 353 MB (docs/memory.md). Other formats are not mapped and are named as before.
+ * small buffer instead: dzsave alone on that photo peaks at 273 MiB RSS against
+ * 345 MiB (docs/memory.md). Other formats are not mapped and are named as before.
  *
  * sharp exposes no way to do either; vips-ffi.ts calls its libvips directly.
  */
