@@ -37,7 +37,7 @@ export function markdownReport(r: BenchResults): string {
   }
   out.push(`First view: ${m.firstViewDefinition}`, '');
   out.push('CPU s: user + system seconds of every process the contender needs: a tiler\'s own (with its children); for the service path the whole stack (API, worker, Redis, FerretDB, the S3 server: MinIO, or versitygw in its own row), for the shell script dzsave, rclone and the stack\'s servers (MinIO) meanwhile. 2 cores can give at most twice the wall time.', '');
-  out.push('Own memory: the measured process\'s anonymous memory (RssAnon), sampled every 100 ms: peak RSS without shared libraries and memory-mapped files (sharp\'s libvips maps the input JPEG).', '');
+  out.push('Own memory: the measured process\'s anonymous memory (RssAnon), sampled every 100 ms: peak RSS without shared libraries and memory-mapped files (sharp\'s libvips maps an input JPEG it opens by name, as on the sharp path; the direct path hands it a pipe).', '');
   if (r.memoryCurve.length > 0) {
     out.push('## Memory curve (peak RSS of one process, one run each)', '');
     out.push('| image | kind | MP | hugemap tile MB (own) | hugemap tile s | worker MB (own) | service path s |');

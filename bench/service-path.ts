@@ -308,7 +308,7 @@ export interface ThroughputRun {
 
 /**
  * Images per minute for a queue, N workers on N cores. The N workers, each with one libvips thread
- * (VIPS_CONCURRENCY=1: one core's worth each), are started first and wait, ready, on a paused queue
+ * (WORKER_VIPS_THREADS=1, the default, named here so the figure does not follow it), are started first and wait, ready, on a paused queue
  * while every image is uploaded; then the whole stack (servers, API, workers and this process) is
  * confined to the first N cores, and the clock runs from resuming the queue until the last image is
  * done. Afterwards every process gets all cores back. Workers in production are long-running, so
@@ -329,7 +329,7 @@ export async function runThroughput(stack: Stack, paths: string[], workers: numb
   let pinned: number[] = [];
   try {
     await queue.pause();
-    started = (await startServices(own, join(dir, 'workers'), workers, false, { VIPS_CONCURRENCY: '1' })).workerProcs;
+    started = (await startServices(own, join(dir, 'workers'), workers, false, { WORKER_VIPS_THREADS: '1' })).workerProcs;
     for (const p of paths) ids.push(await upload(front.url, p));
     pinned = [process.pid, ...stack.pids(), api.pid(), ...started.map((w) => w.pid())].filter((pid): pid is number => !!pid);
     if (cores !== null) await pinToFirstCores(pinned, cores);

@@ -42,6 +42,12 @@ const schema = z.object({
   /** direct: dzsave's direct mode + lossless Huffman pass (fastest); sharp: sharp's tile() with optimize_coding. Same pixels, about the same bytes (README, Performance). */
   TILE_JPEG_ENCODER: z.enum(['direct', 'sharp']).default('direct'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /**
+   * libvips threads for a job's cut (sharp.concurrency, process-wide). 1, not one a core: a job
+   * already keeps about two cores busy (the cut, the Huffman pass's thread, uploads), and on 2 cores a
+   * second libvips thread gave the same time for 20-30 MB more at 944 MP (README, Configuration).
+   */
+  WORKER_VIPS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   /** Store a preview of JPEG originals before the cut (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
@@ -85,6 +91,8 @@ export type Config = Readonly<{
   maxUploadBytes: number;
   tileJpegEncoder: JpegEncoder;
   workerConcurrency: number;
+  /** WORKER_VIPS_THREADS: libvips threads for a job's cut. */
+  workerVipsThreads: number;
   /** WORKER_PREVIEW: store a preview of JPEG originals before the cut. */
   workerPreview: boolean;
   workerLockMs: number;
@@ -141,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     tileJpegEncoder: e.TILE_JPEG_ENCODER,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    workerVipsThreads: e.WORKER_VIPS_THREADS,
     workerPreview: e.WORKER_PREVIEW,
     workerLockMs: e.WORKER_LOCK_MS,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),

@@ -119,3 +119,10 @@ test('summariseThroughput refuses rounds without a 1-worker run or without every
   assert.throws(() => summariseThroughput('a.jpg', [[run(2)]]), /round 1 lacks a worker count/);
   assert.throws(() => summariseThroughput('a.jpg', [[run(1), run(2)], [run(1)]]), /round 2 lacks a worker count \(has 1\)/);
 });
+
+test('the bench refuses a throughput queue that is not a whole number of images from 2 (one per worker) to 64, before doing any work', async () => {
+  const { main } = await import('../bench/run.js');
+  for (const bad of ['1', '2.5', 'x', '65']) {
+    await assert.rejects(main(['--queue', bad]), { message: `--queue must be an integer from 2 to 64, got ${bad}` });
+  }
+});

@@ -29,13 +29,22 @@ const tmp = await tempDir('hugemap-worker-direct-');
 
 before(async () => {
   const servers = await useTestServers();
-  config = await testConfig(servers, 'direct', { TILE_JPEG_ENCODER: 'direct' });
+  config = await testConfig(servers, 'direct', { TILE_JPEG_ENCODER: 'direct', WORKER_VIPS_THREADS: '3' });
   assert.equal(config.tileJpegEncoder, 'direct');
   s3 = new S3Store(config.s3);
   await s3.ensureBucket();
   store = await StatusStore.connect(config.mongoUrl);
   api = await startApiServer(config);
   worker = await startWorker(config);
+});
+
+test('WORKER_VIPS_THREADS: 1 by default, validated, and given to libvips by startWorker before the first job', async () => {
+  const servers = await useTestServers();
+  assert.equal((await testConfig(servers, 'direct-threads')).workerVipsThreads, 1);
+  await assert.rejects(testConfig(servers, 'direct-threads', { WORKER_VIPS_THREADS: '0' }), /WORKER_VIPS_THREADS/);
+  await assert.rejects(testConfig(servers, 'direct-threads', { WORKER_VIPS_THREADS: 'two' }), /WORKER_VIPS_THREADS/);
+  // sharp's own default here is the core count (or VIPS_CONCURRENCY); the worker above was configured with 3.
+  assert.equal(sharp.concurrency(), 3);
 });
 
 after(async () => {

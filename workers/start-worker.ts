@@ -1,4 +1,5 @@
 /** Wires a worker process: MongoDB status (announced on Redis), S3, and the BullMQ worker. */
+import sharp from 'sharp';
 import type { Config } from '../shared/config.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { StatusEvents } from '../shared/status-events.js';
@@ -19,9 +20,11 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
   const s3 = new S3Store(config.s3);
   await s3.ensureBucket();
+  // Process-wide, so set once before the first job: every preview and cut gets the same threads.
+  sharp.concurrency(config.workerVipsThreads);
   const worker = createTileWorker({ config, store, s3, logger });
   await worker.waitUntilReady();
-  logger.info({ concurrency: config.workerConcurrency, queuePrefix: config.queuePrefix }, 'worker ready');
+  logger.info({ concurrency: config.workerConcurrency, vipsThreads: config.workerVipsThreads, queuePrefix: config.queuePrefix }, 'worker ready');
   const missing = missingWorkerSettings();
   if (missing.length > 0) logger.info({ missing }, 'started without some worker process settings: it works, with more memory at gigapixel sizes (docs/memory.md)');
 
