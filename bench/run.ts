@@ -77,12 +77,10 @@ function parseFlags(argv: string[]): Flags {
     },
     strict: true,
   });
-  const runs = Number(values.runs ?? (values.quick ? 1 : 3));
-  if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error(`--runs must be an integer from 1 to 50, got ${values.runs}`);
+  const runs = integerFlag('runs', values.runs, values.quick ? 1 : 3, 1, 50);
   // 8, not 4: with 4 images of 59 MP the two workers' ramp-up and last-image tail were a fixed part of
   // each run, 1.69x (1.68x-1.71x) against 1.81x (1.80x-1.83x) with 8, three rounds each (2026-12-05).
-  const queue = Number(values.queue ?? (values.quick ? 2 : 8));
-  if (!Number.isInteger(queue) || queue < 2 || queue > 64) throw new Error(`--queue must be an integer from 2 to 64, got ${values.queue}`);
+  const queue = integerFlag('queue', values.queue, values.quick ? 2 : 8, 2, 64);
   return {
     quick: values.quick!,
     runs,
@@ -96,6 +94,13 @@ function parseFlags(argv: string[]): Flags {
     contenders: values.contenders ? values.contenders.split(',') : [],
     out: values.out ?? join(REPO_DIR, 'bench', 'results'),
   };
+}
+
+/** A whole-number flag `--name` from min to max, `fallback` when not given. */
+function integerFlag(name: string, given: string | undefined, fallback: number, min: number, max: number): number {
+  const n = Number(given ?? fallback);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${given}`);
+  return n;
 }
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
