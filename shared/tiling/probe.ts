@@ -25,6 +25,8 @@ export interface ImageProbe {
   /** EXIF orientation 1..8 (1 when absent). */
   orientation: number;
   space: string;
+  /** Bands as stored (3 for RGB, 4 for CMYK or RGB with alpha). */
+  channels: number;
   depth: string;
   progressive: boolean;
   pages: number;
@@ -113,6 +115,7 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
     hasAlpha: meta.hasAlpha === true,
     orientation,
     space: meta.space ?? 'unknown',
+    channels: meta.channels ?? 3,
     depth: meta.depth ?? 'unknown',
     progressive,
     pages: meta.pages ?? 1,

@@ -23,6 +23,7 @@ import { writeThumbnail } from './thumbnail.js';
 import { classifyVipsError } from './vips-errors.js';
 import { watchTileRows, type TileSink } from './tile-rows.js';
 import { HuffmanPass } from './huffman-pass.js';
+import { boundLineBuffers } from './line-buffers.js';
 
 export type { JpegEncoder, TileFormat } from './encoders.js';
 export type { TileProgress } from './progress.js';
@@ -94,6 +95,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
     const levels = deepZoomLevels(probe.width, probe.height);
     const tilesTotal = tileCount(levels);
+    boundLineBuffers(probe);
     const report = (stage: TileProgress['stage'], tilesDone: number, levelsDone: number) =>
       opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length });
     report('probe', 0, 0);

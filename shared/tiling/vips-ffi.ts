@@ -36,6 +36,13 @@ export interface VipsFfi {
   copyImageProperty(from: Pointer, name: string, to: Pointer, toName: string): void;
   /** Evicts every operation from libvips' operation cache and keeps its size limit (process-wide: sharp's go too). */
   emptyOperationCache(): void;
+  /**
+   * Sets libvips' tile height (its `--vips-tile-height` option, process-wide), from which it sizes
+   * the scanline buffers of every pipeline started afterwards (line-buffers.ts); false if refused.
+   */
+  setTileHeight(lines: number): boolean;
+  /** libvips' tile height now (128 unless set). */
+  tileHeight(): number;
 }
 
 /** The close-on-exec flag g_unix_open_pipe takes (fcntl's FD_CLOEXEC). */
@@ -80,6 +87,17 @@ export function vipsFfi(): VipsFfi | null {
     const valueUnset = lib.func('void g_value_unset(void *value)');
     const setProperty = lib.func('void g_object_set_property(void *object, const char *name, void *value)');
     const getProperty = lib.func('void g_object_get_property(void *object, const char *name, void *value)');
+    const optionContextNew = lib.func('void *g_option_context_new(const char *parameters)');
+    const optionGroupNew = lib.func('void *g_option_group_new(const char *name, const char *description, const char *help, void *data, void *destroy)');
+    const addVipsOptions = lib.func('void vips_add_option_entries(void *group)');
+    const setMainGroup = lib.func('void g_option_context_set_main_group(void *context, void *group)');
+    const parseOptions = lib.func('int g_option_context_parse_strv(void *context, _Inout_ void **arguments, void *error)');
+    const freeOptionContext = lib.func('void g_option_context_free(void *context)');
+    const splitString = lib.func('void *g_strsplit(const char *string, const char *delimiter, int max)');
+    const freeStrings = lib.func('void g_strfreev(void *strings)');
+    const imageNew = lib.func('void *vips_image_new(void)');
+    const getTileSize = lib.func('void vips_get_tile_size(void *image, _Out_ int *width, _Out_ int *height, _Out_ int *lines)');
+    const unrefObject = lib.func('void g_object_unref(void *object)');
     const types: Record<'source' | 'image', GType> = {
       source: lib.func('size_t vips_source_get_type(void)')() as GType,
       image: lib.func('size_t vips_image_get_type(void)')() as GType,
@@ -96,7 +114,7 @@ export function vipsFfi(): VipsFfi | null {
       buildCached: (operation) => onThreadPool<Pointer>(cacheBuild, operation),
       build: (object) => onThreadPool<number>(objectBuild, object),
       unrefOutputs: lib.func('void vips_object_unref_outputs(void *object)'),
-      unref: lib.func('void g_object_unref(void *object)'),
+      unref: unrefObject,
       errorBuffer: lib.func('const char *vips_error_buffer(void)'),
       errorClear: lib.func('void vips_error_clear(void)'),
       openPipe: (fds) => openPipe(fds, FD_CLOEXEC, null) !== 0,
@@ -118,6 +136,29 @@ export function vipsFfi(): VipsFfi | null {
         const limit = cacheGetMax();
         cacheSetMax(0);
         cacheSetMax(limit);
+      },
+      // libvips keeps its tile height in a variable only its command-line options set: parse one.
+      setTileHeight: (lines) => {
+        if (!Number.isInteger(lines) || lines < 1) return false;
+        const context = optionContextNew(null);
+        const group = optionGroupNew('vips', 'libvips', 'libvips', null, null);
+        addVipsOptions(group);
+        setMainGroup(context, group);
+        const argv = [splitString(`hugemap --vips-tile-height=${lines}`, ' ', -1)];
+        const parsed = parseOptions(context, argv, null) !== 0;
+        freeStrings(argv[0]);
+        freeOptionContext(context);
+        return parsed;
+      },
+      // An empty image asks for small tiles, whose height is the setting itself.
+      tileHeight: () => {
+        const image = imageNew();
+        const width = [0];
+        const height = [0];
+        const lines = [0];
+        getTileSize(image, width, height, lines);
+        unrefObject(image);
+        return height[0] as number;
       },
     };
   } catch {
