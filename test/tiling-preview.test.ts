@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import { probeImage } from '../shared/tiling/probe.js';
 import { previewLevel, writePreview } from '../shared/tiling/preview.js';
@@ -32,6 +32,16 @@ test('a JPEG gets a preview of its first-view level, with the pixels of that lev
   const tile = await sharp(tmp.file('wide-pyramid/image_files/11/2_1.jpeg')).raw().toBuffer();
   const region = await sharp(out).extract({ left: 512, top: 256, width: 256, height: 256 }).raw().toBuffer();
   assert.ok(meanDifference(region, tile) < 3, `mean difference ${meanDifference(region, tile)}`);
+});
+
+test('the input is no longer mapped once the preview is written: the cut does not start beside it', async () => {
+  // libvips maps a JPEG it opens by name; its operation cache would keep the mapping (84 MB at 944 MP).
+  const input = tmp.file('mapped.jpg');
+  await gradient(3000, 2000).jpeg({ quality: 90 }).toFile(input);
+  const made = await writePreview(input, await probeImage(input, limits), tmp.file('mapped-preview.jpg'), limits);
+  assert.equal(made?.width, 1500);
+  const maps = await readFile('/proc/self/maps', 'utf8');
+  assert.ok(!maps.includes(input), 'the input JPEG is not in /proc/self/maps');
 });
 
 test('CMYK and greyscale JPEGs: an 8-bit sRGB preview', async () => {
