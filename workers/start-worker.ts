@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
-import { missingWorkerSettings } from './process-settings.js';
+import { limitHeapGrowth, missingWorkerSettings } from './process-settings.js';
 import { createTileWorker } from './tile-worker.js';
 
 export interface RunningWorker {
@@ -14,6 +14,7 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: Config, logger: Logger = createLogger('worker', config.logLevel)): Promise<RunningWorker> {
+  limitHeapGrowth();
   const events = new StatusEvents(config.redisUrl, config.queuePrefix, (err) =>
     logger.warn({ err: err.message }, 'redis connection problem (status events)'),
   );
