@@ -233,7 +233,7 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
     assert.equal(viewable[0], false);
     assert.equal(viewable.at(-1), true);
     assert.deepEqual(viewable, [...viewable].sort((a, b) => Number(a) - Number(b)), 'viewable must not go back to false');
-    // The preview is stored before the cut starts: linked no later than the first-view tiles, and from then on.
+    // The preview (made beside the cut at this size) is linked no later than the first-view tiles are viewable, and from then on.
     const previewed = docs.map((d) => d.links.preview !== null);
     assert.equal(previewed.at(-1), true);
     assert.deepEqual(previewed, [...previewed].sort((a, b) => Number(a) - Number(b)), 'the preview link must not go away');

@@ -16,7 +16,8 @@ import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { probeImage } from '../shared/tiling/probe.js';
 import { jobPaths, ThrottledReporter, type JobContext } from '../workers/job-context.js';
-import { storePreview } from '../workers/stages/preview.js';
+import { PREVIEW_BESIDE_CUT_MAX_PIXELS, previewBesideCut, storePreview } from '../workers/stages/preview.js';
+import { tileOriginal } from '../workers/stages/tile.js';
 import { gradient, tempDir, truncatedCopy } from './helpers/fixtures.js';
 import { useTestServers } from './helpers/servers.js';
 import { testConfig } from './helpers/test-config.js';
@@ -114,4 +115,28 @@ test('WORKER_PREVIEW is a validated boolean, on by default', async () => {
   assert.equal(config.workerPreview, true);
   assert.equal((await testConfig(servers, 'x', { WORKER_PREVIEW: 'false' })).workerPreview, false);
   await assert.rejects(testConfig(servers, 'x', { WORKER_PREVIEW: 'sometimes' }), /WORKER_PREVIEW/);
+});
+
+test('the preview is made beside the cut up to 300 MP, before it above (where both would not fit in memory)', () => {
+  assert.equal(PREVIEW_BESIDE_CUT_MAX_PIXELS, 300e6);
+  assert.equal(previewBesideCut({ width: 20480, height: 11520 }), true, 'the 236 MP photo');
+  assert.equal(previewBesideCut({ width: 20000, height: 15000 }), true, 'exactly 300 MP');
+  assert.equal(previewBesideCut({ width: 20001, height: 15000 }), false);
+  assert.equal(previewBesideCut({ width: 40960, height: 23040 }), false, 'the 944 MP photo');
+});
+
+test('beside the cut, the first-view tiles are not reported viewable before the preview has settled', async () => {
+  const source = tmp.file('gate.jpg');
+  await gradient(1200, 800).jpeg().toFile(source);
+  const probe = await probeImage(source, { maxPixels: config.maxPixels });
+  // A preview still running when the cut ends: every tile is stored, viewable is left to 'done'.
+  const pending = await jobFor('gate-pending', source);
+  await tileOriginal(pending, probe, new Promise<void>(() => undefined));
+  const whilePending = await store.get(pending.id);
+  assert.equal(whilePending?.tiles.done, whilePending?.tiles.total);
+  assert.equal(whilePending?.tiles.viewable, false);
+  // The preview settled first: viewable as soon as the first-view rows are in S3.
+  const settled = await jobFor('gate-settled', source);
+  await tileOriginal(settled, probe, Promise.resolve());
+  assert.equal((await store.get(settled.id))?.tiles.viewable, true);
 });

@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
-import { storePreview } from './stages/preview.js';
+import { previewBesideCut, storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
 
@@ -40,8 +40,16 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   await fetchOriginal(ctx);
   releaseGarbage();
   const probe = await probeOriginal(ctx);
-  await storePreview(ctx, probe);
-  const manifest = await tileOriginal(ctx, probe);
+  let previewStored: Promise<void> = Promise.resolve();
+  if (previewBesideCut(probe)) previewStored = storePreview(ctx, probe);
+  else await storePreview(ctx, probe);
+  let manifest;
+  try {
+    manifest = await tileOriginal(ctx, probe, previewStored);
+  } finally {
+    // Its file is in the job's folder, and 'done' must not come before the preview's link.
+    await previewStored;
+  }
   await uploadFinishingFiles(ctx);
   await ctx.report.now({
     status: 'done',

@@ -14,6 +14,21 @@ import { firstLine, type ImageProbe } from '../../shared/tiling/probe.js';
 import { writePreview } from '../../shared/tiling/preview.js';
 import type { JobContext } from '../job-context.js';
 
+/**
+ * The preview decodes the whole JPEG once more (at 1/8 scale, on one core). Beside the cut it uses
+ * a core that the cut's start leaves partly idle: 236 MP from the 202, 1.30x and 1.27x of vips
+ * dzsave against 1.43x and 1.34x with the preview first (docs/performance.md). But sharp's libvips
+ * maps the JPEG it decodes, and at 944 MP that mapping and the decode on top of the cut took the
+ * worker's own memory from 274 to 311-314 MB. So beside the cut up to this size, before it above.
+ */
+export const PREVIEW_BESIDE_CUT_MAX_PIXELS = 300e6;
+
+/** Whether this image's preview is made while it is cut (else before the cut). */
+export function previewBesideCut(probe: Pick<ImageProbe, 'width' | 'height'>): boolean {
+  return probe.width * probe.height <= PREVIEW_BESIDE_CUT_MAX_PIXELS;
+}
+
+/** Never rejects: an image without a preview is still tiled, the failure logged. */
 export async function storePreview(ctx: JobContext, probe: ImageProbe): Promise<void> {
   if (ctx.doc.preview || !ctx.config.workerPreview) return; // stored by an earlier attempt, or turned off
   const file = path.join(ctx.dir, 'preview.jpg');

@@ -32,14 +32,23 @@ export async function probeOriginal(ctx: JobContext): Promise<ImageProbe> {
   return probe;
 }
 
-/** Tiles the original (or reuses a complete folder from an earlier attempt here); every tile is in S3 when it returns. */
-export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<TileManifest> {
+/**
+ * Tiles the original (or reuses a complete folder from an earlier attempt here); every tile is in S3
+ * when it returns. `previewStored` settles once the preview is stored or given up: the first-view
+ * tiles are not reported viewable before it (a viewer opens on the preview, then adds them).
+ */
+export async function tileOriginal(ctx: JobContext, probe: ImageProbe, previewStored: Promise<void> = Promise.resolve()): Promise<TileManifest> {
   const format = defaultFormat(probe.hasAlpha);
   const quality = DEFAULT_QUALITY;
   const levels = deepZoomLevels(probe.width, probe.height, 256);
   const total = tileCount(levels);
   const viewLevels = firstViewLevels(levels);
   await ctx.report.now({ stage: 'tile' });
+  let previewSettled = false;
+  void previewStored.then(
+    () => (previewSettled = true),
+    () => (previewSettled = true),
+  );
   const previous = await completedManifest(ctx.outDir);
   // The checkpoint names the encoder: the two JPEG encoders write different bytes for the same tile.
   // Decided once here and handed to tileImage, so the id and the tiles cannot disagree (manifests from before the option have none).
@@ -49,9 +58,10 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe): Promise<
     levels,
     tiler: tilerId(previous?.format ?? format, quality, jpegEncoder),
     checkpoint: ctx.doc.checkpoint.tileRows,
-    // Durable before the window moves on: written now, not throttled. The first time every row of the
-    // first-view levels is in S3, the status says so (a viewer can open the image before it is done).
-    persist: (cp) => ctx.report.now({ 'checkpoint.tileRows': cp, ...(levelsComplete(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
+    // Durable before the window moves on: written now, not throttled. Once every row of the first-view
+    // levels is in S3 (and the preview settled), the status says so: a viewer can open the image before it is done.
+    persist: (cp) =>
+      ctx.report.now({ 'checkpoint.tileRows': cp, ...(previewSettled && levelsComplete(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
     onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
   });
 
