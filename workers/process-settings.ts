@@ -33,7 +33,7 @@ export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=4', '--expose-gc'];
  * V8 lets its old generation grow up to 4x what survived the last full collection before the next,
  * and in a worker running job after job the upload requests' garbage (promoted out of the small
  * young generation) piled up that way: three 944 MP jobs in a row peaked at 225, 284 and 355 MB of
- * own memory, V8's heap at 38, 86 and 143 MB. At 1.5x the same three peaked at 242, 232 and 241 MB
+ * own memory, V8's heap (heapTotal) growing to 47, 94 and 143 MiB. At 1.5x the same three peaked at 242, 232 and 241 MB
  * with the stack's CPU unchanged (docs/memory.md, 2026-12-06). V8 refuses this flag in NODE_OPTIONS
  * and reads it at every collection, so the worker sets it on itself when it starts.
  */
