@@ -53,7 +53,7 @@ export function markdownReport(r: BenchResults): string {
   if (r.throughput.length > 0) {
     out.push('## Throughput (a queue of images, N workers on N cores)', '');
     out.push(
-      'The whole stack (servers, API, workers) is confined to the cores shown with taskset; each worker runs one libvips thread. ' +
+      `The whole stack (servers, API, workers; S3 on ${r.throughput[0]!.s3Server ?? 'minio'}) is confined to the cores shown with taskset; each worker runs one libvips thread. ` +
         'Each round runs every worker count once, in rotated order; seconds and images/minute are median (min-max) over the rounds, ' +
         "the speed-up is each round's images/minute over that round's 1-worker run, median (min-max).",
       '',

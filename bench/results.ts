@@ -81,6 +81,8 @@ export interface ThroughputResult {
   speedUp: Spread | null;
   /** Each worker's largest peak RSS over the rounds. */
   workerRssMB: number[];
+  /** The S3 server of the runs' stack (`--throughput-s3`); absent in results from before the flag: MinIO. */
+  s3Server?: 'minio' | 'versitygw';
 }
 
 export interface BenchResults {

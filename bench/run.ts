@@ -6,7 +6,8 @@
  *   npm run bench -- --runs 5 --giga   also the 944 MP photo
  *   npm run bench -- --quick           tiny images, 1 run: proves the harness in well under a minute
  * Other flags: --no-gdal, --no-service, --no-hard-cases, --no-throughput, --queue N (images in the
- * throughput queue, default 8), --only IMAGE[,IMAGE],
+ * throughput queue, default 8), --throughput-s3 minio|versitygw (the S3 server of the throughput
+ * runs, default minio), --only IMAGE[,IMAGE],
  * --contenders ID[,ID] (vips-dzsave, sharp-tile, gdal2tiles, hugemap-tile, hugemap-tile-sharp, service-path,
  * service-path-versitygw, dzsave-rclone), --out DIR. Needs: the built CLI (npm run build), /usr/bin/time, Debian's vips (and
  * gdal2tiles, skipped with a note when missing), and for the service path and the shell-script
@@ -27,6 +28,7 @@ import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, Throughput
 import { runServicePath, runThroughput, startStack, type Stack, type ThroughputRun } from './service-path.js';
 import { rcloneBinary, rcloneVersion, runShellScript, SHELL_SCRIPT } from './shell-script.js';
 import { FIRST_VIEW_PX } from '../shared/tiling/pyramid.js';
+import { isS3ServerKind, S3_SERVER_KINDS, type S3ServerKind } from '../services/dev/local-servers.js';
 import { rotation, spread } from './stats.js';
 import { summariseThroughput } from './throughput.js';
 
@@ -54,6 +56,8 @@ interface Flags {
   throughput: boolean;
   /** Images in the throughput queue. */
   queue: number;
+  /** The S3 server the throughput runs' stack uses. */
+  throughputS3: S3ServerKind;
   only: string[];
   contenders: string[];
   out: string;
@@ -71,6 +75,7 @@ function parseFlags(argv: string[]): Flags {
       'no-hard-cases': { type: 'boolean', default: false },
       'no-throughput': { type: 'boolean', default: false },
       queue: { type: 'string' },
+      'throughput-s3': { type: 'string', default: 'minio' },
       only: { type: 'string' },
       contenders: { type: 'string' },
       out: { type: 'string' },
@@ -81,6 +86,8 @@ function parseFlags(argv: string[]): Flags {
   // 8, not 4: with 4 images of 59 MP the two workers' ramp-up and last-image tail were a fixed part of
   // each run, 1.69x (1.68x-1.71x) against 1.81x (1.80x-1.83x) with 8, three rounds each (2026-12-05).
   const queue = integerFlag('queue', values.queue, values.quick ? 2 : 8, 2, 64);
+  const throughputS3 = values['throughput-s3']!;
+  if (!isS3ServerKind(throughputS3)) throw new Error(`--throughput-s3 must be ${S3_SERVER_KINDS.join(' or ')}, got ${throughputS3}`);
   return {
     quick: values.quick!,
     runs,
@@ -90,6 +97,7 @@ function parseFlags(argv: string[]): Flags {
     hardCases: !values['no-hard-cases'],
     throughput: !values['no-throughput'],
     queue,
+    throughputS3,
     only: values.only ? values.only.split(',') : [],
     contenders: values.contenders ? values.contenders.split(',') : [],
     out: values.out ?? join(REPO_DIR, 'bench', 'results'),
@@ -131,6 +139,8 @@ export async function main(argv: string[]): Promise<BenchResults> {
 
   let stack: Stack | undefined;
   let versitygwStack: Stack | undefined;
+  /** The throughput runs' stack when it is not MinIO's (`--throughput-s3`). */
+  let throughputOwnStack: Stack | undefined;
   const wanted = (id: string) => flags.contenders.length === 0 || flags.contenders.includes(id);
   if (flags.service) {
     try {
@@ -205,7 +215,13 @@ export async function main(argv: string[]): Promise<BenchResults> {
       log(`memory ${image.name}: hugemap tile ${p.hugemapTile?.peakRssMB ?? '-'} MB (own ${p.hugemapTile?.peakAnonMB ?? '-'}), worker ${p.worker?.peakRssMB ?? '-'} MB (own ${p.worker?.peakAnonMB ?? '-'})${p.refused ? ` (refused: ${p.refused})` : ''}`);
     }
 
-    if (stack && flags.throughput) {
+    // The throughput runs on MinIO's stack, or on a versitygw stack of their own (started only now:
+    // an idle second stack must not share the cores with the timed runs).
+    if (stack && flags.throughput && flags.throughputS3 !== 'minio') {
+      throughputOwnStack = await startStack(join(scratch, 'stack-throughput'), { s3Server: flags.throughputS3, quick: flags.quick });
+    }
+    const throughputStack = throughputOwnStack ?? stack;
+    if (throughputStack && flags.throughput) {
       const base = images.find((i) => i.timed)!;
       // Rounds like the contenders' runs: every worker count once per round, in rotated order.
       const rounds: ThroughputRun[][] = [];
@@ -213,16 +229,16 @@ export async function main(argv: string[]): Promise<BenchResults> {
         const runs: ThroughputRun[] = [];
         for (const workers of rotation([1, 2], round)) {
           const queue = await distinctCopies(base, flags.queue, join(scratch, `queue-${workers}`), `workers-${workers}-round-${round}`);
-          const t = await runThroughput(stack, queue, workers, join(scratch, `throughput-${workers}`));
+          const t = await runThroughput(throughputStack, queue, workers, join(scratch, `throughput-${workers}`));
           runs.push(t);
           log(`throughput round ${round + 1}/${flags.runs}, ${workers} worker(s): ${t.imagesPerMinute} images/min`);
         }
         rounds.push(runs);
       }
-      throughput.push(...summariseThroughput(base.name, rounds));
+      throughput.push(...summariseThroughput(base.name, rounds).map((t) => ({ ...t, s3Server: flags.throughputS3 })));
     } else skipped.push(stack ? 'throughput: --no-throughput' : 'throughput: no service path');
   } finally {
-    await Promise.all([stack?.stop(), versitygwStack?.stop()]);
+    await Promise.all([stack?.stop(), versitygwStack?.stop(), throughputOwnStack?.stop()]);
     await rm(scratch, { recursive: true, force: true });
   }
 

@@ -81,6 +81,9 @@ test('markdownReport: median (min-max), ratio and escaped-free table cells', () 
   assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
   assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 1 \| 30\.0 \| 8\.0 \| - \| 200 \|/);
   assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 3 \| 20\.0 \(16\.0-25\.0\) \| 12\.0 \(9\.6-15\.0\) \| 1\.50x \(1\.25x-1\.62x\) \| 210, 220 \|/);
+  assert.match(md, /S3 on minio\)/, 'results without the S3 server are from MinIO stacks');
+  const onVersitygw = markdownReport({ ...SAMPLE, throughput: SAMPLE.throughput.map((t) => ({ ...t, s3Server: 'versitygw' as const })) });
+  assert.match(onVersitygw, /S3 on versitygw\)/);
 });
 
 test('chartSvg escapes labels and draws the 300 MB target line', () => {
@@ -125,4 +128,9 @@ test('the bench refuses a throughput queue that is not a whole number of images 
   for (const bad of ['1', '2.5', 'x', '65']) {
     await assert.rejects(main(['--queue', bad]), { message: `--queue must be an integer from 2 to 64, got ${bad}` });
   }
+});
+
+test('the bench refuses a throughput S3 server it cannot start, before doing any work', async () => {
+  const { main } = await import('../bench/run.js');
+  await assert.rejects(main(['--throughput-s3', 's3rver']), { message: '--throughput-s3 must be minio or versitygw, got s3rver' });
 });

@@ -21,8 +21,13 @@ import { freePort, pingMongo, pingRedis, pingS3, type S3Info } from './probes.js
 
 export type { S3Info };
 
-/** An S3 server this module can start. */
-export type S3ServerKind = 'minio' | 'versitygw';
+/** The S3 servers this module can start. */
+export const S3_SERVER_KINDS = ['minio', 'versitygw'] as const;
+export type S3ServerKind = (typeof S3_SERVER_KINDS)[number];
+
+export function isS3ServerKind(name: string): name is S3ServerKind {
+  return (S3_SERVER_KINDS as readonly string[]).includes(name);
+}
 
 export interface LocalServersOptions {
   /** Each server started keeps its data in a subfolder: redis/, ferretdb/, minio/ (or versitygw/). */
