@@ -48,7 +48,7 @@ const schema = z.object({
    * second libvips thread gave the same time for 20-30 MB more at 944 MP (README, Configuration).
    */
   WORKER_VIPS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
-  /** Store a preview of JPEG originals before the cut (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
+  /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -93,7 +93,7 @@ export type Config = Readonly<{
   workerConcurrency: number;
   /** WORKER_VIPS_THREADS: libvips threads for a job's cut. */
   workerVipsThreads: number;
-  /** WORKER_PREVIEW: store a preview of JPEG originals before the cut. */
+  /** WORKER_PREVIEW: store a preview of JPEG originals while (or before) they are cut. */
   workerPreview: boolean;
   workerLockMs: number;
   fetchAllowHosts: readonly string[];

@@ -1,7 +1,8 @@
 /**
- * Stage 2b, between probe and tile: the preview (shared/tiling/preview.ts), one
- * JPEG of the whole image at the first-view level's size, stored in S3 before
- * the cut starts so that a viewer can show the image within seconds.
+ * Stage 2b, after the probe: the preview (shared/tiling/preview.ts), one JPEG of
+ * the whole image at the first-view level's size, stored in S3 while the cut runs
+ * (or before it, for the largest images) so that a viewer can show the image
+ * within seconds.
  * WORKER_PREVIEW=false turns it off, for batch work nobody watches. Inputs that
  * get no preview go straight on; a preview that fails is logged and skipped,
  * since the tile stage reads the same file and reports a damaged one properly.
