@@ -43,13 +43,8 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
   let previewStored: Promise<void> = Promise.resolve();
   if (previewBesideCut(probe)) previewStored = storePreview(ctx, probe);
   else await storePreview(ctx, probe);
-  let manifest;
-  try {
-    manifest = await tileOriginal(ctx, probe, previewStored);
-  } finally {
-    // Its file is in the job's folder, and 'done' must not come before the preview's link.
-    await previewStored;
-  }
+  // Its file is in the job's folder, and 'done' must not come before the preview's link.
+  const manifest = await tileOriginal(ctx, probe, previewStored).finally(() => previewStored);
   await uploadFinishingFiles(ctx);
   await ctx.report.now({
     status: 'done',
