@@ -1,7 +1,7 @@
 /**
  * One tiling job as a straight line of idempotent stages:
- *   fetch original -> probe -> preview (JPEG only) -> tile (+ thumbnail, optimise; rows of tiles
- *   uploaded as they are cut) -> upload the rest, descriptor last -> done
+ *   fetch original -> probe -> preview (JPEG only; beside the cut up to 300 MP) -> tile (+ thumbnail,
+ *   optimise; rows of tiles uploaded as they are cut) -> upload the rest, descriptor last -> done
  * Each stage reads what earlier attempts left (local files, the checkpoint in
  * MongoDB, objects already in S3) and does only what is missing.
  */
