@@ -1,6 +1,7 @@
 /** The shape of bench/results/*.json, shared by the runner, the report writers and the test. */
 import type { ImageKind } from './corpus.js';
 import type { Spread } from './stats.js';
+import type { S3ServerKind } from '../services/dev/local-servers.js';
 
 export interface RunFigures {
   wallS: number;
@@ -82,7 +83,7 @@ export interface ThroughputResult {
   /** Each worker's largest peak RSS over the rounds. */
   workerRssMB: number[];
   /** The S3 server of the runs' stack (`--throughput-s3`); absent in results from before the flag: MinIO. */
-  s3Server?: 'minio' | 'versitygw';
+  s3Server?: S3ServerKind;
 }
 
 export interface BenchResults {

@@ -13,11 +13,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSecondsOf as cpuSeconds } from './measure.js';
 import { removeImage, startStack, upload, waitUntilDone } from './service-path.js';
+import { isS3ServerKind, S3_SERVER_KINDS } from '../services/dev/local-servers.js';
 
 const image = process.argv[2] ?? join(homedir(), '.cache/hugemap-corpus/photo-236mp.jpg');
 const runs = Number(process.argv[3] ?? 2);
 const s3Server = process.argv[4];
-if (s3Server !== undefined && s3Server !== 'minio' && s3Server !== 'versitygw') throw new Error(`the S3 server is minio or versitygw, not ${s3Server}`);
+if (s3Server !== undefined && !isS3ServerKind(s3Server)) throw new Error(`the S3 server is ${S3_SERVER_KINDS.join(' or ')}, not ${s3Server}`);
 function processName(pid: number): string {
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   const hugemap = argv.findIndex((a) => a.endsWith('hugemap.js'));
