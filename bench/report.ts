@@ -58,13 +58,15 @@ export function markdownReport(r: BenchResults): string {
         "the speed-up is each round's images/minute over that round's 1-worker run, median (min-max).",
       '',
     );
-    out.push('| workers | cores | images | rounds | seconds | images/minute | speed-up | worker peak RSS MB |');
-    out.push('|---|---|---|---|---|---|---|---|');
+    out.push('| workers | cores | images | rounds | seconds | images/minute | speed-up | CPU s per image | cores busy | worker peak RSS MB |');
+    out.push('|---|---|---|---|---|---|---|---|---|---|');
     for (const t of r.throughput) {
       const seconds = fmtSpread(spread(t.rounds.map((x) => x.seconds)), 1);
       const perMinute = fmtSpread(spread(t.rounds.map((x) => x.imagesPerMinute)), 1);
       const speedUp = t.speedUp ? fmtSpread(t.speedUp, 2, 'x') : '-';
-      out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.rounds.length} | ${seconds} | ${perMinute} | ${speedUp} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
+      const cpu = t.cpuSecondsPerImage ? fmtSpread(t.cpuSecondsPerImage, 2) : '-';
+      const busy = t.coresBusy ? fmtSpread({ min: t.coresBusy.min * 100, median: t.coresBusy.median * 100, max: t.coresBusy.max * 100 }, 0, '%') : '-';
+      out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.rounds.length} | ${seconds} | ${perMinute} | ${speedUp} | ${cpu} | ${busy} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
     }
     out.push('');
   }

@@ -77,7 +77,15 @@ export interface ThroughputResult {
   seconds: number;
   imagesPerMinute: number;
   /** Each round's figures, in the order run (bench/throughput.ts). */
-  rounds: Array<{ seconds: number; imagesPerMinute: number }>;
+  rounds: Array<{ seconds: number; imagesPerMinute: number; cpuSeconds?: number }>;
+  /**
+   * CPU seconds of the whole stack per image, over the rounds: more per image with more workers is
+   * work that contention adds (locks, caches, the servers); the same with a speed-up below N means
+   * cores stood idle. Absent in results from before 2026-12-06.
+   */
+  cpuSecondsPerImage?: Spread;
+  /** Fraction of the pinned cores' time the stack used (CPU seconds / (seconds x cores)); null where not pinned. */
+  coresBusy?: Spread | null;
   /** Images per minute over 1 worker's in the same round, over the rounds; null for 1 worker. */
   speedUp: Spread | null;
   /** Each worker's largest peak RSS over the rounds. */

@@ -303,6 +303,8 @@ export interface ThroughputRun {
   images: number;
   seconds: number;
   imagesPerMinute: number;
+  /** CPU seconds of every pinned process (servers, API, workers, this process) from resuming the queue to the last image done. */
+  cpuSeconds: number;
   workerRssMB: number[];
 }
 
@@ -333,12 +335,22 @@ export async function runThroughput(stack: Stack, paths: string[], workers: numb
     for (const p of paths) ids.push(await upload(front.url, p));
     pinned = [process.pid, ...stack.pids(), api.pid(), ...started.map((w) => w.pid())].filter((pid): pid is number => !!pid);
     if (cores !== null) await pinToFirstCores(pinned, cores);
+    const cpu0 = cpuSecondsOfAll(pinned);
     const t0 = performance.now();
     await queue.resume();
     await Promise.all(ids.map((id) => waitUntilDone(front.url, id)));
     const seconds = (performance.now() - t0) / 1000;
+    const cpuSeconds = cpuSecondsOfAll(pinned) - cpu0;
     const measured = await Promise.all(started.map((w) => w.stop()));
-    return { workers, cores, images: paths.length, seconds: round1(seconds), imagesPerMinute: round1((paths.length / seconds) * 60), workerRssMB: measured.map((m) => m.peakRssMB) };
+    return {
+      workers,
+      cores,
+      images: paths.length,
+      seconds: round1(seconds),
+      imagesPerMinute: round1((paths.length / seconds) * 60),
+      cpuSeconds: round1(cpuSeconds),
+      workerRssMB: measured.map((m) => m.peakRssMB),
+    };
   } finally {
     if (cores !== null) await unpin(pinned);
     for (const id of ids) await removeImage(front.url, stack.s3, id);

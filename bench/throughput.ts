@@ -30,7 +30,9 @@ export function summariseThroughput(imageName: string, rounds: readonly (readonl
       imageName,
       seconds: spread(runs.map((r) => r.seconds)).median,
       imagesPerMinute: spread(runs.map((r) => r.imagesPerMinute)).median,
-      rounds: runs.map((r) => ({ seconds: r.seconds, imagesPerMinute: r.imagesPerMinute })),
+      rounds: runs.map((r) => ({ seconds: r.seconds, imagesPerMinute: r.imagesPerMinute, cpuSeconds: r.cpuSeconds })),
+      cpuSecondsPerImage: spread(runs.map((r) => round2(r.cpuSeconds / r.images))),
+      coresBusy: runs[0]!.cores === null ? null : spread(runs.map((r) => round2(r.cpuSeconds / (r.seconds * r.cores!)))),
       speedUp: workers === 1 ? null : spread(byRound.map((round) => round2(round.get(workers)!.imagesPerMinute / round.get(1)!.imagesPerMinute))),
       workerRssMB: runs[0]!.workerRssMB.map((_, w) => Math.max(...runs.map((r) => r.workerRssMB[w] ?? 0))),
     };

@@ -59,7 +59,19 @@ const SAMPLE: BenchResults = {
     { image: 'b.jpg', kind: 'jpeg', megapixels: 9, hugemapTile: null, worker: null, failed: 'API gone' },
   ],
   throughput: [
-    { workers: 1, cores: 1, images: 4, imageName: 'a.jpg', seconds: 30, imagesPerMinute: 8, rounds: [{ seconds: 30, imagesPerMinute: 8 }], speedUp: null, workerRssMB: [200] },
+    {
+      workers: 1,
+      cores: 1,
+      images: 4,
+      imageName: 'a.jpg',
+      seconds: 30,
+      imagesPerMinute: 8,
+      rounds: [{ seconds: 30, imagesPerMinute: 8, cpuSeconds: 27 }],
+      speedUp: null,
+      cpuSecondsPerImage: { median: 6.75, min: 6.75, max: 6.75 },
+      coresBusy: { median: 0.9, min: 0.9, max: 0.9 },
+      workerRssMB: [200],
+    },
     {
       workers: 2,
       cores: null,
@@ -79,8 +91,9 @@ test('markdownReport: median (min-max), ratio and escaped-free table cells', () 
   assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 1\.8 \(1\.7-2\.1\) \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
   assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \(70\) \| 1\.0 \| - \| - \|/);
   assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
-  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 1 \| 30\.0 \| 8\.0 \| - \| 200 \|/);
-  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 3 \| 20\.0 \(16\.0-25\.0\) \| 12\.0 \(9\.6-15\.0\) \| 1\.50x \(1\.25x-1\.62x\) \| 210, 220 \|/);
+  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 1 \| 30\.0 \| 8\.0 \| - \| 6\.75 \| 90% \| 200 \|/);
+  // Results from before the CPU columns (and runs without taskset) show a dash there.
+  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 3 \| 20\.0 \(16\.0-25\.0\) \| 12\.0 \(9\.6-15\.0\) \| 1\.50x \(1\.25x-1\.62x\) \| - \| - \| 210, 220 \|/);
   assert.match(md, /S3 on minio\)/, 'results without the S3 server are from MinIO stacks');
   const onVersitygw = markdownReport({ ...SAMPLE, throughput: SAMPLE.throughput.map((t) => ({ ...t, s3Server: 'versitygw' as const })) });
   assert.match(onVersitygw, /S3 on versitygw\)/);
@@ -94,12 +107,20 @@ test('chartSvg escapes labels and draws the 300 MB target line', () => {
 });
 
 test('summariseThroughput: medians per worker count, speed-ups paired within each round', () => {
-  const run = (workers: number, imagesPerMinute: number, rss: number[]): ThroughputRun => ({ workers, cores: workers, images: 4, seconds: 240 / imagesPerMinute, imagesPerMinute, workerRssMB: rss });
+  const run = (workers: number, imagesPerMinute: number, rss: number[], cpuSeconds: number): ThroughputRun => ({
+    workers,
+    cores: workers,
+    images: 4,
+    seconds: 240 / imagesPerMinute,
+    imagesPerMinute,
+    cpuSeconds,
+    workerRssMB: rss,
+  });
   // The host slows down in round 2: its 1-worker run is slow, so pairing within rounds matters.
   const rounds = [
-    [run(1, 10, [200]), run(2, 18, [210, 205])],
-    [run(2, 14, [230, 201]), run(1, 6, [190])],
-    [run(1, 9, [195]), run(2, 15, [209, 240])],
+    [run(1, 10, [200], 20), run(2, 18, [210, 205], 24)],
+    [run(2, 14, [230, 201], 28), run(1, 6, [190], 36)],
+    [run(1, 9, [195], 24), run(2, 15, [209, 240], 30)],
   ];
   const [one, two] = summariseThroughput('a.jpg', rounds);
   assert.equal(one!.workers, 1);
@@ -114,10 +135,15 @@ test('summariseThroughput: medians per worker count, speed-ups paired within eac
   // Per round 1.8, 2.33 and 1.67: the median is 1.8, where the medians' ratio would say 15 / 9 = 1.67.
   assert.deepEqual(two!.speedUp, { median: 1.8, min: 1.67, max: 2.33 });
   assert.deepEqual(two!.workerRssMB, [230, 240]);
+  // CPU per image: 24, 28 and 30 CPU-s over 4 images; busy: 24 / (13.33 s x 2 cores) = 0.9, 28 / (17.14 x 2), 30 / (16 x 2).
+  assert.deepEqual(two!.cpuSecondsPerImage, { median: 7, min: 6, max: 7.5 });
+  assert.deepEqual(two!.coresBusy, { median: 0.9, min: 0.82, max: 0.94 });
+  assert.deepEqual(one!.cpuSecondsPerImage, { median: 6, min: 5, max: 9 });
+  assert.deepEqual(one!.coresBusy, { median: 0.9, min: 0.83, max: 0.9 });
 });
 
 test('summariseThroughput refuses rounds without a 1-worker run or without every worker count', () => {
-  const run = (workers: number): ThroughputRun => ({ workers, cores: workers, images: 2, seconds: 10, imagesPerMinute: 12, workerRssMB: Array(workers).fill(100) });
+  const run = (workers: number): ThroughputRun => ({ workers, cores: workers, images: 2, seconds: 10, imagesPerMinute: 12, cpuSeconds: 9, workerRssMB: Array(workers).fill(100) });
   assert.throws(() => summariseThroughput('a.jpg', []), RangeError);
   assert.throws(() => summariseThroughput('a.jpg', [[run(2)]]), /round 1 lacks a worker count/);
   assert.throws(() => summariseThroughput('a.jpg', [[run(1), run(2)], [run(1)]]), /round 2 lacks a worker count \(has 1\)/);
