@@ -210,6 +210,26 @@ export function cpuSecondsOfAll(pids: number[]): number {
   return total;
 }
 
+/**
+ * Rescheduling interrupts so far, summed over the CPUs: the IPIs by which one CPU wakes a task on
+ * another. From the `RES:` line of /proc/interrupts (`text`, or the live file); null where there is none.
+ */
+export function reschedulingInterrupts(text?: string): number | null {
+  let source = text;
+  if (source === undefined) {
+    try {
+      source = readFileSync('/proc/interrupts', 'utf8');
+    } catch {
+      return null;
+    }
+  }
+  const line = source.split('\n').find((l) => /^\s*RES:/.test(l));
+  if (line === undefined) return null;
+  // `RES:  <one count per CPU>  Rescheduling interrupts`: the counts are the numeric fields.
+  const counts = line.trim().split(/\s+/).slice(1).filter((f) => /^\d+$/.test(f));
+  return counts.reduce((n, c) => n + Number(c), 0);
+}
+
 /** USER_HZ on Linux: the unit of /proc/PID/stat's times. */
 const TICKS_PER_S = 100;
 

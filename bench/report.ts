@@ -55,18 +55,22 @@ export function markdownReport(r: BenchResults): string {
     out.push(
       `The whole stack (servers, API, workers; S3 on ${r.throughput[0]!.s3Server ?? 'minio'}) is confined to the cores shown with taskset; each worker runs one libvips thread. ` +
         'Each round runs every worker count once, in rotated order; seconds and images/minute are median (min-max) over the rounds, ' +
-        "the speed-up is each round's images/minute over that round's 1-worker run, median (min-max).",
+        "the speed-up is each round's images/minute over that round's 1-worker run, median (min-max). " +
+        'CPU s per image: every pinned process (in brackets the workers alone), from resuming the queue to the last image done; ' +
+        'more per image with more workers is work that running side by side adds, where a speed-up below N with the same CPU per image would mean idle cores. ' +
+        'Cores busy: those CPU seconds over the pinned cores\' time. Cross-core wake-ups: rescheduling interrupts (/proc/interrupts RES), one core waking a task on another.',
       '',
     );
-    out.push('| workers | cores | images | rounds | seconds | images/minute | speed-up | CPU s per image | cores busy | worker peak RSS MB |');
-    out.push('|---|---|---|---|---|---|---|---|---|---|');
+    out.push('| workers | cores | images | rounds | seconds | images/minute | speed-up | CPU s per image (workers) | cores busy | cross-core wake-ups per image | worker peak RSS MB |');
+    out.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const t of r.throughput) {
       const seconds = fmtSpread(spread(t.rounds.map((x) => x.seconds)), 1);
       const perMinute = fmtSpread(spread(t.rounds.map((x) => x.imagesPerMinute)), 1);
       const speedUp = t.speedUp ? fmtSpread(t.speedUp, 2, 'x') : '-';
-      const cpu = t.cpuSecondsPerImage ? fmtSpread(t.cpuSecondsPerImage, 2) : '-';
+      const cpu = t.cpuSecondsPerImage ? fmtSpread(t.cpuSecondsPerImage, 2) + (t.workerCpuSecondsPerImage ? ` (${fmtSpread(t.workerCpuSecondsPerImage, 2)})` : '') : '-';
+      const wakeups = t.wakeupsPerImage ? fmtSpread(t.wakeupsPerImage, 0) : '-';
       const busy = t.coresBusy ? fmtSpread({ min: t.coresBusy.min * 100, median: t.coresBusy.median * 100, max: t.coresBusy.max * 100 }, 0, '%') : '-';
-      out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.rounds.length} | ${seconds} | ${perMinute} | ${speedUp} | ${cpu} | ${busy} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
+      out.push(`| ${t.workers} | ${t.cores ?? 'all (no taskset)'} | ${t.images} x ${t.imageName} | ${t.rounds.length} | ${seconds} | ${perMinute} | ${speedUp} | ${cpu} | ${busy} | ${wakeups} | ${t.workerRssMB.map((x) => x.toFixed(0)).join(', ')} |`);
     }
     out.push('');
   }

@@ -77,13 +77,22 @@ export interface ThroughputResult {
   seconds: number;
   imagesPerMinute: number;
   /** Each round's figures, in the order run (bench/throughput.ts). */
-  rounds: Array<{ seconds: number; imagesPerMinute: number; cpuSeconds?: number }>;
+  rounds: Array<{ seconds: number; imagesPerMinute: number; cpuSeconds?: number; workerCpuSeconds?: number; wakeups?: number | null }>;
   /**
    * CPU seconds of the whole stack per image, over the rounds: more per image with more workers is
    * work that contention adds (locks, caches, the servers); the same with a speed-up below N means
    * cores stood idle. Absent in results from before 2026-12-06.
    */
   cpuSecondsPerImage?: Spread;
+  /** Of that, the workers' own. */
+  workerCpuSecondsPerImage?: Spread;
+  /**
+   * Rescheduling interrupts (one core waking a task on another) per image, over the rounds; null
+   * where /proc/interrupts has none. On one core there are next to none; on two, the loopback
+   * requests between worker, S3 server and the rest wake their peers across cores, and in a VM
+   * each such interrupt costs both sides.
+   */
+  wakeupsPerImage?: Spread | null;
   /** Fraction of the pinned cores' time the stack used (CPU seconds / (seconds x cores)); null where not pinned. */
   coresBusy?: Spread | null;
   /** Images per minute over 1 worker's in the same round, over the rounds; null for 1 worker. */

@@ -27,7 +27,7 @@ import { S3Store } from '../shared/storage/s3-store.js';
 import { workerProcessEnv } from '../workers/process-settings.js';
 import { HUGEMAP_CLI } from './contenders.js';
 import { canPin, pinToFirstCores, unpin } from './cpu-pinning.js';
-import { cpuSecondsOfAll, measuredPid, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
+import { cpuSecondsOfAll, measuredPid, reschedulingInterrupts, readPeakRssMB, resetPeakRss, round1, sampleAnon, signalMeasured, startTimed, type Measured } from './measure.js';
 import { createParser } from 'eventsource-parser';
 import sharp from 'sharp';
 
@@ -305,6 +305,10 @@ export interface ThroughputRun {
   imagesPerMinute: number;
   /** CPU seconds of every pinned process (servers, API, workers, this process) from resuming the queue to the last image done. */
   cpuSeconds: number;
+  /** Of `cpuSeconds`, the workers'. */
+  workerCpuSeconds: number;
+  /** Rescheduling interrupts meanwhile, all CPUs (a task woken on another core); null where /proc/interrupts has none. */
+  wakeups: number | null;
   workerRssMB: number[];
 }
 
@@ -335,12 +339,17 @@ export async function runThroughput(stack: Stack, paths: string[], workers: numb
     for (const p of paths) ids.push(await upload(front.url, p));
     pinned = [process.pid, ...stack.pids(), api.pid(), ...started.map((w) => w.pid())].filter((pid): pid is number => !!pid);
     if (cores !== null) await pinToFirstCores(pinned, cores);
+    const workerPids = started.map((w) => w.pid()).filter((pid): pid is number => !!pid);
     const cpu0 = cpuSecondsOfAll(pinned);
+    const workerCpu0 = cpuSecondsOfAll(workerPids);
+    const wakeups0 = reschedulingInterrupts();
     const t0 = performance.now();
     await queue.resume();
     await Promise.all(ids.map((id) => waitUntilDone(front.url, id)));
     const seconds = (performance.now() - t0) / 1000;
     const cpuSeconds = cpuSecondsOfAll(pinned) - cpu0;
+    const workerCpuSeconds = cpuSecondsOfAll(workerPids) - workerCpu0;
+    const wakeups1 = reschedulingInterrupts();
     const measured = await Promise.all(started.map((w) => w.stop()));
     return {
       workers,
@@ -349,6 +358,8 @@ export async function runThroughput(stack: Stack, paths: string[], workers: numb
       seconds: round1(seconds),
       imagesPerMinute: round1((paths.length / seconds) * 60),
       cpuSeconds: round1(cpuSeconds),
+      workerCpuSeconds: round1(workerCpuSeconds),
+      wakeups: wakeups0 === null || wakeups1 === null ? null : wakeups1 - wakeups0,
       workerRssMB: measured.map((m) => m.peakRssMB),
     };
   } finally {

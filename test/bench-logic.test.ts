@@ -66,9 +66,11 @@ const SAMPLE: BenchResults = {
       imageName: 'a.jpg',
       seconds: 30,
       imagesPerMinute: 8,
-      rounds: [{ seconds: 30, imagesPerMinute: 8, cpuSeconds: 27 }],
+      rounds: [{ seconds: 30, imagesPerMinute: 8, cpuSeconds: 27, workerCpuSeconds: 18, wakeups: 40 }],
       speedUp: null,
       cpuSecondsPerImage: { median: 6.75, min: 6.75, max: 6.75 },
+      workerCpuSecondsPerImage: { median: 4.5, min: 4.5, max: 4.5 },
+      wakeupsPerImage: { median: 10, min: 10, max: 10 },
       coresBusy: { median: 0.9, min: 0.9, max: 0.9 },
       workerRssMB: [200],
     },
@@ -91,9 +93,9 @@ test('markdownReport: median (min-max), ratio and escaped-free table cells', () 
   assert.match(md, /\| vips <dzsave> \| 1\.00 \(0\.90-1\.20\) \| 2\.0 \| 1\.00x \| 1\.8 \(1\.7-2\.1\) \| 50 \| 40 \(38-41\) \| 2\.0 \|/);
   assert.match(md, /\| a\.jpg \| jpeg \| 2 \| 100 \(70\) \| 1\.0 \| - \| - \|/);
   assert.match(md, /\| b\.jpg \| jpeg \| 9 \| failed \(API gone\) \| - \| failed \(API gone\) \| - \|/);
-  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 1 \| 30\.0 \| 8\.0 \| - \| 6\.75 \| 90% \| 200 \|/);
+  assert.match(md, /\| 1 \| 1 \| 4 x a\.jpg \| 1 \| 30\.0 \| 8\.0 \| - \| 6\.75 \(4\.50\) \| 90% \| 10 \| 200 \|/);
   // Results from before the CPU columns (and runs without taskset) show a dash there.
-  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 3 \| 20\.0 \(16\.0-25\.0\) \| 12\.0 \(9\.6-15\.0\) \| 1\.50x \(1\.25x-1\.62x\) \| - \| - \| 210, 220 \|/);
+  assert.match(md, /\| 2 \| all \(no taskset\) \| 4 x a\.jpg \| 3 \| 20\.0 \(16\.0-25\.0\) \| 12\.0 \(9\.6-15\.0\) \| 1\.50x \(1\.25x-1\.62x\) \| - \| - \| - \| 210, 220 \|/);
   assert.match(md, /S3 on minio\)/, 'results without the S3 server are from MinIO stacks');
   const onVersitygw = markdownReport({ ...SAMPLE, throughput: SAMPLE.throughput.map((t) => ({ ...t, s3Server: 'versitygw' as const })) });
   assert.match(onVersitygw, /S3 on versitygw\)/);
@@ -114,6 +116,8 @@ test('summariseThroughput: medians per worker count, speed-ups paired within eac
     seconds: 240 / imagesPerMinute,
     imagesPerMinute,
     cpuSeconds,
+    workerCpuSeconds: cpuSeconds / 2,
+    wakeups: workers === 1 ? 8 : 1000 * imagesPerMinute,
     workerRssMB: rss,
   });
   // The host slows down in round 2: its 1-worker run is slow, so pairing within rounds matters.
@@ -140,10 +144,31 @@ test('summariseThroughput: medians per worker count, speed-ups paired within eac
   assert.deepEqual(two!.coresBusy, { median: 0.9, min: 0.82, max: 0.94 });
   assert.deepEqual(one!.cpuSecondsPerImage, { median: 6, min: 5, max: 9 });
   assert.deepEqual(one!.coresBusy, { median: 0.9, min: 0.83, max: 0.9 });
+  assert.deepEqual(two!.workerCpuSecondsPerImage, { median: 3.5, min: 3, max: 3.75 });
+  // 18000, 14000 and 15000 wake-ups over 4 images; 8 for each 1-worker run.
+  assert.deepEqual(two!.wakeupsPerImage, { median: 3750, min: 3500, max: 4500 });
+  assert.deepEqual(one!.wakeupsPerImage, { median: 2, min: 2, max: 2 });
+  const noProc = summariseThroughput('a.jpg', [[{ ...rounds[0]![0]!, wakeups: null }, rounds[0]![1]!]]);
+  assert.equal(noProc[0]!.wakeupsPerImage, null, 'one run without /proc/interrupts: no figure rather than a wrong one');
+});
+
+test('reschedulingInterrupts sums the RES line over the CPUs, and is null without one', async () => {
+  const { reschedulingInterrupts } = await import('../bench/measure.js');
+  const text = [
+    '           CPU0       CPU1       ',
+    '  0:         33          0   IO-APIC    2-edge      timer',
+    'LOC:    8043211    7941101   Local timer interrupts',
+    'RES:    6774241    6391458   Rescheduling interrupts',
+    'CAL:   24530038   23940275   Function call interrupts',
+  ].join('\n');
+  assert.equal(reschedulingInterrupts(text), 6774241 + 6391458);
+  assert.equal(reschedulingInterrupts('LOC: 1 2 Local timer interrupts'), null);
+  const live = reschedulingInterrupts();
+  if (process.platform === 'linux') assert.ok(live === null || (Number.isSafeInteger(live) && live >= 0));
 });
 
 test('summariseThroughput refuses rounds without a 1-worker run or without every worker count', () => {
-  const run = (workers: number): ThroughputRun => ({ workers, cores: workers, images: 2, seconds: 10, imagesPerMinute: 12, cpuSeconds: 9, workerRssMB: Array(workers).fill(100) });
+  const run = (workers: number): ThroughputRun => ({ workers, cores: workers, images: 2, seconds: 10, imagesPerMinute: 12, cpuSeconds: 9, workerCpuSeconds: 6, wakeups: 0, workerRssMB: Array(workers).fill(100) });
   assert.throws(() => summariseThroughput('a.jpg', []), RangeError);
   assert.throws(() => summariseThroughput('a.jpg', [[run(2)]]), /round 1 lacks a worker count/);
   assert.throws(() => summariseThroughput('a.jpg', [[run(1), run(2)], [run(1)]]), /round 2 lacks a worker count \(has 1\)/);

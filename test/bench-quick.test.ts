@@ -86,7 +86,16 @@ describe('bench --quick', () => {
       assert.equal(t.workerRssMB.length, t.workers);
       assert.ok(t.imagesPerMinute > 0 && t.seconds > 0);
       // --quick runs one round: its figures are the round's, and 2 workers are compared with that round's 1.
-      assert.deepEqual(t.rounds, [{ seconds: t.seconds, imagesPerMinute: t.imagesPerMinute }]);
+      assert.deepEqual(
+        t.rounds.map((r) => ({ seconds: r.seconds, imagesPerMinute: r.imagesPerMinute })),
+        [{ seconds: t.seconds, imagesPerMinute: t.imagesPerMinute }],
+      );
+      // The stack's CPU: some, the workers' part of it, and per image what the round measured.
+      const round = t.rounds[0]!;
+      assert.ok(round.cpuSeconds! > 0 && round.workerCpuSeconds! > 0 && round.workerCpuSeconds! <= round.cpuSeconds!, JSON.stringify(round));
+      assert.equal(t.cpuSecondsPerImage!.median, Math.round((round.cpuSeconds! / t.images) * 100) / 100);
+      if (t.cores !== null) assert.ok(t.coresBusy!.median > 0 && t.coresBusy!.median <= 1.1, `cores busy ${t.coresBusy!.median}`);
+      if (process.platform === 'linux') assert.equal(t.wakeupsPerImage!.median, Math.round(round.wakeups! / t.images));
     }
     const [one, two] = json.throughput;
     assert.equal(one!.speedUp, null);
