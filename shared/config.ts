@@ -48,6 +48,12 @@ const schema = z.object({
    * second libvips thread gave the same time for 20-30 MB more at 944 MP (README, Configuration).
    */
   WORKER_VIPS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+  /**
+   * Tile PUTs a job keeps going at once (shared/storage/tile-row-uploader.ts), each on a socket of
+   * its own. 64, not 16: against a distant S3 more requests in flight hide its latency, and on 2
+   * cores shared with MinIO they cost a little less CPU per tile (docs/performance.md).
+   */
+  WORKER_TILE_PUTS: z.coerce.number().int().min(1).max(256).default(64),
   /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
@@ -93,6 +99,8 @@ export type Config = Readonly<{
   workerConcurrency: number;
   /** WORKER_VIPS_THREADS: libvips threads for a job's cut. */
   workerVipsThreads: number;
+  /** WORKER_TILE_PUTS: tile PUTs a job keeps going at once. */
+  workerTilePuts: number;
   /** WORKER_PREVIEW: store a preview of JPEG originals while (or before) they are cut. */
   workerPreview: boolean;
   workerLockMs: number;
@@ -150,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tileJpegEncoder: e.TILE_JPEG_ENCODER,
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerVipsThreads: e.WORKER_VIPS_THREADS,
+    workerTilePuts: e.WORKER_TILE_PUTS,
     workerPreview: e.WORKER_PREVIEW,
     workerLockMs: e.WORKER_LOCK_MS,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),

@@ -19,7 +19,8 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
     logger.warn({ err: err.message }, 'redis connection problem (status events)'),
   );
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
-  const s3 = new S3Store(config.s3);
+  // Every job in this process keeps WORKER_TILE_PUTS tile PUTs going: a socket for each.
+  const s3 = new S3Store(config.s3, { maxSockets: config.workerTilePuts * config.workerConcurrency });
   await s3.ensureBucket();
   // Process-wide, so set once before the first job: every preview and cut gets the same threads.
   sharp.concurrency(config.workerVipsThreads);

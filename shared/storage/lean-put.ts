@@ -96,6 +96,8 @@ export class LeanPut {
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly requestTimeoutMs: number,
+    /** Sockets kept to the server at most; requests beyond wait, signed, for one. */
+    private readonly maxSockets: number,
   ) {}
 
   /** Resolved once per store; null: this bucket needs the SDK (see resolveBucketTarget). */
@@ -167,7 +169,7 @@ export class LeanPut {
     // `timeout` here only reaps idle pooled sockets (requests set their own, below), and lets the
     // agent honour a server's Keep-Alive hint: a socket is dropped before the server closes it
     // under a request, which would cost a retry.
-    const agentOptions = { keepAlive: true, maxSockets: 32, timeout: IDLE_SOCKET_MS };
+    const agentOptions = { keepAlive: true, maxSockets: this.maxSockets, timeout: IDLE_SOCKET_MS };
     this.agent ??= https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
     const timeoutMs = this.requestTimeoutMs;
     return new Promise<Response>((resolve, reject) => {

@@ -58,6 +58,8 @@ export interface S3StoreOptions {
   requestTimeoutMs?: number;
   /** Retried failures are logged here at warn level. Without one they are silent. */
   logger?: Logger;
+  /** Sockets `putSmallObject` keeps to the server at most: as many as the tile PUTs meant to be in flight. @defaultValue 32 */
+  maxSockets?: number;
 }
 
 export interface ObjectHead {
@@ -114,7 +116,7 @@ export class S3Store {
         ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } }
         : {}),
     });
-    this.lean = new LeanPut(this.client, this.bucket, opts.requestTimeoutMs ?? 60_000);
+    this.lean = new LeanPut(this.client, this.bucket, opts.requestTimeoutMs ?? 60_000, opts.maxSockets ?? 32);
   }
 
   /** Closes the sockets this store holds open (its SDK client's and `putSmallObject`'s). */

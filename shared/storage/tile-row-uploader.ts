@@ -48,7 +48,7 @@ export interface TileRowUploaderOptions {
   persist: (cp: TileRowCheckpoint) => Promise<void>;
   /** Tiles known to be in S3 so far (uploaded, found, or skipped by the checkpoint). */
   onProgress?: (tilesInS3: number) => void;
-  /** PUTs in flight. @defaultValue 16 */
+  /** PUTs in flight (the worker passes WORKER_TILE_PUTS). @defaultValue 16 */
   concurrency?: number;
 }
 

@@ -58,6 +58,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe, previewSt
     levels,
     tiler: tilerId(previous?.format ?? format, quality, jpegEncoder),
     checkpoint: ctx.doc.checkpoint.tileRows,
+    concurrency: ctx.config.workerTilePuts,
     // Durable before the window moves on: written now, not throttled. Once every row of the first-view
     // levels is in S3 (and the preview settled), the status says so: a viewer can open the image before it is done.
     persist: (cp) =>
