@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { newImageDoc } from '../shared/image-status.js';
 import { createLogger } from '../shared/logger.js';
 import { StatusStore } from '../shared/status-store.js';
@@ -26,7 +26,6 @@ import { testConfig, waitFor } from './helpers/test-config.js';
 const servers = await useTestServers();
 const tmp = await tempDir('hugemap-worker-tile-puts-');
 const proxies: FaultProxy[] = [];
-let store: StatusStore;
 
 /** A proxy to the S3 server that holds every tile PUT until released; `held()` counts those that reached it. */
 async function holdingProxy(): Promise<{ proxy: FaultProxy; held: () => number }> {
@@ -50,16 +49,11 @@ async function heldSettles(held: () => number, want: number): Promise<number> {
   return held();
 }
 
-before(async () => {
-  store = await StatusStore.connect((await testConfig(servers, 'tile-puts-store')).mongoUrl);
-});
-
 after(async () => {
   for (const p of proxies) {
     p.release();
     await p.close();
   }
-  await store?.close();
   await tmp.remove();
 });
 
@@ -73,7 +67,8 @@ test('WORKER_TILE_PUTS: 64 by default, a whole number from 1 to 256', async () =
 test('a job keeps WORKER_TILE_PUTS tile PUTs in flight, no more, and stores every tile once they are answered', async () => {
   const { proxy, held } = await holdingProxy();
   const config = await testConfig(servers, 'tile-puts', { S3_ENDPOINT: proxy.url, WORKER_TILE_PUTS: '3' });
-  await new S3Store(config.s3).ensureBucket();
+  const s3 = new S3Store(config.s3);
+  await s3.ensureBucket();
   const store = await StatusStore.connect(config.mongoUrl);
   const source = tmp.file('photo.jpg');
   await gradient(2000, 1500).jpeg().toFile(source);
@@ -83,7 +78,6 @@ test('a job keeps WORKER_TILE_PUTS tile PUTs in flight, no more, and stores ever
   const paths = jobPaths(config.workDir, id);
   await mkdir(paths.dir, { recursive: true });
   await copyFile(source, paths.originalPath);
-  const s3 = new S3Store(config.s3);
   const ctx: JobContext = {
     config,
     store,
