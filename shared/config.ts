@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { DEFAULT_TILE_PUTS } from './storage/tile-row-uploader.js';
 import type { JpegEncoder } from './tiling/encoders.js';
 
 const bool = z
@@ -54,7 +53,7 @@ const schema = z.object({
    * its own. 64, not 16: against a distant S3 more requests in flight hide its latency, and on 2
    * cores shared with MinIO they cost a little less CPU per tile (docs/performance.md).
    */
-  WORKER_TILE_PUTS: z.coerce.number().int().min(1).max(256).default(DEFAULT_TILE_PUTS),
+  WORKER_TILE_PUTS: z.coerce.number().int().min(1).max(256).default(64),
   /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */

@@ -26,9 +26,6 @@ import type { S3Store } from './s3-store.js';
 /** Tiles are immutable per image id, and so is everything else under images/{id}/. */
 export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
-/** PUTs in flight unless told otherwise (WORKER_TILE_PUTS's default; docs/performance.md has the numbers behind it). */
-export const DEFAULT_TILE_PUTS = 64;
-
 /** Rows per level that may be in flight past the persisted checkpoint. Part of the checkpoint's meaning: do not change lightly. */
 export const ROW_WINDOW = 2;
 
@@ -51,8 +48,8 @@ export interface TileRowUploaderOptions {
   persist: (cp: TileRowCheckpoint) => Promise<void>;
   /** Tiles known to be in S3 so far (uploaded, found, or skipped by the checkpoint). */
   onProgress?: (tilesInS3: number) => void;
-  /** PUTs in flight (the worker passes WORKER_TILE_PUTS). @defaultValue DEFAULT_TILE_PUTS */
-  concurrency?: number;
+  /** PUTs in flight: the worker passes WORKER_TILE_PUTS (shared/config.ts has its default and why). */
+  concurrency: number;
 }
 
 export interface TileRowUploadStats {
@@ -90,7 +87,7 @@ export class TileRowUploader implements TileSink {
   private waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
 
   constructor(private readonly store: S3Store, private readonly opts: TileRowUploaderOptions) {
-    this.concurrency = opts.concurrency ?? DEFAULT_TILE_PUTS;
+    this.concurrency = opts.concurrency;
     const cp = opts.checkpoint;
     const trusted = cp != null && cp.tiler === opts.tiler && cp.rows.length === opts.levels.length &&
       cp.rows.every((n, i) => Number.isInteger(n) && n >= 0 && n <= opts.levels[i]!.rows);
