@@ -17,6 +17,11 @@ const hostPortList = z
   .pipe(z.array(z.string().regex(/^[a-z0-9.\-\[\]:]+:\d{1,5}$/, 'each entry must be host:port')));
 
 const schema = z.object({
+  /**
+   * required: writes need a signed-in user or an API key, private images are hidden (the default).
+   * open: every request acts as a local admin; only for `hugemap dev` on loopback.
+   */
+  AUTH_MODE: z.enum(['required', 'open']).default('required'),
   /** Ops dashboard (/admin/queues): a bearer/cookie token, or basic auth; with neither it is not served at all. */
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   ADMIN_USER: z.string().min(1).optional(),
@@ -76,6 +81,8 @@ const schema = z.object({
 });
 
 export type Config = Readonly<{
+  /** AUTH_MODE: who must prove who they are (services/api/access). */
+  authMode: 'required' | 'open';
   /** Ops dashboard credentials (see ADMIN_* above). */
   admin: Readonly<{ token: string | undefined; user: string | undefined; password: string | undefined; readOnly: boolean }>;
   tusPartBytes: number;
@@ -137,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('invalid configuration: set both ADMIN_USER and ADMIN_PASSWORD, or neither');
   }
   return Object.freeze({
+    authMode: e.AUTH_MODE,
     admin: Object.freeze({ token: e.ADMIN_TOKEN, user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY }),
     tusPartBytes: e.TUS_PART_BYTES,
     redisUrl: e.REDIS_URL,

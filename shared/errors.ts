@@ -213,3 +213,41 @@ export class BadSignatureError extends InputError {
     super('HUGEMAP_ERR_BAD_SIGNATURE', message, 403);
   }
 }
+
+/** No credential, or one that is unknown, expired or revoked: 401 with `WWW-Authenticate: Bearer`. */
+export class UnauthenticatedError extends InputError {
+  constructor(message = 'sign in or send an API key (Authorization: Bearer hm_...)') {
+    super('HUGEMAP_ERR_UNAUTHENTICATED', message, 401);
+  }
+}
+
+/** A known caller asking for something their role, scopes or ownership do not allow. */
+export class ForbiddenError extends InputError {
+  constructor(message = 'not allowed') {
+    super('HUGEMAP_ERR_FORBIDDEN', message, 403);
+  }
+}
+
+/** Too many requests of one kind from one caller; `retryAfterSeconds` becomes Retry-After. */
+export class RateLimitedError extends InputError {
+  readonly retryAfterSeconds: number;
+
+  constructor(what: string, retryAfterSeconds: number) {
+    super('HUGEMAP_ERR_RATE_LIMITED', `too many ${what}; try again in ${retryAfterSeconds} s`, 429);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** A user's storage quota (bytes, images or pixels) would be exceeded. */
+export class QuotaExceededError extends InputError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_QUOTA_EXCEEDED', message, 413);
+  }
+}
+
+/** A conflicting write (a user or key name already taken). */
+export class ConflictError extends InputError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_CONFLICT', message, 409);
+  }
+}

@@ -52,6 +52,12 @@ export interface ImageDoc {
   error: { code: string; message: string } | null;
   attempts: number;
   checkpoint: ImageCheckpoint;
+  /** The user who uploaded it; absent on documents from before accounts (the bootstrap admin's). */
+  owner?: string;
+  /** public (listed), unlisted (by id only) or private (owner and admins); absent means public. */
+  visibility?: 'public' | 'unlisted' | 'private';
+  /** Whether the original may be downloaded (/i/o/...); absent means no. */
+  downloadable?: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -18,6 +18,8 @@ import { annotationsRouter } from './routes/annotations.js';
 import { adminRouter } from './routes/admin.js';
 import { pagesRouter } from './routes/pages.js';
 import { TUS_PATH, tusRouter } from './tus.js';
+import { resolvePrincipal } from './access/resolve-principal.js';
+import { requires } from './access/requires.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -39,8 +41,10 @@ export function createApp(deps: ApiDeps): Express {
       },
     }),
   );
+  // Before every router: the one place that reads credentials.
+  app.use(resolvePrincipal(deps));
   app.use(healthRouter(deps));
-  app.use(TUS_PATH, tusRouter(deps));
+  app.use(TUS_PATH, requires('write'), tusRouter(deps));
   app.use('/api/v1/images/:id/annotations', annotationsRouter(deps));
   app.use('/api/v1', browseRouter(deps));
   app.use('/api/v1/images', scaledMetaRouter(deps));

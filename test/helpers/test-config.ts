@@ -29,6 +29,8 @@ export async function testConfig(servers: ServerUrls, name: string, overrides: R
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    // Suites about tiling and serving act as the local admin; the access suites set AUTH_MODE=required.
+    AUTH_MODE: 'open',
     ...overrides,
   });
 }

@@ -12,6 +12,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Config } from '../../../shared/config.js';
 import type { ApiDeps } from '../deps.js';
+import { requires } from '../access/requires.js';
 
 export const ADMIN_BASE = '/admin/queues';
 export const ADMIN_COOKIE = 'hugemap_admin';
@@ -66,10 +67,10 @@ export function adminRouter(deps: ApiDeps): Router {
   };
 
   if (admin.token) {
-    router.get('/admin/login', (_req, res) => {
+    router.get('/admin/login', requires('anyone'), (_req, res) => {
       res.set('Cache-Control', 'no-store').type('html').send(loginPage(false));
     });
-    router.post('/admin/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+    router.post('/admin/login', requires('anyone'), express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
       const token = typeof req.body?.token === 'string' ? req.body.token : '';
       if (!same(token, admin.token!)) {
         res.status(401).type('html').send(loginPage(true));
@@ -96,7 +97,7 @@ export function adminRouter(deps: ApiDeps): Router {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'hugemap queues' } },
   });
-  router.use(ADMIN_BASE, requireAdmin, (_req, res, next) => {
+  router.use(ADMIN_BASE, requires('anyone'), requireAdmin, (_req, res, next) => {
     res.set('Cache-Control', 'no-store');
     next();
   }, serverAdapter.getRouter() as RequestHandler);

@@ -21,6 +21,7 @@ import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
 import { annotationsFor } from '../annotations.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
+import { requires } from '../access/requires.js';
 
 const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -59,13 +60,13 @@ export function annotationsRouter(deps: ApiDeps): Router {
   });
   router.use(express.json({ limit: '512kb' }));
 
-  router.get('/', async (req, res) => {
+  router.get('/', requires('anyone'), async (req, res) => {
     const imageId = await imageOf(req);
     const items = await (await store()).list(imageId);
     res.json({ items: items.map(toAnnotationView) });
   });
 
-  router.post('/', async (req, res) => {
+  router.post('/', requires('write'), async (req, res) => {
     const imageId = await imageOf(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const { title, comment, ...shape } = body;
@@ -81,7 +82,7 @@ export function annotationsRouter(deps: ApiDeps): Router {
     res.status(201).location(`${req.baseUrl}/${doc._id}`).json(toAnnotationView(doc));
   });
 
-  router.patch('/:annotationId', async (req, res) => {
+  router.patch('/:annotationId', requires('write'), async (req, res) => {
     const imageId = await imageOf(req);
     const id = annotationIdOf(req);
     const parsed = patchBody.safeParse(req.body ?? {});
@@ -104,7 +105,7 @@ export function annotationsRouter(deps: ApiDeps): Router {
     res.json(toAnnotationView(doc));
   });
 
-  router.delete('/:annotationId', async (req, res) => {
+  router.delete('/:annotationId', requires('write'), async (req, res) => {
     const imageId = await imageOf(req);
     const id = annotationIdOf(req);
     if (!(await (await store()).delete(imageId, id))) throw new NotFoundError(`annotation ${id}`);

@@ -8,6 +8,7 @@ import { NotFoundError } from '../../../shared/errors.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
 import { nextImageId, previousImageId, randomImageId, tagCounts } from '../browse-queries.js';
+import { requires } from '../access/requires.js';
 
 export function browseRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -16,14 +17,14 @@ export function browseRouter(deps: ApiDeps): Router {
     next();
   });
 
-  router.get('/images/random', async (_req, res) => {
+  router.get('/images/random', requires('anyone'), async (_req, res) => {
     const id = await randomImageId(deps.store);
     if (id === null) throw new NotFoundError('any image (there are none yet)');
     res.json({ id });
   });
 
   for (const [path, find] of [['next', nextImageId], ['previous', previousImageId]] as const) {
-    router.get(`/images/:id/${path}`, async (req, res) => {
+    router.get(`/images/:id/${path}`, requires('anyone'), async (req, res) => {
       const id = parseImageId(req.params.id);
       const doc = await deps.store.get(id);
       if (!doc) throw new NotFoundError(`image ${id}`);
@@ -31,7 +32,7 @@ export function browseRouter(deps: ApiDeps): Router {
     });
   }
 
-  router.get('/tags', async (_req, res) => {
+  router.get('/tags', requires('anyone'), async (_req, res) => {
     res.json({ tags: await tagCounts(deps.store) });
   });
   return router;

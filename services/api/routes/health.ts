@@ -4,6 +4,7 @@
  */
 import { Router } from 'express';
 import type { ApiDeps } from '../deps.js';
+import { requires } from '../access/requires.js';
 
 const READY_TIMEOUT_MS = 2_000;
 
@@ -11,10 +12,10 @@ type CheckResult = 'ok' | `failed: ${string}`;
 
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/healthz', (_req, res) => {
+  router.get('/healthz', requires('anyone'), (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ ok: true });
   });
-  router.get('/readyz', async (_req, res) => {
+  router.get('/readyz', requires('anyone'), async (_req, res) => {
     const [redis, mongodb, s3] = await Promise.all([
       // A real round trip on the queue's own connection (BullMQ's client type has no PING).
       check(() => deps.queue.count()),

@@ -13,6 +13,7 @@ import { storedPyramid } from '../../scaling/scaler.js';
 import { parseIiifRequest } from '../../scaling/iiif-request.js';
 import { IIIF_MEDIA_TYPE, iiifLimits, infoJson, renderIiif } from '../../scaling/iiif-image.js';
 import type { StoredPyramid } from '../../scaling/pyramid-reader.js';
+import { requires } from '../access/requires.js';
 
 const PROFILE_LINK = '<http://iiif.io/api/image/3/level1.json>;rel="profile"';
 
@@ -36,11 +37,11 @@ export function iiifRouter(deps: ApiDeps): Router {
     return p;
   }
 
-  router.get('/:id', (req, res) => {
+  router.get('/:id', requires('anyone'), (req, res) => {
     res.redirect(303, `${req.baseUrl}/${encodeURIComponent(req.params.id ?? '')}/info.json`);
   });
 
-  router.get('/:id/info.json', async (req, res) => {
+  router.get('/:id/info.json', requires('anyone'), async (req, res) => {
     const p = await pyramidOf(req.params.id);
     const wantsLd = (req.headers.accept ?? '').includes('application/ld+json');
     res.set({
@@ -53,7 +54,7 @@ export function iiifRouter(deps: ApiDeps): Router {
     res.end(JSON.stringify(infoJson(`${origin(req)}${req.baseUrl}/${p.id}`, p, deps.config.scale.maxDimension)));
   });
 
-  router.get('/:id/:region/:size/:rotation/:file', async (req: Request<Record<string, string>>, res: Response) => {
+  router.get('/:id/:region/:size/:rotation/:file', requires('anyone'), async (req: Request<Record<string, string>>, res: Response) => {
     const { id, region = '', size = '', rotation = '', file = '' } = req.params;
     const p = await pyramidOf(id);
     const request = parseIiifRequest(p.width, p.height, iiifLimits(p, deps.config.scale.maxDimension), { region, size, rotation, file });

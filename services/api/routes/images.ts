@@ -15,6 +15,7 @@ import { toImageView } from '../image-view.js';
 import type { OpenStreams } from '../open-streams.js';
 import { scalingFor } from '../scaling.js';
 import { streamImageEvents } from './events.js';
+import { requires } from '../access/requires.js';
 
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -32,9 +33,9 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     next();
   });
 
-  router.post('/', express.json({ limit: '16kb' }), (req, res) => createImage(req, res, deps));
+  router.post('/', requires('write'), express.json({ limit: '16kb' }), (req, res) => createImage(req, res, deps));
 
-  router.get('/', async (req, res) => {
+  router.get('/', requires('anyone'), async (req, res) => {
     const parsed = listQuery.safeParse(req.query);
     if (!parsed.success) throw new BadRequestError(`invalid query: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
     const { limit, cursor, tag } = parsed.data;
@@ -44,7 +45,7 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     res.json({ items: page.items.map((doc) => toImageView(doc, deps.config)), nextCursor: page.nextCursor });
   });
 
-  router.get('/:id', async (req, res) => {
+  router.get('/:id', requires('anyone'), async (req, res) => {
     const id = parseImageId(req.params.id);
     const doc = await deps.store.get(id);
     if (!doc) throw new NotFoundError(`image ${id}`);
@@ -52,7 +53,7 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   });
 
   /** Title and tags only; `tags` replaces the whole list, `title: null` clears it. */
-  router.patch('/:id', express.json({ limit: '16kb' }), async (req, res) => {
+  router.patch('/:id', requires('write'), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseImageId(req.params.id);
     const parsed = metaPatch.safeParse(req.body ?? {});
     if (!parsed.success) {
@@ -67,9 +68,9 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     res.json(toImageView(doc, deps.config));
   });
 
-  router.get('/:id/events', (req, res) => streamImageEvents(req, res, deps, streams));
+  router.get('/:id/events', requires('anyone'), (req, res) => streamImageEvents(req, res, deps, streams));
 
-  router.delete('/:id', async (req, res) => {
+  router.delete('/:id', requires('write'), async (req, res) => {
     const id = parseImageId(req.params.id);
     const doc = await deps.store.get(id);
     if (!doc) throw new NotFoundError(`image ${id}`);

@@ -11,6 +11,7 @@ import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
 import { toImageView } from '../image-view.js';
 import { embedPage, galleryPage, notFoundPage, uploadPage, viewerPage } from '../web-pages.js';
+import { requires } from '../access/requires.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -35,17 +36,17 @@ export function pagesRouter(deps: ApiDeps): Router {
   const router = Router();
   const webDir = findWebDir();
   const statics = { fallthrough: false, maxAge: '1h' };
-  router.use('/static', express.static(webDir, statics));
-  router.use('/vendor/leaflet', express.static(distOf('leaflet'), statics));
-  router.use('/vendor/geoman', express.static(distOf('@geoman-io/leaflet-geoman-free'), statics));
-  router.use('/vendor/tus', express.static(distOf('tus-js-client'), statics));
+  router.use('/static', requires('anyone'), express.static(webDir, statics));
+  router.use('/vendor/leaflet', requires('anyone'), express.static(distOf('leaflet'), statics));
+  router.use('/vendor/geoman', requires('anyone'), express.static(distOf('@geoman-io/leaflet-geoman-free'), statics));
+  router.use('/vendor/tus', requires('anyone'), express.static(distOf('tus-js-client'), statics));
 
   const html = (res: express.Response, body: string, status = 200) => {
     res.status(status).set({ 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' }).type('html').send(body);
   };
 
-  router.get('/', (_req, res) => html(res, uploadPage({ maxUploadBytes: deps.config.maxUploadBytes })));
-  router.get('/gallery', (_req, res) => html(res, galleryPage()));
+  router.get('/', requires('anyone'), (_req, res) => html(res, uploadPage({ maxUploadBytes: deps.config.maxUploadBytes })));
+  router.get('/gallery', requires('anyone'), (_req, res) => html(res, galleryPage()));
 
   const loadImage = async (req: Request) => {
     const id = (req.params as Record<string, string>).id;
@@ -54,7 +55,7 @@ export function pagesRouter(deps: ApiDeps): Router {
     return doc ? toImageView(doc, deps.config) : null;
   };
 
-  router.get('/v/:id', async (req, res) => {
+  router.get('/v/:id', requires('anyone'), async (req, res) => {
     const image = await loadImage(req);
     if (!image) return html(res, notFoundPage('There is no image with this address.'), 404);
     const origin = `${req.protocol}://${req.get('host')}`;
@@ -67,7 +68,7 @@ export function pagesRouter(deps: ApiDeps): Router {
     html(res, viewerPage(image, { pageUrl: `${origin}/v/${image.id}`, thumbnailUrl, embedded }));
   });
 
-  router.get('/embed/:id', async (req, res) => {
+  router.get('/embed/:id', requires('anyone'), async (req, res) => {
     const image = await loadImage(req);
     if (!image) return html(res, notFoundPage('There is no image with this address.'), 404);
     html(res, embedPage(image));

@@ -14,6 +14,7 @@ import { scalingFor } from '../scaling.js';
 import { imageDimensions } from '../../scaling/scaler.js';
 import { scaledDimensions, type SizeSpec } from '../../scaling/size-spec.js';
 import { altText, imgTag, slugify } from '../../scaling/img-tag.js';
+import { requires } from '../access/requires.js';
 
 const TAG_FORMATS = new Set(['jpg', 'webp', 'png']);
 
@@ -30,12 +31,12 @@ export function scaledMetaRouter(deps: ApiDeps): Router {
     return { doc, size, spec, ...scaledDimensions(full.width, full.height, spec) };
   }
 
-  router.get('/:id/scaled-dimensions', async (req, res) => {
+  router.get('/:id/scaled-dimensions', requires('anyone'), async (req, res) => {
     const { width, height } = await sized(parseImageId(req.params.id), req.query.size);
     res.set('Cache-Control', 'no-store').json({ width, height });
   });
 
-  router.get('/:id/tag', async (req, res) => {
+  router.get('/:id/tag', requires('anyone'), async (req, res) => {
     const id = parseImageId(req.params.id);
     const format = typeof req.query.format === 'string' ? req.query.format : 'jpg';
     if (!TAG_FORMATS.has(format)) throw new BadRequestError('format must be jpg, webp or png');

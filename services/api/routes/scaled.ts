@@ -14,6 +14,7 @@ import { isImageId } from '../image-id.js';
 import { scalingFor } from '../scaling.js';
 import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
 import { formatSizeSpec } from '../../scaling/size-spec.js';
+import { requires } from '../access/requires.js';
 
 const FILE = /^([A-Za-z0-9_-]+)\.([a-z]+)$/;
 const SLUG_FILE = /^[^/]{1,200}\.([a-z]+)$/;
@@ -22,12 +23,12 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 export function scaledRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/:size/:file', async (req, res) => {
+  router.get('/:size/:file', requires('anyone'), async (req, res) => {
     const m = FILE.exec(req.params.file ?? '');
     if (!m) throw new NotFoundError(`image ${req.params.file}`);
     await serveScaled(req, res, deps, req.params.size ?? '', m[1]!, m[2]!);
   });
-  router.get('/:size/:id/:slug', async (req, res) => {
+  router.get('/:size/:id/:slug', requires('anyone'), async (req, res) => {
     const m = SLUG_FILE.exec(req.params.slug ?? '');
     if (!m) throw new NotFoundError(`image ${req.params.id}`);
     await serveScaled(req, res, deps, req.params.size ?? '', req.params.id ?? '', m[1]!);

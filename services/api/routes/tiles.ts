@@ -12,6 +12,7 @@ import { imageKeys } from '../../../shared/image-status.js';
 import type { S3Store } from '../../../shared/storage/s3-store.js';
 import type { Logger } from '../../../shared/logger.js';
 import { isImageId } from '../image-id.js';
+import { requires } from '../access/requires.js';
 
 const LEVEL = /^\d{1,2}$/;
 const TILE = /^\d{1,7}_\d{1,7}\.(jpeg|jpg|png|webp)$/;
@@ -30,10 +31,10 @@ export function tilesRouter(s3: S3Store, logger: Logger): Router {
     await serveObject(req, res, s3, key(id), logger);
   };
 
-  router.get('/:id/image.dzi', serve(imageKeys.descriptor));
-  router.get('/:id/thumbnail.jpg', serve(imageKeys.thumbnail));
-  router.get('/:id/preview.jpg', serve(imageKeys.preview));
-  router.get('/:id/image_files/:level/:tile', async (req, res) => {
+  router.get('/:id/image.dzi', requires('anyone'), serve(imageKeys.descriptor));
+  router.get('/:id/thumbnail.jpg', requires('anyone'), serve(imageKeys.thumbnail));
+  router.get('/:id/preview.jpg', requires('anyone'), serve(imageKeys.preview));
+  router.get('/:id/image_files/:level/:tile', requires('anyone'), async (req, res) => {
     const { id, level, tile } = req.params;
     if (!isImageId(id) || !LEVEL.test(level ?? '') || !TILE.test(tile ?? '')) throw new NotFoundError('tile');
     await serveObject(req, res, s3, `${imageKeys.prefix(id)}image_files/${level}/${tile}`, logger);
