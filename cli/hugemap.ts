@@ -5,12 +5,14 @@
  *   api                    the HTTP API
  *   worker                 BullMQ tiling worker(s)
  *   dev                    the whole stack on one machine, without Docker
+ *   reconcile              settle images whose queue job went missing or failed unrecorded (once)
  */
 import { Command } from 'commander';
 import { tileCommand } from './commands/tile.js';
 import { apiCommand } from './commands/api.js';
 import { workerCommand } from './commands/worker.js';
 import { devCommand } from './commands/dev.js';
+import { reconcileCommand } from './commands/reconcile.js';
 
 const program = new Command('hugemap')
   .description('Turn huge pictures into zoomable maps (Deep Zoom tiles) and serve them.')
@@ -18,6 +20,7 @@ const program = new Command('hugemap')
   .addCommand(tileCommand())
   .addCommand(apiCommand())
   .addCommand(workerCommand())
-  .addCommand(devCommand());
+  .addCommand(devCommand())
+  .addCommand(reconcileCommand());
 
 await program.parseAsync(process.argv);

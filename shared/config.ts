@@ -63,6 +63,23 @@ const schema = z.object({
   WORKER_PREVIEW: bool.default(true),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** How long a database operation waits for an unreachable server before the API answers 503 (and a job backs off). */
+  MONGO_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** How long an upload waits for Redis (the queue) before it is refused with 503, leaving nothing behind. */
+  QUEUE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Attempts of one tiling job; transient failures (database, Redis, S3 5xx, network, full disk) use them all. */
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+  /** First backoff after a transient failure, doubled each attempt up to RETRY_MAX_DELAY_MS (12 attempts ride out about 6 h). */
+  RETRY_DELAY_MS: z.coerce.number().int().min(10).default(60_000),
+  RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /** How often a worker (the one holding the Redis lock) settles images whose job is missing, failed or finished. */
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(60_000),
+  /** An image is only settled once its status is older than this: a job is queued right after its document is written. */
+  RECONCILE_GRACE_MS: z.coerce.number().int().min(0).default(120_000),
+  /** `hugemap s3 setup` / S3_SETUP: abandoned uploads/ objects expire after this many days. */
+  UPLOADS_EXPIRE_DAYS: z.coerce.number().int().min(1).default(2),
+  /** Run `hugemap s3 setup` (bucket, policy, lifecycle, CORS) when the API starts. */
+  S3_SETUP: bool.default(false),
   FETCH_ALLOW_HOSTS: hostPortList.default([]),
   FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(10 * 60_000),
   WORK_DIR: z.string().min(1).default('/tmp/hugemap-work'),
@@ -111,6 +128,18 @@ export type Config = Readonly<{
   /** WORKER_PREVIEW: store a preview of JPEG originals while (or before) they are cut. */
   workerPreview: boolean;
   workerLockMs: number;
+  /** MONGO_TIMEOUT_MS */
+  mongoTimeoutMs: number;
+  /** QUEUE_TIMEOUT_MS */
+  queueTimeoutMs: number;
+  /** JOB_ATTEMPTS, RETRY_DELAY_MS, RETRY_MAX_DELAY_MS: how tiling jobs are retried (workers/retry-policy.ts). */
+  retry: Readonly<{ attempts: number; delayMs: number; maxDelayMs: number }>;
+  /** RECONCILE_INTERVAL_MS, RECONCILE_GRACE_MS (workers/reconciler.ts). */
+  reconcile: Readonly<{ intervalMs: number; graceMs: number }>;
+  /** UPLOADS_EXPIRE_DAYS */
+  uploadsExpireDays: number;
+  /** S3_SETUP */
+  s3Setup: boolean;
   fetchAllowHosts: readonly string[];
   fetchTimeoutMs: number;
   workDir: string;
@@ -169,6 +198,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerTilePuts: e.WORKER_TILE_PUTS,
     workerPreview: e.WORKER_PREVIEW,
     workerLockMs: e.WORKER_LOCK_MS,
+    mongoTimeoutMs: e.MONGO_TIMEOUT_MS,
+    queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
+    retry: Object.freeze({ attempts: e.JOB_ATTEMPTS, delayMs: e.RETRY_DELAY_MS, maxDelayMs: Math.max(e.RETRY_DELAY_MS, e.RETRY_MAX_DELAY_MS) }),
+    reconcile: Object.freeze({ intervalMs: e.RECONCILE_INTERVAL_MS, graceMs: e.RECONCILE_GRACE_MS }),
+    uploadsExpireDays: e.UPLOADS_EXPIRE_DAYS,
+    s3Setup: e.S3_SETUP,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),
     fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
     workDir: e.WORK_DIR,

@@ -145,10 +145,46 @@ export class ConfigError extends HugemapError {
   }
 }
 
-/** S3, MongoDB, Redis or network trouble: retried with backoff. */
+/**
+ * S3, MongoDB, Redis, disk or network trouble: it heals without the user doing anything, so the
+ * worker retries it with a long backoff (minutes up to an hour) and the API answers 503 with
+ * Retry-After.
+ */
 export class TransientError extends HugemapError {
-  constructor(code: string, message: string, cause?: unknown) {
+  /** What the API puts in Retry-After. */
+  readonly retryAfterSeconds: number;
+
+  constructor(code: string, message: string, cause?: unknown, retryAfterSeconds = 5) {
     super(code, message, { httpStatus: 503, permanent: false, cause });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The MongoDB-compatible database does not answer (down, unreachable, failing over). */
+export class DbUnavailableError extends TransientError {
+  constructor(cause?: unknown) {
+    super('HUGEMAP_ERR_DB_UNAVAILABLE', 'the database is unavailable; try again later', cause, 10);
+  }
+}
+
+/** Redis (the job queue) does not answer. */
+export class QueueUnavailableError extends TransientError {
+  constructor(cause?: unknown) {
+    super('HUGEMAP_ERR_QUEUE_UNAVAILABLE', 'the job queue is unavailable; try again later', cause, 10);
+  }
+}
+
+/** The worker's scratch disk (WORK_DIR) is full: another worker, or this one later, can do the job. */
+export class DiskFullError extends TransientError {
+  constructor(cause?: unknown) {
+    super('HUGEMAP_ERR_DISK_FULL', "the worker's scratch disk is full; the image will be tried again later", cause, 60);
+  }
+}
+
+/** A connection to one of our own servers (or a remote one) was refused, reset or timed out. */
+export class NetworkError extends TransientError {
+  constructor(cause?: unknown) {
+    super('HUGEMAP_ERR_NETWORK', 'a network connection failed; the image will be tried again later', cause);
   }
 }
 

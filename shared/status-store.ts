@@ -1,9 +1,13 @@
 /**
  * Image status documents in MongoDB (official driver). Every write goes through
  * here so that every change is also announced to listeners (server-sent events).
+ * A database that does not answer surfaces as DbUnavailableError (transient: 503
+ * from the API, a long backoff in the worker), never as a raw driver error.
  */
 import { MongoClient, type Collection, type Db, type Filter, type UpdateFilter } from 'mongodb';
-import type { ImageDoc } from './image-status.js';
+import { DbUnavailableError } from './errors.js';
+import type { ImageDoc, ImageState } from './image-status.js';
+import { isDbUnavailable } from './infra-errors.js';
 
 export type StatusListener = (doc: ImageDoc) => void | Promise<void>;
 
@@ -20,9 +24,10 @@ export class StatusStore {
   ) {}
 
   /** The database is the URL's path (`mongodb://host/hugemap`), else `hugemap`. */
-  static async connect(mongoUrl: string, opts: { onChange?: StatusListener; dbName?: string } = {}): Promise<StatusStore> {
-    const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 10_000, appName: 'hugemap' });
-    await client.connect();
+  /** `timeoutMs`: how long an operation waits for an unreachable server before it fails (server selection). */
+  static async connect(mongoUrl: string, opts: { onChange?: StatusListener; dbName?: string; timeoutMs?: number } = {}): Promise<StatusStore> {
+    const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: opts.timeoutMs ?? 10_000, appName: 'hugemap' });
+    await unavailableAsOurs(client.connect());
     const db: Db = client.db(opts.dbName ?? (dbNameFromUrl(mongoUrl) || 'hugemap'));
     const store = new StatusStore(client, db.collection<ImageDoc>('images'), opts.onChange);
     await store.ensureIndexes();
@@ -36,31 +41,47 @@ export class StatusStore {
   }
 
   async ping(): Promise<void> {
-    await this.images.db.command({ ping: 1 });
+    await unavailableAsOurs(this.images.db.command({ ping: 1 }));
   }
 
   async create(doc: ImageDoc): Promise<void> {
-    await this.images.insertOne(doc);
+    await unavailableAsOurs(this.images.insertOne(doc));
     await this.announce(doc);
   }
 
   async get(id: string): Promise<ImageDoc | null> {
-    return this.images.findOne({ _id: id });
+    return unavailableAsOurs(this.images.findOne({ _id: id }));
+  }
+
+  /** Documents matching `filter` (the reconciler's sweep), oldest change first. */
+  async find(filter: Filter<ImageDoc>, limit: number): Promise<ImageDoc[]> {
+    return unavailableAsOurs(this.images.find(filter).sort({ updatedAt: 1 }).limit(limit).toArray());
   }
 
   /** Applies a `$set`-style patch (dotted paths allowed) and returns the new document. */
   async update(id: string, set: Record<string, unknown>, extra: Omit<UpdateFilter<ImageDoc>, '$set'> = {}): Promise<ImageDoc | null> {
-    const doc = await this.images.findOneAndUpdate(
-      { _id: id },
-      { ...extra, $set: { ...set, updatedAt: new Date() } } as UpdateFilter<ImageDoc>,
-      { returnDocument: 'after' },
+    const doc = await unavailableAsOurs(
+      this.images.findOneAndUpdate({ _id: id }, { ...extra, $set: { ...set, updatedAt: new Date() } } as UpdateFilter<ImageDoc>, {
+        returnDocument: 'after',
+      }),
+    );
+    if (doc) await this.announce(doc);
+    return doc;
+  }
+
+  /** `update`, only while the status is one of `from`: null when it was not (or the image is gone). */
+  async transition(id: string, from: readonly ImageState[], set: Record<string, unknown>, extra: Omit<UpdateFilter<ImageDoc>, '$set'> = {}): Promise<ImageDoc | null> {
+    const doc = await unavailableAsOurs(
+      this.images.findOneAndUpdate({ _id: id, status: { $in: [...from] } }, { ...extra, $set: { ...set, updatedAt: new Date() } } as UpdateFilter<ImageDoc>, {
+        returnDocument: 'after',
+      }),
     );
     if (doc) await this.announce(doc);
     return doc;
   }
 
   async delete(id: string): Promise<boolean> {
-    const res = await this.images.deleteOne({ _id: id });
+    const res = await unavailableAsOurs(this.images.deleteOne({ _id: id }));
     return res.deletedCount === 1;
   }
 
@@ -71,7 +92,7 @@ export class StatusStore {
     if (after) {
       filter.$or = [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, _id: { $lt: after.id } }];
     }
-    const items = await this.images.find(filter).sort({ createdAt: -1, _id: -1 }).limit(opts.limit + 1).toArray();
+    const items = await unavailableAsOurs(this.images.find(filter).sort({ createdAt: -1, _id: -1 }).limit(opts.limit + 1).toArray());
     const more = items.length > opts.limit;
     const page = more ? items.slice(0, opts.limit) : items;
     const last = page[page.length - 1];
@@ -89,6 +110,15 @@ export class StatusStore {
     } catch {
       /* listeners report their own errors */
     }
+  }
+}
+
+/** The driver's "cannot reach the server" errors as DbUnavailableError; everything else as it is. */
+async function unavailableAsOurs<T>(op: Promise<T>): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    throw isDbUnavailable(err) ? new DbUnavailableError(err) : err;
   }
 }
 

@@ -11,10 +11,16 @@ import { probeOriginal, tileOriginal } from './stages/tile.js';
 import { previewBesideCut, storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
+import type { ImageDoc } from '../shared/image-status.js';
 
 export type JobOutcome = 'done' | 'already-done' | 'image-gone';
 
-export async function processImageJob(imageId: string, deps: WorkerDeps): Promise<JobOutcome> {
+export interface JobHooks {
+  /** Called once the attempt is counted in the status document (its `attempts` is this attempt's number). */
+  onStarted?: (doc: ImageDoc) => void;
+}
+
+export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: JobHooks = {}): Promise<JobOutcome> {
   const doc = await deps.store.get(imageId);
   if (!doc) return 'image-gone'; // deleted while queued: nothing to do
   if (doc.status === 'done') return 'already-done';
@@ -25,13 +31,21 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
     { $inc: { attempts: 1 } },
   );
   if (!started) return 'image-gone';
+  hooks.onStarted?.(started);
 
+  // A resumed job re-runs stages whose own fractions start again from 0: the progress shown never
+  // goes below what an earlier attempt already reported.
+  let shownProgress = started.progress ?? 0;
   const ctx: JobContext = {
     ...deps,
     ...jobPaths(deps.config.workDir, imageId),
     id: imageId,
     doc: started,
     report: new ThrottledReporter(async (set) => {
+      if (typeof set.progress === 'number') {
+        shownProgress = Math.max(shownProgress, set.progress);
+        set = { ...set, progress: shownProgress };
+      }
       const updated = await deps.store.update(imageId, set);
       if (!updated) throw new ImageDeletedError(imageId);
     }),

@@ -7,6 +7,8 @@ import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { limitHeapGrowth, missingWorkerSettings } from './process-settings.js';
 import { createTileWorker } from './tile-worker.js';
+import { createTileQueue } from '../shared/queue.js';
+import { startReconciler } from './reconciler.js';
 
 export interface RunningWorker {
   /** Stops taking jobs and waits for the running ones up to the deadline; after it, leaves them to stall recovery (exit the process then). */
@@ -18,7 +20,7 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   const events = new StatusEvents(config.redisUrl, config.queuePrefix, (err) =>
     logger.warn({ err: err.message }, 'redis connection problem (status events)'),
   );
-  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
+  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc), timeoutMs: config.mongoTimeoutMs });
   // Every job in this process keeps WORKER_TILE_PUTS tile PUTs going: a socket for each.
   const s3 = new S3Store(config.s3, { maxSockets: config.workerTilePuts * config.workerConcurrency });
   await s3.ensureBucket();
@@ -26,12 +28,17 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   sharp.concurrency(config.workerVipsThreads);
   const worker = createTileWorker({ config, store, s3, logger });
   await worker.waitUntilReady();
+  // The reconciler re-queues images whose job went missing: it needs a producer of its own.
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  queue.on('error', (err) => logger.warn({ err: err.message }, 'redis connection problem (reconciler queue)'));
+  const reconciler = startReconciler({ config, store, queue, s3, logger });
   logger.info({ concurrency: config.workerConcurrency, vipsThreads: config.workerVipsThreads, queuePrefix: config.queuePrefix }, 'worker ready');
   const missing = missingWorkerSettings();
   if (missing.length > 0) logger.info({ missing }, 'started without some worker process settings: it works, with more memory at gigapixel sizes (docs/memory.md)');
 
   return {
     async close() {
+      await reconciler.stop();
       const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
       const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
       if (outcome === 'timeout') {
@@ -41,7 +48,7 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
         logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving the running job to be recovered');
         return;
       }
-      await Promise.allSettled([store.close(), events.close()]);
+      await Promise.allSettled([store.close(), events.close(), queue.close()]);
       s3.close();
       logger.info('worker stopped');
     },

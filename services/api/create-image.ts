@@ -6,15 +6,22 @@
  * Uploads are content-addressed: the bytes go to `uploads/{random}` while being
  * hashed, then move to `originals/{id}` with id = SHA-256 prefix. The same bytes
  * again answer 200 with the existing image (title replaced if given, tags
- * merged) and are not tiled again. URL submissions keep a random id: their
- * bytes are only seen by the worker, so they are not de-duplicated.
+ * merged) and are not tiled again, unless the image had failed: then it is
+ * queued again. URL submissions keep a random id: their bytes are only seen by
+ * the worker, so they are not de-duplicated.
+ *
+ * Nothing is left behind on any failure path: a refused upload, a database or a
+ * queue that is down removes what was already stored (uploads/ and originals/).
+ * Redis is asked first, so that an upload is refused with 503 before its bytes
+ * are read rather than after.
  */
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { BadRequestError, TransientError, UploadTooLargeError } from '../../shared/errors.js';
+import { BadRequestError, QueueUnavailableError, TransientError, UploadTooLargeError } from '../../shared/errors.js';
 import { imageKeys, newImageDoc, type ImageDoc, type ImageSource } from '../../shared/image-status.js';
-import { enqueueTileJob } from '../../shared/queue.js';
+import { assertQueueReachable, enqueueTileJob } from '../../shared/queue.js';
+import { requeueFailedImage } from '../../shared/requeue-image.js';
 import { assertUrlAllowed } from '../../shared/net/safe-fetch.js';
 import type { ApiDeps } from './deps.js';
 import { contentImageId, newImageId } from './image-id.js';
@@ -30,6 +37,15 @@ const urlSubmission = z.strictObject({
 });
 
 export async function createImage(req: Request, res: Response, deps: ApiDeps): Promise<void> {
+  if (req.is('multipart/form-data') || req.is('application/json')) {
+    try {
+      await assertQueueReachable(deps.queue, deps.config.queueTimeoutMs);
+    } catch (err) {
+      // The body stays unread: do not offer this connection for reuse.
+      res.set('Connection', 'close');
+      throw err;
+    }
+  }
   if (req.is('multipart/form-data')) {
     await createFromUpload(req, res, deps);
   } else if (req.is('application/json')) {
@@ -67,7 +83,13 @@ async function createFromUpload(req: Request, res: Response, deps: ApiDeps): Pro
     throw err;
   }
   const id = contentImageId(upload.sha256);
-  const existing = await deps.store.get(id);
+  let existing;
+  try {
+    existing = await deps.store.get(id);
+  } catch (err) {
+    await dropTemp();
+    throw err;
+  }
   if (existing) {
     await dropTemp();
     return sameBytesAgain(res, deps, existing, title, tags);
@@ -84,7 +106,7 @@ async function createFromUpload(req: Request, res: Response, deps: ApiDeps): Pro
     await registerImage(deps, id, source, title, tags);
   } catch (err) {
     // Lost a race with the same bytes uploaded at the same moment: theirs stands (and the original is identical).
-    const winner = isDuplicateKey(err) ? await deps.store.get(id) : null;
+    const winner = isDuplicateKey(err) ? await deps.store.get(id).catch(() => null) : null;
     if (winner) return sameBytesAgain(res, deps, winner, title, tags);
     await deps.s3.deleteKey(imageKeys.original(id)).catch((e: unknown) => deps.logger.warn({ err: e, id }, 'could not delete refused original'));
     throw err;
@@ -110,25 +132,27 @@ async function createFromUrl(req: Request, res: Response, deps: ApiDeps, id: str
 export async function registerImage(deps: ApiDeps, id: string, source: ImageSource, title: string | null, tags: string[] = []): Promise<void> {
   await deps.store.create(newImageDoc(id, source, title, new Date(), tags));
   try {
-    await enqueueTileJob(deps.queue, id);
+    await enqueueTileJob(deps.queue, id, { attempts: deps.config.retry.attempts, timeoutMs: deps.config.queueTimeoutMs });
   } catch (err) {
     await deps.store.delete(id).catch(() => false);
-    throw new TransientError('HUGEMAP_ERR_QUEUE_UNAVAILABLE', 'could not queue the job; try again later', err);
+    throw err instanceof TransientError ? err : new QueueUnavailableError(err);
   }
 }
 
-/** Not tiled again: the new title (if any) replaces the old one, tags are merged. */
+/** Not tiled again, unless it had failed (then queued again): the new title (if any) replaces the old one, tags are merged. */
 async function sameBytesAgain(res: Response, deps: ApiDeps, doc: ImageDoc, title: string | null, tags: string[]): Promise<void> {
   const set: Record<string, unknown> = {};
   if (title !== null && title !== doc.title) set.title = title;
   const merged = mergeTags(doc.tags ?? [], tags);
   if (merged.length !== (doc.tags ?? []).length) set.tags = merged;
-  const current = Object.keys(set).length > 0 ? ((await deps.store.update(doc._id, set)) ?? doc) : doc;
+  let current = Object.keys(set).length > 0 ? ((await deps.store.update(doc._id, set)) ?? doc) : doc;
+  const requeued = current.status === 'failed' ? await requeueFailedImage(deps, doc._id) : null;
+  if (requeued) current = requeued;
   const { self, events, dzi, thumbnail } = imageLinks(doc._id, current.status === 'done', deps.config);
   res
-    .status(200)
+    .status(requeued ? 202 : 200)
     .location(apiPath.image(doc._id))
-    .json({ id: doc._id, status: current.status, duplicate: true, links: { self, events, dzi, thumbnail } });
+    .json({ id: doc._id, status: current.status, duplicate: true, ...(requeued ? { requeued: true } : {}), links: { self, events, dzi, thumbnail } });
 }
 
 function accepted(res: Response, deps: ApiDeps, id: string): void {

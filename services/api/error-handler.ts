@@ -4,7 +4,8 @@
  * answered with a bare 500, so internals never reach a client.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { BadRequestError, HugemapError, NotFoundError } from '../../shared/errors.js';
+import { BadRequestError, HugemapError, NotFoundError, TransientError } from '../../shared/errors.js';
+import { asInfraError } from '../../shared/infra-errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 const INTERNAL = { error: { code: 'HUGEMAP_ERR_INTERNAL', message: 'internal error' } };
@@ -30,15 +31,23 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(500).json(INTERNAL);
       return;
     }
+    // A server of ours that is down heals by itself: say when to come back.
+    if (known instanceof TransientError) res.set('Retry-After', String(known.retryAfterSeconds));
     // A 5xx message names hosts and ports of our own servers: the log has it, the client gets the code.
     const message = known.httpStatus >= 500 ? 'temporarily unavailable; try again later' : oneLine(known.message);
     res.status(known.httpStatus).json({ error: { code: known.code, message } });
   };
 }
 
-/** Our errors, plus the body parser's 4xx (bad JSON, body too large) as a plain bad request. */
+/**
+ * Our errors; the database, Redis or network failing under a route that let the driver's error
+ * through, as their transient codes (503); the body parser's 4xx (bad JSON, body too large) as a
+ * plain bad request.
+ */
 function asKnownError(err: unknown): HugemapError | null {
   if (err instanceof HugemapError) return err;
+  const infra = asInfraError(err);
+  if (infra) return infra;
   if (isClientHttpError(err)) {
     if (err.type === 'entity.parse.failed') return new BadRequestError('request body is not valid JSON');
     if (err.type === 'entity.too.large') return new BadRequestError('request body is too large');

@@ -26,8 +26,8 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   const logger = opts.logger ?? createLogger('hugemap-api', config.logLevel);
   const redisTrouble = (err: Error) => logger.warn({ err: err.message }, 'redis connection problem');
   const events = new StatusEvents(config.redisUrl, config.queuePrefix, redisTrouble);
-  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
-  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc), timeoutMs: config.mongoTimeoutMs });
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix, { failFast: true });
   queue.on('error', redisTrouble);
   const s3 = new S3Store(config.s3);
   try {

@@ -35,8 +35,8 @@ export async function startTestApi(
 ): Promise<TestApi> {
   const config = await testConfig(servers, name, overrides);
   const events = new StatusEvents(config.redisUrl, config.queuePrefix);
-  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
-  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc), timeoutMs: config.mongoTimeoutMs });
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix, { failFast: true });
   const s3 = new S3Store(config.s3);
   await s3.ensureBucket();
   const deps: ApiDeps = { config, store, events, queue, s3, logger: createLogger('api-test', 'silent'), ...replace };

@@ -2,7 +2,8 @@
 import express, { Router } from 'express';
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
-import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../../shared/errors.js';
+import { requeueFailedImage } from '../../../shared/requeue-image.js';
 import { imageKeys } from '../../../shared/image-status.js';
 import type { TileJobData } from '../../../shared/queue.js';
 import { decodeCursor } from '../../../shared/status-store.js';
@@ -11,11 +12,12 @@ import { annotationsFor } from '../annotations.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
 import { parseTag, tagsSchema, titleSchema } from '../image-meta.js';
-import { toImageView } from '../image-view.js';
+import { apiPath, toImageView } from '../image-view.js';
 import type { OpenStreams } from '../open-streams.js';
 import { scalingFor } from '../scaling.js';
 import { streamImageEvents } from './events.js';
 import { requires } from '../access/requires.js';
+import { imageAccess } from '../access/image-access.js';
 
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -69,6 +71,15 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   });
 
   router.get('/:id/events', requires('anyone'), (req, res) => streamImageEvents(req, res, deps, streams));
+
+  /** A failed image queued again (after its cause was fixed: the database, S3 or a full disk); 409 unless it failed. */
+  router.post('/:id/retry', requires('write'), async (req, res) => {
+    const id = parseImageId(req.params.id);
+    await imageAccess(deps).writable(req.principal, id);
+    const doc = await requeueFailedImage(deps, id);
+    if (!doc) throw new ConflictError(`image ${id} has not failed: only a failed image can be retried`);
+    res.status(202).location(apiPath.image(id)).json(toImageView(doc, deps.config));
+  });
 
   router.delete('/:id', requires('write'), async (req, res) => {
     const id = parseImageId(req.params.id);

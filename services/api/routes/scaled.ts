@@ -3,18 +3,24 @@
  * to a size spec (services/scaling/size-spec.ts), rendered once and then
  * served from the disk cache. The slug is for people and search engines and
  * is ignored. `o` streams the original bytes from S3.
+ *
+ * With the database down, a size already in the disk cache is still served
+ * for an image this process recently read as public or unlisted
+ * (known-visibility.ts); everything else answers 503 HUGEMAP_ERR_DB_UNAVAILABLE.
  */
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
-import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
-import { imageKeys } from '../../../shared/image-status.js';
+import { BadRequestError, DbUnavailableError, NotFoundError } from '../../../shared/errors.js';
+import { imageKeys, type ImageDoc } from '../../../shared/image-status.js';
 import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
 import { scalingFor } from '../scaling.js';
 import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
 import { formatSizeSpec } from '../../scaling/size-spec.js';
 import { requires } from '../access/requires.js';
+import { imageAccess } from '../access/image-access.js';
+import { knownVisibility } from '../known-visibility.js';
 
 const FILE = /^([A-Za-z0-9_-]+)\.([a-z]+)$/;
 const SLUG_FILE = /^[^/]{1,200}\.([a-z]+)$/;
@@ -40,17 +46,29 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   const { policy, cache, scaler, renders } = scalingFor(deps);
   const spec = policy.authorize(size, id, req.query.s);
   if (!isImageId(id)) throw new NotFoundError(`image ${id}`);
-  const doc = await deps.store.get(id);
-  if (!doc) throw new NotFoundError(`image ${id}`);
+  const format = spec.kind === 'original' ? undefined : FORMATS[ext];
+  const key = format && spec.kind !== 'original' ? `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}` : null;
+  let doc: ImageDoc | null;
+  try {
+    doc = await imageAccess(deps).readable(req.principal, id);
+    knownVisibility(deps).remember(doc);
+  } catch (err) {
+    // Database down: a cached size of an image known to be readable by anyone needs nothing from it.
+    const servable = err instanceof DbUnavailableError && key !== null && cache.has(key) && knownVisibility(deps).isPublicToAnyone(id);
+    if (!servable) throw err;
+    doc = null;
+  }
   res.set('Access-Control-Allow-Origin', '*');
   if (spec.kind === 'original') return serveOriginal(req, res, deps, id, ext);
 
-  const format = FORMATS[ext];
-  if (!format) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
-  const key = `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}`;
+  if (!format || key === null) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
   // Evicted between lookup and open: look again (it renders anew) rather than fail.
   for (let attempt = 0; ; attempt++) {
-    const entry = await cache.get(key, async () => (await renders.run(() => renderScaled(scaler, doc, spec, format))).data);
+    const entry = await cache.get(key, async () => {
+      if (!doc) throw new DbUnavailableError(); // evicted meanwhile: rendering needs the document
+      const image = doc;
+      return (await renders.run(() => renderScaled(scaler, image, spec, format))).data;
+    });
     let handle;
     try {
       handle = await open(entry.file, 'r');
