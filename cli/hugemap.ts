@@ -6,6 +6,7 @@
  *   worker                 BullMQ tiling worker(s)
  *   dev                    the whole stack on one machine, without Docker
  *   reconcile              settle images whose queue job went missing or failed unrecorded (once)
+ *   s3 setup               bucket, anonymous read of public tiles only, uploads/ expiry, CORS
  */
 import { Command } from 'commander';
 import { tileCommand } from './commands/tile.js';
@@ -13,6 +14,7 @@ import { apiCommand } from './commands/api.js';
 import { workerCommand } from './commands/worker.js';
 import { devCommand } from './commands/dev.js';
 import { reconcileCommand } from './commands/reconcile.js';
+import { s3Command } from './commands/s3.js';
 
 const program = new Command('hugemap')
   .description('Turn huge pictures into zoomable maps (Deep Zoom tiles) and serve them.')
@@ -21,6 +23,7 @@ const program = new Command('hugemap')
   .addCommand(apiCommand())
   .addCommand(workerCommand())
   .addCommand(devCommand())
-  .addCommand(reconcileCommand());
+  .addCommand(reconcileCommand())
+  .addCommand(s3Command());
 
 await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ import { createTileQueue } from '../../shared/queue.js';
 import { StatusEvents } from '../../shared/status-events.js';
 import { StatusStore } from '../../shared/status-store.js';
 import { S3Store } from '../../shared/storage/s3-store.js';
+import { setupBucket } from '../../shared/storage/s3-setup.js';
 import { createApp } from './app.js';
 import { OpenStreams } from './open-streams.js';
 
@@ -31,10 +32,11 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   queue.on('error', redisTrouble);
   const s3 = new S3Store(config.s3);
   try {
-    await s3.ensureBucket();
+    if (config.s3Setup) logger.info(await setupBucket(s3, config), 'S3 bucket set up (S3_SETUP)');
+    else await s3.ensureBucket();
   } catch (err) {
     // Not fatal: /readyz reports S3 until it answers.
-    logger.warn({ err }, 'could not ensure the S3 bucket exists');
+    logger.warn({ err }, config.s3Setup ? 'could not set the S3 bucket up (S3_SETUP)' : 'could not ensure the S3 bucket exists');
   }
   const streams = new OpenStreams();
   const app = createApp({ config, store, events, queue, s3, logger, streams });

@@ -114,7 +114,7 @@ export class LeanPut {
    * caller, the body does not change between attempts). Signed afresh each call:
    * the signature carries the time.
    */
-  async put(target: BucketTarget, key: string, body: Buffer, sha256: string, meta: { contentType: string; cacheControl?: string }): Promise<{ etag: string }> {
+  async put(target: BucketTarget, key: string, body: Buffer, sha256: string, meta: { contentType: string; cacheControl?: string; tags?: string }): Promise<{ etag: string }> {
     const config = this.client.config;
     this.signer ??= new SignatureV4({
       service: target.signingName,
@@ -129,6 +129,7 @@ export class LeanPut {
       'content-length': String(body.length),
       'x-amz-content-sha256': sha256,
       ...(meta.cacheControl === undefined ? {} : { 'cache-control': meta.cacheControl }),
+      ...(meta.tags === undefined ? {} : { 'x-amz-tagging': meta.tags }),
     };
     const unsigned = {
       method: 'PUT',

@@ -49,6 +49,8 @@ export interface S3Settings {
 export interface ObjectMeta {
   contentType: string;
   cacheControl?: string;
+  /** Object tags as `x-amz-tagging` wants them (`k=v&k2=v2`); the bucket policy reads `visibility` (s3-setup.ts). */
+  tags?: string;
 }
 
 export interface S3StoreOptions {
@@ -350,6 +352,10 @@ export class S3Store {
   }
 }
 
-export function metaParams(meta: ObjectMeta): { ContentType: string; CacheControl?: string } {
-  return { ContentType: meta.contentType, ...(meta.cacheControl === undefined ? {} : { CacheControl: meta.cacheControl }) };
+export function metaParams(meta: ObjectMeta): { ContentType: string; CacheControl?: string; Tagging?: string } {
+  return {
+    ContentType: meta.contentType,
+    ...(meta.cacheControl === undefined ? {} : { CacheControl: meta.cacheControl }),
+    ...(meta.tags === undefined ? {} : { Tagging: meta.tags }),
+  };
 }

@@ -50,6 +50,8 @@ export interface TileRowUploaderOptions {
   onProgress?: (tilesInS3: number) => void;
   /** PUTs in flight: the worker passes WORKER_TILE_PUTS (shared/config.ts has its default and why). */
   concurrency: number;
+  /** Object tags of every tile (`visibility=public`: s3-setup.ts); none when absent. */
+  tags?: string;
 }
 
 export interface TileRowUploadStats {
@@ -236,7 +238,7 @@ export class TileRowUploader implements TileSink {
         return;
       }
     }
-    await this.store.putSmallObject(key, data, { contentType: contentTypeFor(file.rel), cacheControl: IMMUTABLE_CACHE_CONTROL });
+    await this.store.putSmallObject(key, data, { contentType: contentTypeFor(file.rel), cacheControl: IMMUTABLE_CACHE_CONTROL, tags: this.opts.tags });
     this.stats.uploaded++;
     this.stats.bytes += data.length;
   }

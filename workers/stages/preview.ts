@@ -7,6 +7,7 @@
  * get no preview go straight on; a preview that fails is logged and skipped,
  * since the tile stage reads the same file and reports a damaged one properly.
  */
+import { imageObjectTags } from '../../shared/storage/s3-setup.js';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { imageKeys } from '../../shared/image-status.js';
@@ -38,7 +39,7 @@ export async function storePreview(ctx: JobContext, probe: ImageProbe): Promise<
     const made = await writePreview(ctx.originalPath, probe, file, { maxPixels: ctx.config.maxPixels });
     if (!made) return;
     // Through the SDK, not the lean tile PUT: one object, and a noisy one can pass the lean PUT's 5 MiB cap.
-    await ctx.s3.putBody(imageKeys.preview(ctx.id), await readFile(file), { contentType: 'image/jpeg', cacheControl: IMMUTABLE_CACHE_CONTROL });
+    await ctx.s3.putBody(imageKeys.preview(ctx.id), await readFile(file), { contentType: 'image/jpeg', cacheControl: IMMUTABLE_CACHE_CONTROL, tags: imageObjectTags(ctx.doc.visibility) });
     await ctx.report.now({ preview: { width: made.width, height: made.height } });
   } catch (err) {
     ctx.logger.warn({ imageId: ctx.id, err: firstLine(err) }, 'no preview for this image');

@@ -4,6 +4,7 @@
  * with the same library `hugemap tile` uses, uploading each row of tiles to S3
  * as soon as the tiler has finished it (tile-row-uploader.ts).
  */
+import { imageObjectTags } from '../../shared/storage/s3-setup.js';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { imageKeys } from '../../shared/image-status.js';
@@ -59,6 +60,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe, previewSt
     tiler: tilerId(previous?.format ?? format, quality, jpegEncoder),
     checkpoint: ctx.doc.checkpoint.tileRows,
     concurrency: ctx.config.workerTilePuts,
+    tags: imageObjectTags(ctx.doc.visibility),
     // Durable before the window moves on: written now, not throttled. Once every row of the first-view
     // levels is in S3 (and the preview settled), the status says so: a viewer can open the image before it is done.
     persist: (cp) =>

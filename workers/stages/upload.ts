@@ -3,6 +3,7 @@
  * cut); what is left is the thumbnail, the manifest and, last, the descriptor:
  * viewers and the API treat "descriptor exists" as "pyramid complete".
  */
+import { imageObjectTags } from '../../shared/storage/s3-setup.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { imageKeys } from '../../shared/image-status.js';
@@ -19,6 +20,6 @@ export async function uploadFinishingFiles(ctx: JobContext): Promise<void> {
     const key = imageKeys.prefix(ctx.id) + name;
     const data = await readFile(path.join(ctx.outDir, name));
     if (verify && (await ctx.s3.head(key))?.size === data.length) continue;
-    await ctx.s3.putSmallObject(key, data, { contentType: contentTypeFor(name), cacheControl: IMMUTABLE_CACHE_CONTROL });
+    await ctx.s3.putSmallObject(key, data, { contentType: contentTypeFor(name), cacheControl: IMMUTABLE_CACHE_CONTROL, tags: imageObjectTags(ctx.doc.visibility) });
   }
 }

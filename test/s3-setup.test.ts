@@ -1,0 +1,65 @@
+/**
+ * `hugemap s3 setup` against MinIO: the bucket is created, a tile of a public
+ * image can be fetched without credentials, an original, a pending upload and a
+ * private image's tile cannot; the lifecycle rule for uploads/ and the CORS rule
+ * read back as applied; running it twice is harmless.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { GetBucketCorsCommand, GetBucketLifecycleConfigurationCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { useTestServers } from './helpers/servers.js';
+import { testConfig } from './helpers/test-config.js';
+import { S3Store } from '../shared/storage/s3-store.js';
+import { imageObjectTags } from '../shared/storage/s3-setup.js';
+
+const servers = await useTestServers();
+const root = path.resolve(import.meta.dirname, '..');
+
+test('hugemap s3 setup: public tiles anonymously readable, nothing else; lifecycle and CORS applied', async () => {
+  const config = await testConfig(servers, 's3-setup', { PUBLIC_BASE_URL: 'https://maps.example.org/', UPLOADS_EXPIRE_DAYS: '3' });
+  const env = {
+    ...process.env,
+    S3_ENDPOINT: config.s3.endpoint!,
+    S3_BUCKET: config.s3.bucket,
+    S3_ACCESS_KEY_ID: config.s3.accessKeyId!,
+    S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey!,
+    PUBLIC_BASE_URL: 'https://maps.example.org/',
+    UPLOADS_EXPIRE_DAYS: '3',
+  };
+  for (let run = 0; run < 2; run++) {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/hugemap.ts', 's3', 'setup'], { cwd: root, env });
+    assert.deepEqual(JSON.parse(stdout), { bucket: config.s3.bucket, policy: 'applied', lifecycle: { uploadsExpireDays: 3 }, cors: { origins: ['https://maps.example.org'] } });
+  }
+
+  const s3 = new S3Store(config.s3);
+  after(() => s3.close());
+  const put = (Key: string, Tagging?: string) => s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key, Body: `bytes of ${Key}`, ContentType: 'image/jpeg', Tagging }));
+  await put('images/pub/image_files/0/0_0.jpeg', imageObjectTags(undefined));
+  await put('images/unl/image_files/0/0_0.jpeg', imageObjectTags('unlisted'));
+  await put('images/priv/image_files/0/0_0.jpeg', imageObjectTags('private'));
+  await put('images/untagged/thumbnail.jpg');
+  await put('originals/pub');
+  await put('uploads/abc');
+
+  const anonymous = (key: string) => fetch(`${config.s3.endpoint}/${s3.bucket}/${key}`);
+  const tile = await anonymous('images/pub/image_files/0/0_0.jpeg');
+  assert.equal(tile.status, 200);
+  assert.equal(await tile.text(), 'bytes of images/pub/image_files/0/0_0.jpeg');
+  assert.equal((await anonymous('images/unl/image_files/0/0_0.jpeg')).status, 200);
+  for (const key of ['images/priv/image_files/0/0_0.jpeg', 'images/untagged/thumbnail.jpg', 'originals/pub', 'uploads/abc']) {
+    assert.equal((await anonymous(key)).status, 403, key);
+  }
+  // No anonymous listing either.
+  assert.equal((await fetch(`${config.s3.endpoint}/${s3.bucket}?list-type=2`)).status, 403);
+
+  const lifecycle = await s3.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: s3.bucket }));
+  const rule = lifecycle.Rules?.find((r) => r.ID === 'expire-abandoned-uploads');
+  assert.equal(rule?.Status, 'Enabled');
+  assert.equal(rule?.Filter?.Prefix ?? (rule as { Prefix?: string } | undefined)?.Prefix, 'uploads/');
+  assert.equal(rule?.Expiration?.Days, 3);
+  const cors = await s3.client.send(new GetBucketCorsCommand({ Bucket: s3.bucket }));
+  assert.deepEqual(cors.CORSRules?.map((r) => [r.AllowedOrigins, r.AllowedMethods?.sort()]), [[['https://maps.example.org'], ['GET', 'HEAD']]]);
+});
