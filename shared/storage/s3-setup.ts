@@ -11,7 +11,9 @@
  *    off before it was moved to `originals/`) after UPLOADS_EXPIRE_DAYS, and
  *    aborts multipart uploads left incomplete as long;
  *  - CORS: GET/HEAD from the viewer's origin (PUBLIC_BASE_URL), or any origin
- *    when it is not set (tiles of public images are public anyway).
+ *    when it is not set (tiles of public images are public anyway). MinIO has no
+ *    bucket CORS (it answers 501): it allows the origins in its own
+ *    MINIO_API_CORS_ALLOW_ORIGIN (all by default), and the report says so.
  * The worker tags what it stores under `images/{id}/` with the image's visibility
  * (`imageObjectTags`).
  */
@@ -22,7 +24,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Config } from '../config.js';
-import { storageError } from './s3-errors.js';
+import { errorName, storageError } from './s3-errors.js';
 import type { S3Store } from './s3-store.js';
 
 /** The object tag the bucket policy reads; values public, unlisted, private. */
@@ -55,7 +57,8 @@ export interface S3SetupReport {
   bucket: string;
   policy: 'applied';
   lifecycle: { uploadsExpireDays: number };
-  cors: { origins: string[] };
+  /** `applied: false` where the server has no bucket CORS (MinIO: set MINIO_API_CORS_ALLOW_ORIGIN on the server instead). */
+  cors: { origins: string[]; applied: boolean };
 }
 
 export async function setupBucket(s3: S3Store, config: Pick<Config, 'uploadsExpireDays' | 'publicBaseUrl'>): Promise<S3SetupReport> {
@@ -89,6 +92,7 @@ export async function setupBucket(s3: S3Store, config: Pick<Config, 'uploadsExpi
       }),
     ),
   );
+  let corsApplied = true;
   await step('PutBucketCors', () =>
     client.send(
       new PutBucketCorsCommand({
@@ -97,7 +101,11 @@ export async function setupBucket(s3: S3Store, config: Pick<Config, 'uploadsExpi
           CORSRules: [{ ID: 'viewer', AllowedOrigins: origins, AllowedMethods: ['GET', 'HEAD'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag'], MaxAgeSeconds: 3600 }],
         },
       }),
-    ),
+    ).catch((err: unknown) => {
+      // MinIO keeps CORS server-wide (MINIO_API_CORS_ALLOW_ORIGIN, every origin by default) and answers 501.
+      if (errorName(err) !== 'NotImplemented') throw err;
+      corsApplied = false;
+    }),
   );
-  return { bucket: Bucket, policy: 'applied', lifecycle: { uploadsExpireDays: config.uploadsExpireDays }, cors: { origins } };
+  return { bucket: Bucket, policy: 'applied', lifecycle: { uploadsExpireDays: config.uploadsExpireDays }, cors: { origins, applied: corsApplied } };
 }
