@@ -49,24 +49,24 @@ test('database down: 503 with Retry-After; a cached size of a public image is st
   await waitUntilDone(service.url, privateId);
   await service.store.update(privateId, { visibility: 'private' });
   for (const id of [publicId, privateId]) {
-    const first = await fetch(`${service.url}/i/200x/${id}.jpg`);
+    const first = await fetch(`${service.url}/i/200x200/${id}.jpg`);
     assert.equal(first.status, 200);
     await first.arrayBuffer();
   }
-  const cached = Buffer.from(await (await fetch(`${service.url}/i/200x/${publicId}.jpg`)).arrayBuffer());
+  const cached = Buffer.from(await (await fetch(`${service.url}/i/200x200/${publicId}.jpg`)).arrayBuffer());
 
   await db.off();
   await expectDbUnavailable(await fetch(`${service.url}/api/v1/images/${publicId}`));
   await expectDbUnavailable(await fetch(`${service.url}/api/v1/images`));
 
-  const hit = await fetch(`${service.url}/i/200x/${publicId}.jpg`);
+  const hit = await fetch(`${service.url}/i/200x200/${publicId}.jpg`);
   assert.equal(hit.status, 200);
   assert.equal(hit.headers.get('x-cache'), 'HIT');
   assert.deepEqual(Buffer.from(await hit.arrayBuffer()), cached);
   // Same cache, but private: only the database can say who may see it.
-  await expectDbUnavailable(await fetch(`${service.url}/i/200x/${privateId}.jpg`));
+  await expectDbUnavailable(await fetch(`${service.url}/i/200x200/${privateId}.jpg`));
   // Not cached: rendering needs the document.
-  await expectDbUnavailable(await fetch(`${service.url}/i/300x/${publicId}.jpg`));
+  await expectDbUnavailable(await fetch(`${service.url}/i/300x300/${publicId}.jpg`));
 
   await db.on();
   const back = await fetch(`${service.url}/api/v1/images/${publicId}`);
