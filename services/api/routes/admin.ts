@@ -97,12 +97,31 @@ export function adminRouter(deps: ApiDeps): Router {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'hugemap queues' } },
   });
+  withoutThirdPartyAssets(serverAdapter);
   router.use(ADMIN_BASE, requires('anyone'), requireAdmin, (_req, res, next) => {
     res.set('Cache-Control', 'no-store');
     next();
   }, serverAdapter.getRouter() as RequestHandler);
   return router;
 }
+
+/**
+ * bull-board's page links its fonts from fonts.googleapis.com: a third-party request from every
+ * operator's browser, and nothing but the fallback font where the servers have no internet. Its
+ * own stylesheet names system fonts after IBM Plex, so the page is rendered without the link;
+ * everything else it loads (scripts, styles, icons) comes from this app. The adapter renders its
+ * one page with an EJS engine on its own express app: that engine's output is filtered here.
+ */
+export const THIRD_PARTY_LINK = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi;
+
+function withoutThirdPartyAssets(adapter: ExpressAdapter): void {
+  const app = adapter.getRouter() as unknown as { engines: Record<string, RenderFile>; engine(ext: string, fn: RenderFile): void };
+  const render = app.engines['.ejs'];
+  if (!render) throw new Error('bull-board no longer renders its page with EJS: check its page for third-party assets');
+  app.engine('ejs', (file, options, done) => render(file, options, (err, html) => done(err, html?.replace(THIRD_PARTY_LINK, ''))));
+}
+
+type RenderFile = (file: string, options: object, done: (err: Error | null, html?: string) => void) => void;
 
 function loginPage(failed: boolean): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
