@@ -34,11 +34,11 @@ async function noisyJpeg(width: number, height: number): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: '#553311', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).jpeg({ quality: 90 }).toBuffer();
 }
 
-for (const [where, diskBytes, image] of [
+for (const [where, stage, diskBytes, image] of [
   // The original itself does not fit: Node's write fails with ENOSPC.
-  ['while fetching the original', 256 * 1024, () => noisyJpeg(800, 600)],
-  // The original fits, the tiles libvips cuts from it do not.
-  ['while libvips cuts the tiles', 1536 * 1024, () => noisyJpeg(1200, 900)],
+  ['while fetching the original', 'fetch', 256 * 1024, () => noisyJpeg(800, 600)],
+  // The original fits, the tiles libvips cuts from it do not ("vips__file_write: write error ... No space left on device").
+  ['while libvips cuts the tiles', 'tile', 1536 * 1024, () => noisyJpeg(1200, 900)],
 ] as const) {
   test(`disk full ${where}: HUGEMAP_ERR_DISK_FULL, retried later, the worker alive; done once there is room`, { skip: !canMount && 'needs root to mount a tmpfs' }, async () => {
     const disk = await smallDisk(diskBytes);
@@ -56,6 +56,7 @@ for (const [where, diskBytes, image] of [
     const doc = await service.store.get(id);
     assert.equal(doc?.error?.code, 'HUGEMAP_ERR_DISK_FULL', JSON.stringify(doc?.error));
     assert.equal(doc?.status, 'processing', 'not failed: it will be tried again');
+    assert.equal(doc?.stage, stage, 'the disk filled up in the stage this case is about');
     assert.equal(job.data.lastError?.kind, 'transient');
     assert.doesNotMatch(doc!.error!.message, new RegExp(disk.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 
