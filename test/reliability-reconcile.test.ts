@@ -36,21 +36,25 @@ const root = path.resolve(import.meta.dirname, '..');
 test('Redis loses its data while images are queued: the reconciler queues them again and they finish', async () => {
   // A Redis of this test's own, since it is flushed.
   const own = await startTestServers({ ...process.env, MONGO_URL: servers.mongoUrl, S3_ENDPOINT: servers.s3.endpoint, S3_REGION: servers.s3.region, S3_ACCESS_KEY_ID: servers.s3.accessKeyId, S3_SECRET_ACCESS_KEY: servers.s3.secretAccessKey });
-  after(() => own.stop());
+  // Closed newest first, Redis last: a client closed after its server is gone waits for it forever.
+  const closers: Array<() => Promise<unknown>> = [() => own.stop()];
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+  });
   const service = await startImageService({ ...servers, redisUrl: own.redisUrl }, 'rel-flush', { RECONCILE_INTERVAL_MS: '300', RECONCILE_GRACE_MS: '0' }, { worker: false });
-  after(() => service.close());
+  closers.push(() => service.close());
   const ids: string[] = [];
   for (const w of [300, 340]) ids.push((await upload(service.url, await patterned(w, 200), `${w}.jpg`)).json.id as string);
 
   const redis = new Redis(own.redisUrl);
-  after(() => redis.quit());
+  closers.push(() => redis.quit());
   assert.equal(await redis.flushall(), 'OK');
   const queue = createTileQueue(own.redisUrl, service.config.queuePrefix);
-  after(() => queue.close());
+  closers.push(() => queue.close());
   for (const id of ids) assert.equal(await queue.getJob(id), undefined, 'the flush took the jobs');
 
   const worker = await startWorker(service.config, createLogger('worker', 'silent'));
-  after(() => worker.close());
+  closers.push(() => worker.close());
   for (const id of ids) {
     const done = await waitUntilDone(service.url, id);
     assert.equal(done.status, 'done');
@@ -71,7 +75,6 @@ test('a job that spent its attempts while the database was down is queued again 
     await s3.close();
   });
   const queue = createTileQueue(service.config.redisUrl, service.config.queuePrefix);
-  after(() => queue.close());
 
   const id = (await upload(service.url, await patterned(400, 300), 'd.jpg')).json.id as string;
   await waitFor('the worker to start the job', async () => ((await service.store.get(id))?.status === 'processing' ? true : undefined), 60_000);
@@ -96,6 +99,7 @@ test('a job that spent its attempts while the database was down is queued again 
   assert.deepEqual(report.requeued, [id]);
   assert.deepEqual(report.failed, []);
   const done = await waitUntilDone(service.url, id);
+  await queue.close();
   assert.equal(done.status, 'done');
   assert.equal(done.progress, 1);
 });
@@ -109,6 +113,7 @@ test('a job that failed for good while its failure could not be recorded is mark
   after(async () => {
     await queue.close();
     await store.close();
+    s3.close();
   });
   const id = 'permfail' + Math.random().toString(36).slice(2, 10);
   await store.create({ ...newImageDoc(id, { kind: 'upload', bytes: 10 }, null), status: 'processing', stage: 'probe' });

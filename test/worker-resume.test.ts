@@ -2,7 +2,9 @@
  * A worker killed with SIGKILL in the middle of uploading tiles: BullMQ recovers
  * the stalled job, a second worker (on "another machine": its own scratch
  * folder, so it must re-tile) finishes it, and S3 ends up with every tile
- * exactly once: nothing missing, nothing uploaded twice.
+ * exactly once: nothing missing, nothing uploaded twice. The progress shown
+ * never goes back on the way, and the attempt the second worker logs is the
+ * one the status document counts.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +18,7 @@ import { startFaultProxy } from './helpers/fault-proxy.js';
 import { testConfig, waitFor } from './helpers/test-config.js';
 import type { Config } from '../shared/config.js';
 import { StatusStore } from '../shared/status-store.js';
+import { StatusEvents } from '../shared/status-events.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { newImageDoc } from '../shared/image-status.js';
 import { createTileQueue, enqueueTileJob } from '../shared/queue.js';
@@ -41,9 +44,10 @@ function workerEnv(config: Config, s3Endpoint: string, workDir: string): NodeJS.
   };
 }
 
-function spawnWorker(env: NodeJS.ProcessEnv): ChildProcess {
+function spawnWorker(env: NodeJS.ProcessEnv, log?: string[]): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'cli/hugemap.ts', 'worker'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.resume();
+  if (log) child.stderr?.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').filter(Boolean)));
+  else child.stderr?.resume();
   return child;
 }
 
@@ -85,6 +89,10 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   await store.create(newImageDoc(id, { kind: 'upload', filename: 'big.jpg', bytes: jpeg.length }, 'resume'));
   const queue = createTileQueue(config.redisUrl, config.queuePrefix);
   await enqueueTileJob(queue, id);
+  // Every status change, as the event stream publishes it to viewers.
+  const events = new StatusEvents(config.redisUrl, config.queuePrefix);
+  const shown: number[] = [];
+  const unsubscribe = await events.subscribe(id, (doc) => shown.push(doc.progress));
 
   const first = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-a-'))));
   children.push(first);
@@ -100,11 +108,21 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   const totalFiles = tileCount(deepZoomLevels(width, height, 256)) + 4;
   assert.ok(atKill < totalFiles, 'the kill must land before the upload finished');
 
-  const second = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-b-'))));
+  const secondLog: string[] = [];
+  const second = spawnWorker({ ...workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-b-'))), LOG_LEVEL: 'info' }, secondLog);
   children.push(second);
   const done = await finished(id);
   second.kill('SIGTERM');
+  await new Promise((r) => second.once('exit', r));
   await queue.close();
+  await unsubscribe();
+  await events.close();
+
+  const backwards = shown.flatMap((p, i) => (i > 0 && p < shown[i - 1]! ? [`${shown[i - 1]} -> ${p}`] : []));
+  assert.deepEqual(backwards, [], `progress went back: ${shown.join(', ')}`);
+  assert.equal(shown.at(-1), 1);
+  const started = secondLog.map((l) => JSON.parse(l) as { msg?: string; imageId?: string; attempt?: number }).filter((l) => l.msg === 'job started' && l.imageId === id);
+  assert.deepEqual(started.map((l) => l.attempt), [done.attempts], 'the second worker logs the attempt the status counts');
 
   assert.equal(done.status, 'done', JSON.stringify(done.error));
   assert.ok(done.attempts >= 2, 'the second worker must have picked the job up again');

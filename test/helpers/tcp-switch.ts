@@ -1,9 +1,10 @@
 /**
  * A loopback TCP relay in front of a real server (FerretDB, Redis) that a test
  * can switch off and on: off closes the listening socket (new connections are
- * refused) and resets every open one, exactly what clients see when the server
- * dies; on listens again on the same port, as a restarted server would. The
- * server behind it keeps running, so other tests sharing it are not disturbed.
+ * refused) and closes every open one, as the kernel does when the server's
+ * process dies; on listens again on the same port, as a restarted server
+ * would. The server behind it keeps running, so other tests sharing it are not
+ * disturbed.
  */
 import net from 'node:net';
 
@@ -45,7 +46,7 @@ export async function startTcpSwitch(target: { host: string; port: number }): Pr
   const stop = async () => {
     const s = server;
     server = null;
-    for (const sock of open) sock.resetAndDestroy();
+    for (const sock of open) sock.destroy();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   };
 
