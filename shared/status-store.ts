@@ -7,7 +7,7 @@
 import { MongoClient, type Collection, type Db, type Filter, type UpdateFilter } from 'mongodb';
 import { DbUnavailableError } from './errors.js';
 import type { ImageDoc, ImageState } from './image-status.js';
-import { isDbUnavailable } from './infra-errors.js';
+import { isDbUnavailable, isNetworkFailure } from './infra-errors.js';
 
 export type StatusListener = (doc: ImageDoc) => void | Promise<void>;
 
@@ -113,12 +113,16 @@ export class StatusStore {
   }
 }
 
-/** The driver's "cannot reach the server" errors as DbUnavailableError; everything else as it is. */
+/**
+ * The driver's "cannot reach the server" errors as DbUnavailableError; everything else as it is.
+ * Writing to a connection the server closed surfaces as Node's own EPIPE, not wrapped by the
+ * driver: any connection-level errno here is the database's connection failing.
+ */
 async function unavailableAsOurs<T>(op: Promise<T>): Promise<T> {
   try {
     return await op;
   } catch (err) {
-    throw isDbUnavailable(err) ? new DbUnavailableError(err) : err;
+    throw isDbUnavailable(err) || isNetworkFailure(err) ? new DbUnavailableError(err) : err;
   }
 }
 
