@@ -121,7 +121,7 @@ test('SIGKILL mid-upload: the job resumes elsewhere with no missing and no re-up
   const backwards = shown.flatMap((p, i) => (i > 0 && p < shown[i - 1]! ? [`${shown[i - 1]} -> ${p}`] : []));
   assert.deepEqual(backwards, [], `progress went back: ${shown.join(', ')}`);
   assert.equal(shown.at(-1), 1);
-  const started = secondLog.map((l) => JSON.parse(l) as { msg?: string; imageId?: string; attempt?: number }).filter((l) => l.msg === 'job started' && l.imageId === id);
+  const started = secondLog.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; imageId?: string; attempt?: number }).filter((l) => l.msg === 'job started' && l.imageId === id);
   assert.deepEqual(started.map((l) => l.attempt), [done.attempts], 'the second worker logs the attempt the status counts');
 
   assert.equal(done.status, 'done', JSON.stringify(done.error));

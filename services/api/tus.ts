@@ -131,7 +131,10 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
     await dropPending();
     throw err;
   }
-  const existing = await deps.store.get(id);
+  const existing = await deps.store.get(id).catch(async (err: unknown) => {
+    await dropPending(); // the database is down: leave nothing behind
+    throw err;
+  });
   if (existing) {
     await dropPending();
     return { id, status: existing.status, duplicate: true };
@@ -142,7 +145,7 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
   } catch (err) {
     await dropPending();
     // The same bytes registered a moment ago by someone else: theirs stands.
-    const winner = (err as { code?: unknown }).code === 11000 ? await deps.store.get(id) : null;
+    const winner = (err as { code?: unknown }).code === 11000 ? await deps.store.get(id).catch(() => null) : null;
     if (winner) return { id, status: winner.status, duplicate: true };
     await deps.s3.deleteKey(imageKeys.original(id)).catch(() => undefined);
     throw err;
