@@ -16,7 +16,8 @@ import { scaledRouter } from './routes/scaled.js';
 import { iiifRouter } from './routes/iiif.js';
 import { annotationsRouter } from './routes/annotations.js';
 import { adminRouter } from './routes/admin.js';
-import { pagesRouter } from './routes/pages.js';
+import { pageNotFoundRouter, pagesRouter } from './routes/pages.js';
+import { securityHeaders } from './security-headers.js';
 import { TUS_PATH, tusRouter } from './tus.js';
 import { resolvePrincipal } from './access/resolve-principal.js';
 import { requires } from './access/requires.js';
@@ -27,6 +28,8 @@ export function createApp(deps: ApiDeps): Express {
   const streams = deps.streams ?? new OpenStreams();
   const app = express();
   app.disable('x-powered-by');
+  // First, so that every answer carries them: errors, tiles and originals included.
+  app.use(securityHeaders(deps.config));
   app.use(
     pinoHttp({
       logger: deps.logger,
@@ -54,6 +57,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/iiif/3', iiifRouter(deps));
   app.use(pagesRouter(deps));
   app.use(adminRouter(deps));
+  app.use(pageNotFoundRouter(deps));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
