@@ -280,7 +280,8 @@ export async function setupAnnotations(map, imageId, { editable, ui = {} }) {
   renderList();
 
   if (editable && map.pm) {
-    map.pm.setGlobalOptions({ layerGroup: group, snappable: false });
+    // One shape per click on a tool: on a phone a second tap should not drop a second marker.
+    map.pm.setGlobalOptions({ layerGroup: group, snappable: false, continueDrawing: false });
     map.addControl(new ToolsToggleControl());
     map.pm.addControls({
       position: 'topleft',

@@ -12,12 +12,16 @@ export function disclosure(button, { onToggle } = {}) {
     onToggle?.(open);
   };
   button.addEventListener('click', () => set(button.getAttribute('aria-expanded') !== 'true'));
-  // Escape closes an open menu and gives the focus back to its button.
-  target.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && button.getAttribute('aria-expanded') === 'true') {
-      set(false);
-      button.focus();
-    }
+  // Choosing something in the menu closes it (what was chosen may open something else, or leave the page).
+  target.addEventListener('click', (e) => {
+    if (button.getAttribute('aria-expanded') === 'true' && e.target.closest('a, button')) set(false);
+  });
+  // Escape closes an open menu (with the focus on its button or in it) and gives the focus back to its button.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || button.getAttribute('aria-expanded') !== 'true') return;
+    if (document.activeElement !== button && !target.contains(document.activeElement)) return;
+    set(false);
+    button.focus();
   });
   return set;
 }
