@@ -25,8 +25,8 @@ interface Limiter {
 export interface RateLimits {
   /** Counts a sign-in attempt for this name and address, before the password is checked (no race between parallel guesses); throws 429 past either limit. */
   signInAllowed(req: Request, res: Response, name: string): Promise<void>;
-  /** A correct password forgives the name's failed attempts (not the address's). */
-  signInSucceeded(name: string): Promise<void>;
+  /** A correct password forgives the name's failed attempts, and gives back the address's point for this attempt. */
+  signInSucceeded(req: Request, name: string): Promise<void>;
   /** Middleware for routers that write: one point per unsafe request of a principal. */
   writes: RequestHandler;
   /** Before rendering something not in the cache. */
@@ -71,8 +71,8 @@ function createRateLimits(deps: Pick<ApiDeps, 'config' | 'events'>): RateLimits 
       await consume(signinAddress, clientKey(req), res);
       await consume(signinName, name, res);
     },
-    async signInSucceeded(name) {
-      await signinName.limiter.delete(name).catch(() => false);
+    async signInSucceeded(req, name) {
+      await Promise.allSettled([signinName.limiter.delete(name), signinAddress.limiter.reward(clientKey(req), 1)]);
     },
     writes: (req, res, next) => {
       if (!UNSAFE.has(req.method)) return next();

@@ -78,7 +78,7 @@ export function accountsRouter(deps: ApiDeps): Router {
       await audit(req, 'session.sign-in-failed', `user:${lower.slice(0, 63)}`, { actor: null });
       throw new UnauthenticatedError('wrong user name or password');
     }
-    await limits.signInSucceeded(lower);
+    await limits.signInSucceeded(req, lower);
     const { sessionId } = await store.createSession(user._id, deps.config.sessionTtlMs);
     setSessionCookie(req, res, sessionId, deps.config.sessionTtlMs);
     await audit(req, 'session.sign-in', `user:${user._id}`, { actor: user._id, via: 'session' });
