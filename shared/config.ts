@@ -185,3 +185,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
   });
 }
+
+/** The variables and their defaults, for the check of docs/configuration.md (test/docs.test.ts). */
+export const configSchema = schema;

@@ -17,6 +17,7 @@ import { iiifRouter } from './routes/iiif.js';
 import { annotationsRouter } from './routes/annotations.js';
 import { adminRouter } from './routes/admin.js';
 import { pagesRouter } from './routes/pages.js';
+import { apiDocsRouter } from './routes/api-docs.js';
 import { TUS_PATH, tusRouter } from './tus.js';
 import { resolvePrincipal } from './access/resolve-principal.js';
 import { requires } from './access/requires.js';
@@ -44,6 +45,7 @@ export function createApp(deps: ApiDeps): Express {
   // Before every router: the one place that reads credentials.
   app.use(resolvePrincipal(deps));
   app.use(healthRouter(deps));
+  app.use(apiDocsRouter());
   app.use(TUS_PATH, requires('write'), tusRouter(deps));
   app.use('/api/v1/images/:id/annotations', annotationsRouter(deps));
   app.use('/api/v1', browseRouter(deps));

@@ -23,7 +23,7 @@ import { apiPath, imageLinks } from './image-view.js';
 import { moveObject } from './move-object.js';
 import { receiveUpload } from './receive-upload.js';
 
-const urlSubmission = z.strictObject({
+export const urlSubmission = z.strictObject({
   url: z.string().min(1).max(2048),
   title: titleSchema.nullish(),
   tags: tagsSchema.optional(),

@@ -12,7 +12,7 @@ import { BadRequestError } from '../../shared/errors.js';
 
 export const IMAGE_ID_LENGTH = 22;
 /** 22 characters; 16 is the random id of images stored before content ids, still addressable. */
-const IMAGE_ID = /^(?:[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{16})$/;
+export const IMAGE_ID = /^(?:[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{16})$/;
 
 /** The first 16 bytes of the content's SHA-256, base64url. */
 export function contentImageId(sha256: Buffer): string {

@@ -17,13 +17,13 @@ import { scalingFor } from '../scaling.js';
 import { streamImageEvents } from './events.js';
 import { requires } from '../access/requires.js';
 
-const listQuery = z.strictObject({
+export const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(200).optional(),
   tag: z.string().min(1).max(50).optional(),
 });
 
-const metaPatch = z.strictObject({ title: titleSchema.nullable().optional(), tags: tagsSchema.optional() });
+export const metaPatch = z.strictObject({ title: titleSchema.nullable().optional(), tags: tagsSchema.optional() });
 
 export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   const router = Router();
