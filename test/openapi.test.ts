@@ -132,7 +132,11 @@ describe('GET /api/docs', () => {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const errors = collectPageErrors(page);
       const requested: string[] = [];
+      const failed: string[] = [];
       page.on('request', (req) => requested.push(req.url()));
+      page.on('response', (res) => {
+        if (res.status() >= 400) failed.push(`${res.status()} ${res.url()}`);
+      });
       await page.goto(`${api.base}/api/docs`, { waitUntil: 'networkidle' });
       await page.locator('.opblock').first().waitFor({ timeout: 20_000 });
       const summaries = await page.locator('.opblock-summary-path').allTextContents();
@@ -140,6 +144,7 @@ describe('GET /api/docs', () => {
       for (const p of REQUIRED_PATHS) assert.ok(shown.includes(p), `${p} not shown; shown: ${shown.join(', ')}`);
       assert.ok(shown.length >= 20, `only ${shown.length} operations shown`);
       await screenshot(page, 'api-docs');
+      assert.deepEqual(failed, []);
       assert.deepEqual(errors, []);
       const origin = new URL(api.base).origin;
       const elsewhere = requested.filter((u) => !u.startsWith('data:') && new URL(u).origin !== origin);
