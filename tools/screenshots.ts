@@ -5,7 +5,7 @@
  * uploads a generated map through the web page in headless chromium, draws
  * annotations through the API, and saves:
  *
- *   docs/screenshot-upload.png   the upload page with a finished upload
+ *   docs/screenshot-upload.png   the upload page: a finished upload and a refused file
  *   docs/screenshot-viewer.png   the viewer with the annotations
  */
 import { mkdirSync } from 'node:fs';
@@ -33,7 +33,7 @@ async function harbourChart(): Promise<Buffer> {
   ${grid.join('')}
   <path d="M600 900 C 1400 300, 2900 500, 3400 1300 S 3900 2900, 2900 3500 S 900 4200, 700 3100 S -100 1500, 600 900 Z" fill="url(#land)" stroke="#f2e6c4" stroke-width="30"/>
   <path d="M5200 2300 C 5900 1700, 7300 1900, 7500 2800 S 6900 4400, 6000 4300 S 4800 3100, 5200 2300 Z" fill="url(#land)" stroke="#f2e6c4" stroke-width="30"/>
-  <circle cx="2100" cy="2100" r="260" fill="#c9b27a" stroke="#7b6a3c" stroke-width="12"/>
+  <circle cx="2200" cy="2700" r="260" fill="#c9b27a" stroke="#7b6a3c" stroke-width="12"/>
   <text x="1250" y="2000" font-family="DejaVu Serif, serif" font-size="260" fill="#2f3b24">Great Isle</text>
   <text x="5500" y="3200" font-family="DejaVu Serif, serif" font-size="200" fill="#2f3b24">Little Isle</text>
   <text x="3500" y="4700" font-family="DejaVu Serif, serif" font-style="italic" font-size="180" fill="#ffffff" fill-opacity="0.7">The Sound</text>
@@ -58,14 +58,21 @@ async function main(): Promise<void> {
     mkdirSync(DOCS, { recursive: true });
     const page = await stack.context.newPage();
     await page.goto(`${stack.api.url}/`);
-    await dropFiles(page, [{ name: 'harbour-chart.jpg', type: 'image/jpeg', bytes: await harbourChart() }]);
+    // A text file beside the map: the page shows a refusal with its error code.
+    await dropFiles(page, [
+      { name: 'harbour-chart.jpg', type: 'image/jpeg', bytes: await harbourChart() },
+      { name: 'notes.txt', type: 'text/plain', bytes: Buffer.from('not a picture\n') },
+    ]);
     const item = await itemResult(page, 'harbour-chart.jpg');
     if (item.state !== 'done' || !item.imageId) throw new Error(`upload did not finish: ${JSON.stringify(item)}`);
-    await page.screenshot({ path: join(DOCS, 'screenshot-upload.png') });
+    const refused = await itemResult(page, 'notes.txt');
+    if (refused.state === 'done') throw new Error('notes.txt was accepted');
+    const bottom = await page.locator('.item').last().evaluate((el) => el.getBoundingClientRect().bottom);
+    await page.screenshot({ path: join(DOCS, 'screenshot-upload.png'), clip: { x: 0, y: 0, width: 1200, height: Math.min(800, Math.ceil(bottom) + 32) } });
 
     const id = item.imageId;
     const annotations = `${stack.api.url}/api/v1/images/${id}/annotations`;
-    await post(annotations, { type: 'marker', points: [[2100, 2100]], title: 'Lighthouse', comment: 'Built 1871' });
+    await post(annotations, { type: 'marker', points: [[2200, 2700]], title: 'Lighthouse', comment: 'Built 1871' });
     await post(annotations, { type: 'rectangle', points: [[4700, 1500], [7800, 4600]], title: 'Survey area' });
     await post(annotations, { type: 'polygon', points: [[3300, 3700], [4300, 3900], [4700, 4700], [3400, 4850], [3000, 4300]], title: 'Anchorage' });
     await post(annotations, { type: 'circle', points: [[1500, 3300]], radius: 350, title: 'Shoal' });
