@@ -22,7 +22,8 @@ const PATH_GROUPS: ReadonlyArray<readonly RouteConfig[]> = [imagePaths, annotati
 
 export const OPENAPI_PATH = '/api/v1/openapi.json';
 
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
+// The package's own name resolves from source (tsx) and from dist/ alike (package.json exports ./package.json).
+const { version } = createRequire(import.meta.url)('hugemap/package.json') as { version: string };
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
