@@ -16,7 +16,7 @@ const signIn = z.strictObject({ name: z.string().min(1), password: z.string().mi
 const sessionUser = z.object({ name: z.string(), role }).meta({ id: 'SessionUser' });
 const session = z.object({ user: sessionUser.nullable(), authMode: z.enum(['required', 'open']) }).meta({ id: 'Session' });
 
-const newUser = z.strictObject({ name: z.string().min(1), password: z.string().min(8), role });
+const newUser = z.strictObject({ name: z.string().min(1).max(63), password: z.string().min(10).max(1024), role: role.default('member') });
 const user = z.object({ name: z.string(), role, createdAt: isoDate }).meta({ id: 'User' });
 
 const newKey = z.strictObject({
@@ -115,7 +115,7 @@ export const accountPaths: RouteConfig[] = [
     tags: ['accounts'],
     summary: 'Who created, changed and deleted what, and sign-ins, newest first',
     ...access('admin'),
-    request: { query: z.object({ limit: z.coerce.number().int().min(1).max(500).optional(), cursor: z.string().optional() }) },
+    request: { query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: isoDate.optional().meta({ description: 'nextCursor of the previous page' }) }) },
     responses: { 200: json('One page of the audit log.', auditPage), ...errors(400, 401, 403) },
   },
   {
