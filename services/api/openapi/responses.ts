@@ -37,7 +37,7 @@ export const imageParams = z.object({ id: imageId });
 /** How a caller proves who they are; see docs/api.md. */
 export const SECURITY_SCHEMES = {
   apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (`hm_...`), or the bootstrap ADMIN_TOKEN.' },
-  session: { type: 'apiKey', in: 'cookie', name: 'hm_session', description: 'The browser session set by POST /api/v1/session.' },
+  session: { type: 'apiKey', in: 'cookie', name: 'hugemap_session', description: 'The browser session set by POST /api/v1/session.' },
 } as const;
 
 export type AccessRule = 'anyone' | 'signed-in' | 'read' | 'write' | 'admin';
