@@ -24,9 +24,9 @@ import { parseImageId } from '../image-id.js';
 import { imageAccess } from '../access/image-access.js';
 import { requires } from '../access/requires.js';
 
-const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-const patchBody = z.strictObject({
+export const patchBody = z.strictObject({
   points: z.array(z.tuple([z.number(), z.number()])).optional(),
   radius: z.number().optional(),
   title: z.string().trim().max(200).optional(),
