@@ -11,6 +11,7 @@ import http from 'node:http';
 import { useTestServers } from './helpers/servers.js';
 import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
 import { WAIT, gridImage, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
+import { startApiServer } from '../services/api/server.js';
 
 const servers = await useTestServers();
 
@@ -114,6 +115,20 @@ describe('security headers, absolute URLs and the 404 page', () => {
     // X-Forwarded-Host counts only behind a trusted proxy (TRUST_PROXY), which this server is not told of.
     const forwarded = await rawGet(`${base}/v/${id}`, { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' });
     assert.doesNotMatch(forwarded.body, /evil\.example/);
+  });
+
+  test('behind a trusted proxy (TRUST_PROXY), the forwarded host and scheme make the absolute URLs', async () => {
+    // A second API on the same stores, told to trust the loopback proxy in front of it.
+    const proxied = await startApiServer({ ...stack.config, trustProxy: 'loopback' }, {});
+    try {
+      const res = await rawGet(`${proxied.url}/v/${id}`, { Host: 'internal:8080', 'X-Forwarded-Host': 'maps.example.org', 'X-Forwarded-Proto': 'https' });
+      assert.equal(res.status, 200);
+      assert.match(res.body, new RegExp(`<meta property="og:url" content="https://maps\\.example\\.org/v/${id}">`));
+      assert.match(res.body, new RegExp(`<meta property="og:image" content="https://maps\\.example\\.org/tiles/${id}/thumbnail.jpg">`));
+      assert.doesNotMatch(res.body, /internal:8080/);
+    } finally {
+      await proxied.close();
+    }
   });
 
   test('an unknown page is a real 404: an HTML page for browsers, the JSON error for API clients', async () => {

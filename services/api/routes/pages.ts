@@ -97,7 +97,7 @@ export function pagesRouter(deps: ApiDeps): Router {
   router.get('/v/:id', requires('anyone'), async (req, res) => {
     const doc = await loadImage(req);
     if (!doc) return missing(req, res);
-    const image = toImageView(doc, deps.config);
+    const image = toImageView(doc, deps.config, req.principal);
     const origin = publicOrigin(req, deps.config);
     // A link shared while the image is still being tiled gets its preview as the card image.
     const cardImage = image.links.thumbnail ?? image.links.preview;
@@ -113,7 +113,7 @@ export function pagesRouter(deps: ApiDeps): Router {
     const doc = await loadImage(req);
     if (!doc) return missing(req, res);
     allowAnyFrameAncestor(res, deps.config);
-    html(res, embedPage(toImageView(doc, deps.config), session(req)));
+    html(res, embedPage(toImageView(doc, deps.config, req.principal), session(req)));
   });
   return router;
 }
