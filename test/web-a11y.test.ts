@@ -7,35 +7,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type { Page } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
 import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
 import { WAIT, gridImage, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
+import { seriousViolations, type AxeFinding } from './helpers/axe.js';
 
 const servers = await useTestServers();
-const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface Finding {
-  id: string;
-  impact: string;
-  help: string;
-  nodes: string[];
-}
-
-/** Runs axe in the page (evaluate, not a <script> tag: the CSP allows no inline script) and returns serious and critical findings. */
-async function seriousViolations(page: Page): Promise<Finding[]> {
-  await page.evaluate(axeSource);
-  return page.evaluate(async () => {
-    const axe = (window as any).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v: any) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n: any) => n.target.join(' ')) }));
-  });
-}
-
 describe('accessibility', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
   let stack: WebStack;
   let id: string;
@@ -70,14 +47,19 @@ describe('accessibility', { skip: hasChromium() ? false : 'no /usr/bin/chromium'
         const page = await context.newPage();
         const errors = collectPageErrors(page);
         const pages = ['/', `/v/${id}`, `/v/${id}?embedded=1`, `/embed/${id}`, '/gallery', '/login', '/me', '/no-such-page'];
-        const found: Record<string, Finding[]> = {};
+        const found: Record<string, AxeFinding[]> = {};
         for (const path of pages) {
           const res = await page.goto(`${stack.api.url}${path}`);
           assert.equal(res?.status(), path === '/no-such-page' ? 404 : 200, path);
           if (path.startsWith('/v/')) await page.waitForSelector('body[data-ready=true]', WAIT);
           if (path === '/gallery') await page.locator('#grid .card').first().waitFor(WAIT);
           if (path === '/me') await page.waitForFunction(() => !['', 'Loading…'].includes(document.getElementById('my-status')!.textContent!) || document.querySelector('#my-images li'), null, WAIT);
-          if (path.startsWith('/embed/')) await page.frameLocator('#preview iframe').locator('body[data-ready=true]').waitFor(WAIT);
+          if (path.startsWith('/embed/')) {
+            await page.frameLocator('#preview iframe').locator('body[data-ready=true]').waitFor(WAIT);
+            const snippet = await page.inputValue('#snippet');
+            assert.match(snippet, /\sallowfullscreen\s/, 'the embed code allows fullscreen');
+            assert.match(snippet, /\stitle="Harbour"/, 'and names the frame');
+          }
           const violations = await seriousViolations(page);
           if (violations.length > 0) found[path] = violations;
           await screenshot(page, `a11y-${viewport.width}-${path.replace(/[^a-z0-9]+/gi, '_')}`);

@@ -11,6 +11,7 @@ import { useTestServers } from './helpers/servers.js';
 import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
 import { WAIT, dropFiles, gridImage, startWebStack, type WebStack } from './helpers/web-stack.js';
 import { waitFor } from './helpers/test-config.js';
+import { seriousViolations } from './helpers/axe.js';
 
 const servers = await useTestServers();
 const ADMIN_TOKEN = 'web-auth-bootstrap-token-0123456789';
@@ -84,6 +85,13 @@ describe('signed in or not', { skip: hasChromium() ? false : 'no /usr/bin/chromi
 
     await page.goto(`${base}/me`);
     assert.ok(await page.locator('main a[href="/login?next=%2Fme"]').isVisible());
+
+    // The read-only pages and the sign-in page pass axe too.
+    for (const path of ['/', `/v/${id}`, '/gallery', '/login', '/me']) {
+      await page.goto(`${base}${path}`);
+      if (path.startsWith('/v/')) await page.waitForSelector('body[data-ready=true]', WAIT);
+      assert.deepEqual(await seriousViolations(page), [], path);
+    }
     assert.deepEqual(errors, []);
     await page.close();
   });

@@ -150,6 +150,21 @@ describe('security headers, absolute URLs and the 404 page', () => {
   });
 
   describe('in a real browser', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+    test('every page works under the CSP: no refused script, style or request', async () => {
+      const page = await stack.context.newPage();
+      const errors = collectPageErrors(page);
+      for (const path of ['/', '/gallery', `/v/${id}`, `/v/${id}?embedded=1`, `/embed/${id}`, '/login', '/me']) {
+        await page.goto(`${base}${path}`);
+        if (path.startsWith('/v/')) await page.waitForSelector('body[data-ready=true]', WAIT);
+        if (path.startsWith('/embed/')) await page.frameLocator('#preview iframe').locator('body[data-ready=true]').waitFor(WAIT);
+      }
+      // The API reference (swagger-ui) runs from its own files as well.
+      await page.goto(`${base}/api/docs`);
+      await page.locator('.swagger-ui .info .title').waitFor(WAIT);
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+
     test('an annotation title with HTML shows as text, in the tooltip and the list, and runs nothing', async () => {
       const title = '<img src=x onerror="window.__xss=1"><b>bold</b>';
       const created = await fetch(`${base}/api/v1/images/${id}/annotations`, {
