@@ -112,6 +112,9 @@ describe('security headers, absolute URLs and the 404 page', () => {
     assert.match(res.body, new RegExp(`<meta property="og:url" content="${base}/v/${id}">`));
     assert.match(res.body, new RegExp(`<meta property="og:image" content="${base}/tiles/${id}/thumbnail.jpg">`));
     assert.match(res.body, new RegExp(`<link rel="canonical" href="${base}/v/${id}">`));
+    // "Open in IIIF viewer": the manifest, with the IIIF drag-and-drop parameter naming it.
+    const manifest = `${base}/iiif/3/${id}/manifest.json`;
+    assert.ok(res.body.includes(`id="iiif-manifest" href="${manifest}?manifest=${encodeURIComponent(manifest)}"`), 'the IIIF link');
     // X-Forwarded-Host counts only behind a trusted proxy (TRUST_PROXY), which this server is not told of.
     const forwarded = await rawGet(`${base}/v/${id}`, { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' });
     assert.doesNotMatch(forwarded.body, /evil\.example/);

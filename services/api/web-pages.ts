@@ -126,7 +126,7 @@ function imageTitle(image: ImageView): string {
 
 export function viewerPage(
   image: ImageView,
-  opts: { pageUrl: string; thumbnailUrl: string | null; embedded: boolean; editable: boolean; session: PageSession },
+  opts: { pageUrl: string; manifestUrl: string; thumbnailUrl: string | null; embedded: boolean; editable: boolean; session: PageSession },
 ): string {
   const title = imageTitle(image);
   const description = image.width && image.height ? `${image.width} × ${image.height} pixels, zoomable` : 'A zoomable image';
@@ -155,6 +155,7 @@ export function viewerPage(
   <nav id="viewer-menu" class="browse" aria-label="Image">
     <a id="previous" href="#">← Previous</a> <a id="random-image" href="#">Random</a> <a id="next" href="#">Next →</a>
     <a href="/embed/${id}">Embed</a>
+    <a id="iiif-manifest" href="${esc(`${opts.manifestUrl}?manifest=${encodeURIComponent(opts.manifestUrl)}`)}" title="The IIIF manifest: open it, or drag this link into a IIIF viewer such as Mirador or the Universal Viewer">Open in IIIF viewer</a>
     <button type="button" id="annotations-button" class="link-button" aria-expanded="false" aria-controls="annotation-panel">Annotations</button>
   </nav></div>`;
   const panel = opts.embedded

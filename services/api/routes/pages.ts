@@ -106,7 +106,7 @@ export function pagesRouter(deps: ApiDeps): Router {
     // Only the embedded view may sit in someone else's frame.
     if (embedded) allowAnyFrameAncestor(res, deps.config);
     const editable = !embedded && canWrite(req.principal, doc);
-    html(res, viewerPage(image, { pageUrl: `${origin}/v/${image.id}`, thumbnailUrl, embedded, editable, session: session(req) }));
+    html(res, viewerPage(image, { pageUrl: `${origin}/v/${image.id}`, manifestUrl: `${origin}/iiif/3/${image.id}/manifest.json`, thumbnailUrl, embedded, editable, session: session(req) }));
   });
 
   router.get('/embed/:id', requires('anyone'), async (req, res) => {
