@@ -151,7 +151,8 @@ export function viewerPage(
   const bar = opts.embedded
     ? ''
     : `<div class="viewer-bar"><h1>${esc(title)}</h1><span class="muted" id="viewer-size"></span>
-  <button type="button" id="viewer-menu-button" class="menu-button" aria-expanded="false" aria-controls="viewer-menu">Image menu</button>
+  ${opts.editable ? '<span class="edit-status"><span id="save-state" class="save-state" role="status" aria-live="polite"></span> <button type="button" id="undo" disabled>Undo</button></span>' : ''}
+  <button type="button" id="viewer-menu-button" class="menu-button" aria-expanded="false" aria-controls="viewer-menu" aria-label="Image menu">Image <span aria-hidden="true">▾</span></button>
   <nav id="viewer-menu" class="browse" aria-label="Image">
     <a id="previous" href="#">← Previous</a> <a id="random-image" href="#">Random</a> <a id="next" href="#">Next →</a>
     <a href="/embed/${id}">Embed</a>
@@ -162,9 +163,7 @@ export function viewerPage(
     ? ''
     : `<aside id="annotation-panel" class="annotation-panel" aria-labelledby="annotation-panel-title" hidden>
     <div class="panel-head"><h2 id="annotation-panel-title">Annotations</h2>
-      ${opts.editable ? '<button type="button" id="undo" disabled>Undo</button>' : ''}
       <button type="button" id="annotations-close" aria-label="Close the annotation list">×</button></div>
-    ${opts.editable ? '<p id="save-state" class="save-state" role="status" aria-live="polite"></p>' : ''}
     <ul id="annotation-list" class="annotation-list"></ul>
   </aside>`;
   return page({
