@@ -13,9 +13,12 @@ import { StatusStore } from '../../shared/status-store.js';
 import { S3Store } from '../../shared/storage/s3-store.js';
 import { createApp } from './app.js';
 import { OpenStreams } from './open-streams.js';
+import { ApiMetrics, serveApiMetrics } from './metrics.js';
 
 export interface ApiServer {
   url: string;
+  /** The metrics listener's base URL when METRICS_PORT is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -37,7 +40,8 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
     logger.warn({ err }, 'could not ensure the S3 bucket exists');
   }
   const streams = new OpenStreams();
-  const app = createApp({ config, store, events, queue, s3, logger, streams });
+  const metrics = new ApiMetrics(queue, logger);
+  const app = createApp({ config, store, events, queue, s3, logger, streams, metrics });
 
   const server = createServer(app);
   // Multi-gigabyte uploads outlast Node's 5-minute request timeout; idle sockets are still cut.
@@ -52,6 +56,7 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   });
   const url = `http://${displayHost(server.address() as AddressInfo)}`;
   logger.info({ url }, 'api listening');
+  const metricsServer = await serveApiMetrics(metrics, config, logger);
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -71,10 +76,10 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
       clearTimeout(timer);
       server.closeAllConnections();
       await drained;
-      await Promise.allSettled([queue.close(), events.close(), store.close()]);
+      await Promise.allSettled([queue.close(), events.close(), store.close(), metricsServer?.close()]);
       logger.info('api closed');
     })());
-  return { url, close };
+  return { url, ...(metricsServer ? { metricsUrl: metricsServer.url } : {}), close };
 }
 
 function displayHost({ address, port, family }: AddressInfo): string {

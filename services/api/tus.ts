@@ -75,8 +75,10 @@ export function createTusHandler(deps: ApiDeps): TusHandler {
       if (upload.size === 0) throw refusal(400, new EmptyInputError('uploaded file').code, 'the file is empty');
       return {};
     },
-    async onUploadFinish(_req, upload) {
-      const { id, status, duplicate } = await registerFinished(deps, upload);
+    async onUploadFinish(req, upload) {
+      const { id, status, duplicate } = await registerFinished(deps, upload, req.headers.get('x-request-id') ?? undefined);
+      deps.metrics?.countUpload(200, duplicate);
+      deps.metrics?.uploadBytes.inc(upload.size ?? 0);
       const { self, events, dzi, thumbnail } = imageLinks(id, status === 'done', config);
       return {
         status_code: 200,
@@ -106,7 +108,7 @@ interface Registered {
 }
 
 /** Hashes and sniffs the finished upload, then registers it; a refused file is deleted. */
-async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Registered> {
+async function registerFinished(deps: ApiDeps, upload: Upload, reqId: string | undefined): Promise<Registered> {
   const key = upload.id;
   if (!PENDING_KEY.test(key)) throw refusal(400, 'HUGEMAP_ERR_BAD_REQUEST', 'unexpected upload id');
   const dropPending = () =>
@@ -138,7 +140,7 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
   }
   try {
     await moveObject(deps.s3, key, imageKeys.original(id), source.bytes!, source.contentType!);
-    await registerImage(deps, id, source, title, tags);
+    await registerImage(deps, id, source, title, tags, { reqId });
   } catch (err) {
     await dropPending();
     // The same bytes registered a moment ago by someone else: theirs stands.

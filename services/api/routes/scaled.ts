@@ -13,6 +13,7 @@ import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
 import { scalingFor } from '../scaling.js';
 import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
+import { timeRender } from '../metrics.js';
 import { formatSizeSpec } from '../../scaling/size-spec.js';
 import { requires } from '../access/requires.js';
 
@@ -50,7 +51,8 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   const key = `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}`;
   // Evicted between lookup and open: look again (it renders anew) rather than fail.
   for (let attempt = 0; ; attempt++) {
-    const entry = await cache.get(key, async () => (await renders.run(() => renderScaled(scaler, doc, spec, format))).data);
+    const entry = await cache.get(key, async () => (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, doc, spec, format)))).data);
+    if (entry.hit) deps.metrics?.renderCacheHits.inc();
     let handle;
     try {
       handle = await open(entry.file, 'r');
