@@ -6,7 +6,8 @@
  * job code calls (`deps.metrics?.…`), which are no-ops when metrics are off.
  */
 import type { Worker } from 'bullmq';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../shared/process-metrics.js';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
 import { startMetricsServer, type MetricsServer } from '../shared/metrics-server.js';
@@ -65,7 +66,7 @@ export class WorkerMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    registerProcessMetrics(this.registry);
   }
 
   /** Runs one stage of a job, timed under hugemap_job_stage_duration_seconds{stage}. */

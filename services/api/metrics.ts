@@ -6,7 +6,8 @@
  */
 import type { Request, RequestHandler } from 'express';
 import type { Queue } from 'bullmq';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../../shared/process-metrics.js';
 import type { Config } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import { startMetricsServer, type MetricsServer } from '../../shared/metrics-server.js';
@@ -58,7 +59,7 @@ export class ApiMetrics {
   });
 
   constructor(queue?: Queue, logger?: Logger) {
-    collectDefaultMetrics({ register: this.registry });
+    registerProcessMetrics(this.registry);
     if (queue) queueGauge(this.registry, queue, logger);
   }
 
