@@ -6,13 +6,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { pino } from 'pino';
 import { parse } from 'yaml';
 import { useTestServers } from './helpers/servers.js';
 import { testConfig } from './helpers/test-config.js';
 import { startApiServer, type ApiServer } from '../services/api/server.js';
 import { startWorker, type RunningWorker } from '../workers/start-worker.js';
+import { memoryLimit } from '../shared/process-metrics.js';
 
 const repo = new URL('..', import.meta.url);
 
@@ -81,6 +84,19 @@ test('the PromQL name extraction finds names and skips functions, labels and key
   assert.deepEqual(metricNames('process_resident_memory_bytes / hugemap_memory_limit_bytes > 0.9').sort(), ['hugemap_memory_limit_bytes', 'process_resident_memory_bytes']);
   assert.deepEqual(metricNames('min_over_time(max(hugemap_queue_jobs{state="waiting"})[15m:1m]) > 20'), ['hugemap_queue_jobs']);
   assert.deepEqual(metricNames('absent(up{job="x"}) or on() vector(0)'), ['up']);
+});
+
+test('hugemap_memory_limit_bytes reads the cgroup v2 or v1 limit, and none when unlimited', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hugemap-cgroup-'));
+  const file = async (name: string, text: string) => {
+    await writeFile(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  assert.equal(memoryLimit([await file('v2', '536870912\n')]), 536870912);
+  assert.equal(memoryLimit([await file('v2max', 'max\n')]), null);
+  assert.equal(memoryLimit([path.join(dir, 'absent'), await file('v1', '268435456\n')]), 268435456);
+  assert.equal(memoryLimit([await file('v1none', '9223372036854771712\n')]), null);
+  assert.equal(memoryLimit([path.join(dir, 'absent')]), null);
 });
 
 test('the alert rules cover the five situations the runbook describes', async () => {
