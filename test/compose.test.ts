@@ -144,10 +144,21 @@ test('the MinIO console is not published; no app or metrics port but the API is'
   }
 });
 
-/** Settings that decide who may do what: each must reach both processes, or compose silently drops it. */
-const SECURITY_SETTINGS = ['AUTH_MODE', 'ADMIN_TOKEN', 'ADMIN_USER', 'ADMIN_PASSWORD', 'ADMIN_READ_ONLY', 'SIGNING_KEY', 'FETCH_ALLOW_HOSTS', 'MAX_UPLOAD_BYTES', 'MAX_PIXELS', 'PUBLIC_BASE_URL'];
+/**
+ * Settings that decide who may do what and how much: each must reach both processes, or compose
+ * silently drops it. Found by name in the config schema, so a new one is checked too; settings the
+ * schema only keeps to refuse (`z.undefined`, e.g. the removed ADMIN_USER) must not be passed.
+ */
+const SECURITY_NAME = /^(AUTH_|ADMIN_|DEFAULT_VISIBILITY$|TRUST_PROXY$|SESSION_|QUOTA_|RATE_LIMIT_|MAX_|MIN_UPLOAD_|HEADERS_TIMEOUT|SIGNING_KEY$|FETCH_ALLOW_HOSTS$|PUBLIC_BASE_URL$)/;
+const schemaKeys = [...configSource.matchAll(/^  ([A-Z][A-Z0-9_]*): /gm)].map((m) => m[1]!);
+const removedKeys = [...configSource.matchAll(/^  ([A-Z][A-Z0-9_]*): z\.undefined\(/gm)].map((m) => m[1]!);
+const SECURITY_SETTINGS = schemaKeys.filter((k) => SECURITY_NAME.test(k) && !removedKeys.includes(k) && k !== 'MAX_BUFFERED_PIXELS');
 
-test('every security setting is passed through to the API and the worker', () => {
+test('every security setting is passed through to the API and the worker; removed ones are not', () => {
+  assert.ok(SECURITY_SETTINGS.length >= 15, `found ${SECURITY_SETTINGS.join(', ')}`);
+  for (const name of ['api', 'worker']) {
+    for (const key of removedKeys) assert.equal(compose.services[name]!.environment?.[key], undefined, `${name} still gets the removed ${key}`);
+  }
   for (const key of SECURITY_SETTINGS) {
     assert.match(configSource, new RegExp(`\\b${key}:`), `${key} is no longer a configuration key: update this list`);
     for (const name of ['api', 'worker']) {

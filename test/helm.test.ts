@@ -23,6 +23,7 @@ import { QueueKeys } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parse, parseAllDocuments } from 'yaml';
 import { createTileQueue, TILE_QUEUE } from '../shared/queue.js';
+import { configSchema, loadConfig } from '../shared/config.js';
 import { useTestServers } from './helpers/servers.js';
 import { writeKubeconformSchemas } from './helpers/k8s-json-schemas.js';
 
@@ -103,6 +104,17 @@ describe('the Helm chart', { skip: notBuilt }, () => {
         assert.deepEqual(c.envFrom, [{ secretRef: { name: 'hugemap-credentials' } }]);
         for (const name of Object.keys(env)) assert.doesNotMatch(name, /SECRET|PASSWORD|TOKEN|SIGNING_KEY|REDIS_URL|MONGO_URL/, `${c.name}: ${name} set in values`);
       }
+    }
+  });
+
+  test("every environment variable the chart sets is one the app knows, and valid together", () => {
+    for (const d of byKind(rendered, 'Deployment')) {
+      const env = Object.fromEntries(d.spec.template.spec.containers[0].env.map((e: { name: string; value: string }) => [e.name, e.value]));
+      for (const key of Object.keys(env)) {
+        if (key === 'NODE_OPTIONS' || key === 'MALLOC_CONF' || key === 'TMPDIR') continue;
+        assert.ok(key in configSchema.shape, `${d.metadata.name}: ${key} is not a configuration key`);
+      }
+      assert.doesNotThrow(() => loadConfig(env), `${d.metadata.name}: its environment does not validate`);
     }
   });
 

@@ -13,8 +13,6 @@ export function requestId(req: IncomingMessage, res: ServerResponse): string {
   const given = req.headers['x-request-id'];
   const id = typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
   res.setHeader('X-Request-Id', id);
-  // Also on the request itself, for handlers that only see its headers (tus hooks get a web Request).
-  req.headers['x-request-id'] = id;
   return id;
 }
 
