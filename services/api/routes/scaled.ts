@@ -37,7 +37,7 @@ export function scaledRouter(deps: ApiDeps): Router {
 }
 
 async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: string, id: string, ext: string): Promise<void> {
-  const { policy, cache, scaler, renders } = scalingFor(deps);
+  const { policy, cache, scaler, renders, beforeRender } = scalingFor(deps);
   const spec = policy.authorize(size, id, req.query.s);
   if (!isImageId(id)) throw new NotFoundError(`image ${id}`);
   const doc = await deps.store.get(id);
@@ -50,7 +50,10 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   const key = `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}`;
   // Evicted between lookup and open: look again (it renders anew) rather than fail.
   for (let attempt = 0; ; attempt++) {
-    const entry = await cache.get(key, async () => (await renders.run(() => renderScaled(scaler, doc, spec, format))).data);
+    const entry = await cache.get(key, async () => {
+      await beforeRender(req, 'scaled');
+      return (await renders.run(() => renderScaled(scaler, doc, spec, format))).data;
+    });
     let handle;
     try {
       handle = await open(entry.file, 'r');
