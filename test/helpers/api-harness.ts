@@ -23,6 +23,8 @@ export interface TestApi {
   events: StatusEvents;
   queue: Queue<TileJobData>;
   s3: S3Store;
+  /** What createApp was given: per-app services (scalingFor(deps), ...) hang off it. */
+  deps: ApiDeps;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function startTestApi(
     events,
     queue,
     s3,
+    deps,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
