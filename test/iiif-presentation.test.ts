@@ -66,7 +66,7 @@ describe('IIIF Presentation 3', () => {
     assert.equal(painting.motivation, 'painting');
     assert.equal(painting.target, canvas.id);
     assert.deepEqual(painting.body.service, [{ id: `${api.base}/iiif/3/${id}`, type: 'ImageService3', profile: 'level2' }]);
-    assert.equal(m.thumbnail[0].id, `${api.base}/iiif/3/${id}/full/!256,256/0/default.jpg`);
+    assert.equal(m.thumbnail[0].id, `${api.base}/iiif/3/${id}/full/256,192/0/default.jpg`);
     assert.deepEqual([m.thumbnail[0].width, m.thumbnail[0].height], [256, 192]);
     assert.deepEqual(canvas.annotations, [{ id: `${api.base}/api/v1/images/${id}/annotations?format=w3c`, type: 'AnnotationPage' }]);
     const plain = await fetch(`${api.base}/iiif/3/${id}/manifest.json`);

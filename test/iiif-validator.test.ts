@@ -16,13 +16,18 @@ import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';
 import { startImageService, upload, waitUntilDone, type ImageService } from './helpers/image-service.js';
 
-const VALIDATE = path.join(process.env.HUGEMAP_TOOLS_DIR ?? path.join(os.homedir(), '.cache', 'hugemap-tools'), 'iiif-validator', 'bin', 'iiif-validate.py');
+/** IIIF_VALIDATE names another iiif-validate.py; by default the one tools/install-iiif-validator.sh installs. */
+const VALIDATE = process.env.IIIF_VALIDATE ?? path.join(process.env.HUGEMAP_TOOLS_DIR ?? path.join(os.homedir(), '.cache', 'hugemap-tools'), 'iiif-validator', 'bin', 'iiif-validate.py');
 const installed = existsSync(VALIDATE);
 const required = process.env.CI === 'true';
 const skip = !installed && !required && `the IIIF validator is not installed (${VALIDATE}); run tools/install-iiif-validator.sh`;
 
-/** What info.json claims beyond level 2, by the validator's test names. */
-const OPTIONAL = ['rot_full_non90', 'rot_region_non90', 'size_up', 'linkheader_canonical', 'linkheader_profile', 'quality_grey', 'quality_bitonal', 'format_png', 'format_webp', 'jsonld', 'cors', 'baseurl_redirect', 'rot_mirror', 'rot_mirror_180'];
+/**
+ * What info.json claims beyond level 2, by the validator's test names. Not format_webp: in
+ * iiif-validator 1.0.5 it calls urllib.urlopen, which Python 3 lacks, so it fails against any
+ * server (test/iiif.test.ts checks that .webp answers are WebP).
+ */
+const OPTIONAL = ['rot_full_non90', 'rot_region_non90', 'size_up', 'linkheader_canonical', 'linkheader_profile', 'quality_grey', 'quality_bitonal', 'format_png', 'jsonld', 'cors', 'baseurl_redirect', 'rot_mirror', 'rot_mirror_180'];
 
 const servers = await useTestServers();
 

@@ -106,7 +106,7 @@ test('IIIF parameters resolve to pixels as the spec says', () => {
   assert.deepEqual(p('0,0,100,50', '^300,').size, { width: 300, height: 150 });
   assert.deepEqual(p('0,0,100,50', '^pct:200').size, { width: 200, height: 100 });
   assert.deepEqual(p('0,0,100,100', '^!500,300').size, { width: 300, height: 300 }, '^!w,h fills the box');
-  assert.deepEqual(p('0,0,100,100', '!500,300').size, { width: 100, height: 100 }, '!w,h without ^ never enlarges');
+  assert.deepEqual(p('0,0,100,100', '!100,300').size, { width: 100, height: 100 }, '!w,h without ^ up to the region itself');
   assert.deepEqual(p('0,0,100,50', '^max').size, { width: 100, height: 50 }, '^max is the region at full resolution');
   assert.deepEqual(p('full', '^max').size, { width: 1000, height: 667 }, '^max of a large region is confined');
   assert.equal(p('full', 'max', '22.50').rotation, 22.5);
@@ -132,6 +132,7 @@ test('IIIF parameters resolve to pixels as the spec says', () => {
     ['full', 'max', '0', 'fancy.jpg'],
     ['a,b,c,d', 'max', '0', 'default.jpg'],
     ['full', '^', '0', 'default.jpg'],
+    ['0,0,100,100', '!500,300', '0', 'default.jpg'],
   ] as const) {
     assert.throws(() => p(region, size, rotation, file), { code: 'HUGEMAP_ERR_BAD_REQUEST' }, `${region}/${size}/${rotation}/${file}`);
   }

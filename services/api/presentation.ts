@@ -26,15 +26,17 @@ function labelOf(doc: ImageDoc): Lang {
   return none(doc.title || doc.source.filename || `Image ${doc._id}`);
 }
 
-/** A thumbnail of at most 256 px on its longer side, rendered (and cached) by the image service. */
+/** A thumbnail of at most 256 px on its longer side (never enlarged), rendered (and cached) by the image service, named in canonical form. */
 function thumbnailOf(origin: string, doc: ImageDoc & { width: number; height: number }): Record<string, unknown> {
   const scale = Math.min(1, 256 / Math.max(doc.width, doc.height));
+  const width = Math.max(1, Math.round(doc.width * scale));
+  const height = Math.max(1, Math.round(doc.height * scale));
   return {
-    id: `${serviceIdOf(origin, doc._id)}/full/!256,256/0/default.jpg`,
+    id: `${serviceIdOf(origin, doc._id)}/full/${scale === 1 ? 'max' : `${width},${height}`}/0/default.jpg`,
     type: 'Image',
     format: 'image/jpeg',
-    width: Math.max(1, Math.round(doc.width * scale)),
-    height: Math.max(1, Math.round(doc.height * scale)),
+    width,
+    height,
     service: [imageService(origin, doc._id)],
   };
 }

@@ -139,9 +139,12 @@ function parseSize(text: string, region: IiifRequest['region'], limits: IiifLimi
   } else if ((m = new RegExp(`^!${INT},${INT}$`).exec(spec))) {
     const [bw, bh] = [Number(m[1]), Number(m[2])];
     if (bw <= 0 || bh <= 0) throw bad(`size "${text}" is empty`);
-    // Without ^ the box never enlarges the region; with it, the region grows to fill the box.
+    // With ^ the region grows to fill the box. Without it, a box that only a larger image would fill
+    // is a 400, as for any size above the region's (the official validator's size_noup asks this of
+    // !2000,3000 on a 1000 px image; Cantaloupe answers the same).
     const scale = Math.min(bw / region.w, bh / region.h);
-    size = fit(up ? scale : Math.min(1, scale), bw, bh);
+    if (scale > 1 && !up) throw bad(`size "${text}" would enlarge the region (${region.w}x${region.h}); upscaling needs ^`);
+    size = fit(scale, bw, bh);
   } else if ((m = new RegExp(`^${INT},${INT}$`).exec(spec))) {
     size = { width: Number(m[1]), height: Number(m[2]) };
   } else if ((m = new RegExp(`^pct:${NUM}$`).exec(spec))) {
