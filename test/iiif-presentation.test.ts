@@ -5,6 +5,8 @@
  * private images are 404 to others and never listed.
  */
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
@@ -14,6 +16,7 @@ import { startTestApi, type TestApi } from './helpers/api-harness.js';
 import { newImageDoc, type ImageDoc } from '../shared/image-status.js';
 import { newImageId } from '../services/api/image-id.js';
 import { COLLECTION_PAGE_SIZE } from '../services/api/routes/iiif-presentation.js';
+import { createApp } from '../services/api/app.js';
 
 const servers = await useTestServers();
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -86,6 +89,39 @@ describe('IIIF Presentation 3', () => {
     await api.store.create(newImageDoc(queued, { kind: 'upload' }, null));
     assert.equal((await fetch(`${api.base}/iiif/3/${queued}/manifest.json`)).status, 409);
     assert.equal((await fetch(`${api.base}/iiif/3/${'Q'.repeat(22)}/manifest.json`)).status, 404);
+  });
+
+  test('absolute URLs: PUBLIC_BASE_URL when set; the forwarded host of a trusted proxy; never a forged Host', async () => {
+    const id = await finishedImage(api);
+    const serve = async (app: ReturnType<typeof createApp>, headers: Record<string, string>) => {
+      const server = http.createServer(app);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        return await new Promise<any>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path: `/iiif/3/${id}/manifest.json`, headers }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+            })
+            .on('error', reject);
+        });
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    };
+    const forged = { Host: 'evil.example', 'X-Forwarded-Host': 'evil2.example', 'X-Forwarded-Proto': 'https' };
+    const withBase = createApp({ ...api.deps, config: { ...api.deps.config, publicBaseUrl: 'https://maps.example.org/hm' } });
+    assert.equal((await serve(withBase, forged)).id, `https://maps.example.org/hm/iiif/3/${id}/manifest.json`);
+    const untrusted = createApp(api.deps);
+    assert.match((await serve(untrusted, forged)).id, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/iiif/3/${id}/manifest\\.json$`));
+    // Behind a proxy express trusts (TRUST_PROXY), its forwarded host and scheme are the public ones.
+    const trusted = createApp(api.deps);
+    trusted.set('trust proxy', 'loopback');
+    const viaProxy = await serve(trusted, { 'X-Forwarded-Host': 'maps.example.org', 'X-Forwarded-Proto': 'https' });
+    assert.equal(viaProxy.id, `https://maps.example.org/iiif/3/${id}/manifest.json`);
+    assert.equal(viaProxy.items[0].items[0].items[0].body.service[0].id, `https://maps.example.org/iiif/3/${id}`);
   });
 
   test('the collection lists public finished images only, newest first, and is paged when large', async () => {
