@@ -271,3 +271,10 @@ export class ConflictError extends InputError {
     super('HUGEMAP_ERR_CONFLICT', message, 409);
   }
 }
+
+/** A request body (JSON, form) larger than its route accepts; uploads have their own UploadTooLargeError. */
+export class BodyTooLargeError extends InputError {
+  constructor() {
+    super('HUGEMAP_ERR_TOO_LARGE', 'request body is too large', 413);
+  }
+}

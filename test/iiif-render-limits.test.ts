@@ -2,7 +2,7 @@
  * IIIF renders against the real stack: their own render slots and a bounded
  * queue (a full queue is a 503 HUGEMAP_ERR_BUSY with Retry-After at once, not
  * a wait), while /i/ presets and cached or stored-tile answers still come;
- * the per-client hook runs before every render that misses the cache.
+ * the per-client render rate limit counts only renders that miss the cache.
  */
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,7 +14,6 @@ import { startTestApi, type TestApi } from './helpers/api-harness.js';
 import { patterned, upload, waitUntilDone } from './helpers/image-service.js';
 import { startWorker, type RunningWorker } from '../workers/start-worker.js';
 import { scalingFor } from '../services/api/scaling.js';
-import { RateLimitedError } from '../shared/errors.js';
 
 const servers = await useTestServers();
 
@@ -25,7 +24,7 @@ describe('IIIF render limits', () => {
 
   before(async () => {
     const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'hugemap-scaled-'));
-    api = await startTestApi(servers, 'iiif-limits', { IIIF_RENDERS: '1', IIIF_RENDER_QUEUE: '0', SCALE_CACHE_DIR: cacheDir });
+    api = await startTestApi(servers, 'iiif-limits', { IIIF_RENDERS: '1', IIIF_RENDER_QUEUE: '0', SCALE_CACHE_DIR: cacheDir, RATE_LIMIT_RENDERS_PER_MINUTE: '5' });
     worker = await startWorker(api.config);
     id = (await upload(api.base, await patterned(900, 600), 'limits.jpg')).json.id;
     await waitUntilDone(api.base, id);
@@ -64,27 +63,26 @@ describe('IIIF render limits', () => {
     assert.equal(after.status, 200, 'served once a slot is free');
   });
 
-  test('the per-client hook runs before renders that miss the cache, and can refuse them', async () => {
-    const scaling = scalingFor(api.deps);
+  test('the per-client render limit counts renders that miss the cache, never cache hits or stored tiles', async () => {
     const cached = `${api.base}/iiif/3/${id}/0,0,300,300/100,/0/default.jpg`;
-    assert.equal((await fetch(cached)).status, 200, 'rendered (or already cached) before the hook is set');
-    const kinds: string[] = [];
-    scaling.beforeRender = async (_req, kind) => {
-      kinds.push(kind);
-      throw new RateLimitedError('expensive renders', 7);
-    };
-    try {
-      const refused = await fetch(`${api.base}/iiif/3/${id}/20,20,300,300/100,/0/gray.jpg`);
-      assert.equal(refused.status, 429);
-      assert.equal(refused.headers.get('retry-after'), '7');
-      assert.equal((await fetch(`${api.base}/i/small/${id}.webp`)).status, 429);
-      assert.deepEqual(kinds, ['iiif', 'scaled']);
-      // Cache hits and stored tiles never reach it.
-      assert.equal((await fetch(cached)).status, 200);
-      assert.equal((await fetch(`${api.base}/iiif/3/${id}/0,0,256,256/256,/0/default.jpg`)).status, 200);
-      assert.deepEqual(kinds, ['iiif', 'scaled']);
-    } finally {
-      scaling.beforeRender = async () => undefined;
+    assert.equal((await fetch(cached)).status, 200, 'rendered (or already cached) before the limit runs out');
+    // RATE_LIMIT_RENDERS_PER_MINUTE=5 for this file: distinct uncached renders until one is refused.
+    let refused: Response | undefined;
+    for (let i = 0; i < 8 && !refused; i++) {
+      const res = await fetch(`${api.base}/iiif/3/${id}/${30 + i},30,300,300/100,/0/gray.jpg`);
+      if (res.status === 429) refused = res;
+      else assert.equal(res.status, 200);
     }
+    assert.ok(refused, 'a render past the limit is refused');
+    assert.equal((await refused.json()).error.code, 'HUGEMAP_ERR_RATE_LIMITED');
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    assert.equal(refused.headers.get('ratelimit-remaining'), '0');
+    assert.equal((await fetch(`${api.base}/i/small/${id}.webp`)).status, 429, 'scaled sizes share the limit');
+    // Cache hits and stored tiles cost no render, so they still come.
+    const hit = await fetch(cached);
+    assert.equal(hit.status, 200);
+    assert.equal(hit.headers.get('x-cache'), 'HIT');
+    assert.equal((await fetch(`${api.base}/iiif/3/${id}/0,0,256,256/256,/0/default.jpg`)).status, 200);
   });
+});
 });

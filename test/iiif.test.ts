@@ -46,7 +46,7 @@ describe('IIIF Image API 3.0', () => {
     sharp(source).extract({ left, top, width, height }).resize(outW, outH, { fit: 'fill' }).png().toBuffer();
 
   before(async () => {
-    svc = await startImageService(servers, 'iiif');
+    svc = await startImageService(servers, 'iiif', { RATE_LIMIT_RENDERS_PER_MINUTE: '10000' });
     source = await patterned(W, H);
     id = (await upload(svc.url, source, 'map.jpg')).json.id;
     await waitUntilDone(svc.url, id);

@@ -27,6 +27,14 @@ export const tagsSchema = z
   .max(MAX_TAGS, `at most ${MAX_TAGS} tags`)
   .transform((tags) => [...new Set(tags)]);
 
+export const visibilitySchema = z.enum(['public', 'unlisted', 'private']);
+
+/** The multipart/tus `visibility` field; absent means the configured default. */
+export function parseVisibility(raw: string | null | undefined, fallback: z.infer<typeof visibilitySchema>): z.infer<typeof visibilitySchema> {
+  if (raw === null || raw === undefined || raw === '') return fallback;
+  return check(visibilitySchema, raw, 'visibility');
+}
+
 export function parseTitle(raw: string | null): string | null {
   if (raw === null) return null;
   return check(titleSchema, raw, 'title');

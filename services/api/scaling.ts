@@ -4,20 +4,11 @@
  * by the routes that render (/i, /iiif) and those that only describe sizes.
  */
 import path from 'node:path';
-import type { Request } from 'express';
 import type { ApiDeps } from './deps.js';
 import { DiskCache } from '../scaling/disk-cache.js';
 import { RenderLimit } from '../scaling/render-limit.js';
 import type { ScalerDeps } from '../scaling/scaler.js';
 import { SizePolicy } from '../scaling/size-access.js';
-
-/**
- * Called before every render that misses the cache (a scaled size or a composed
- * IIIF answer), with the request that caused it: the place for a per-client
- * limit on expensive renders (throw RateLimitedError to refuse). Cache hits and
- * IIIF answers that are a stored tile never reach it.
- */
-export type RenderGate = (req: Request, kind: 'scaled' | 'iiif') => Promise<void>;
 
 export interface Scaling {
   policy: SizePolicy;
@@ -31,8 +22,6 @@ export interface Scaling {
    * endless distinct regions, and those must not hold up the presets pages show.
    */
   iiifRenders: RenderLimit;
-  /** Per-client limit on cache-missing renders; none by default (replace it to add one). */
-  beforeRender: RenderGate;
 }
 
 /** Two at a time: the machine's cores, and peak memory about twice one large render's. */
@@ -50,7 +39,6 @@ export function scalingFor(deps: ApiDeps): Scaling {
       scaler: { s3: deps.s3, maxPixels: deps.config.maxPixels, tmpDir: path.join(scale.cacheDir, 'tmp') },
       renders: new RenderLimit(CONCURRENT_RENDERS, scale.renderQueue, 'scaled-image renders'),
       iiifRenders: new RenderLimit(scale.iiifRenders, scale.iiifRenderQueue, 'IIIF renders'),
-      beforeRender: async () => undefined,
     };
     made.set(deps, scaling);
   }

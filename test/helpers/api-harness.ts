@@ -23,7 +23,7 @@ export interface TestApi {
   events: StatusEvents;
   queue: Queue<TileJobData>;
   s3: S3Store;
-  /** What createApp was given: per-app services (scalingFor(deps), ...) hang off it. */
+  /** What the app was built from (for tests that build a second app or walk its routes). */
   deps: ApiDeps;
   close(): Promise<void>;
 }

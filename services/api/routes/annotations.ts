@@ -65,7 +65,10 @@ export function annotationsRouter(deps: ApiDeps): Router {
   const store = () => annotationsFor(deps);
   const imageIdOf = (req: Request) => parseImageId((req.params as Record<string, string>).id);
 
-  /** The image must exist and be readable: annotations never point at nothing, and a private image's are 404 to others. */
+  /**
+   * The image must exist and be readable by the caller (a private image's annotations are 404 to
+   * others); writing needs its owner or an admin: comments by others are not taken (docs/access.md).
+   */
   const readableImage = async (req: Request) => (await imageAccess(deps).readable(req.principal, imageIdOf(req)))._id;
   const writableImage = async (req: Request) => (await imageAccess(deps).writable(req.principal, imageIdOf(req)))._id;
 

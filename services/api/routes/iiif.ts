@@ -5,7 +5,8 @@
  * with the JSON-LD media type when asked for it, else application/json.
  *
  * A request that is a stored tile is passed through; any other is rendered
- * once, in IIIF's own render slots (services/api/scaling.ts), and kept in the
+ * once (after the per-client render limit), in IIIF's own render slots
+ * (services/api/scaling.ts), and kept in the
  * disk cache under its canonical form, so `full/max/0/default.jpg` and
  * `full/max/0/color.jpg` share one file.
  */
@@ -24,6 +25,7 @@ import { IIIF_MEDIA_TYPE, PROFILE_URI, iiifLimits, infoJson, renderIiif, storedT
 import type { StoredPyramid } from '../../scaling/pyramid-reader.js';
 import { requires } from '../access/requires.js';
 import { imageAccess, visibilityOf } from '../access/image-access.js';
+import { rateLimitsFor } from '../access/rate-limits.js';
 import { iiifPresentationRouter } from './iiif-presentation.js';
 
 const PROFILE_LINK = `<${PROFILE_URI}>;rel="profile"`;
@@ -88,10 +90,11 @@ export function iiifRouter(deps: ApiDeps): Router {
       'Cache-Control': cacheControl(doc, 31536000),
       Link: `<${imageServiceId(req, deps, p.id)}/${request.canonical}>;rel="canonical", ${PROFILE_LINK}`,
     });
-    const { cache, iiifRenders, beforeRender } = scalingFor(deps);
+    const { cache, iiifRenders } = scalingFor(deps);
     const key = `${p.id}/iiif/${request.canonical}`;
     const render = async () => {
-      await beforeRender(req, 'iiif');
+      // Per client: renders that miss the cache are the expensive answers (access/rate-limits.ts).
+      await rateLimitsFor(deps).render(req, res);
       return (await iiifRenders.run(() => renderIiif(deps.s3, p, request))).data;
     };
     // A stored tile costs one GET: passed through, not cached twice.
