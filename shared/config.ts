@@ -80,14 +80,10 @@ const schema = z.object({
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
-  /** direct: dzsave's direct mode + lossless Huffman pass (fastest); sharp: sharp's tile() with optimize_coding. Same pixels, about the same bytes (README, Performance). */
+  /** direct: dzsave's direct mode + lossless Huffman pass (fastest); sharp: sharp's tile() with optimize_coding. Same pixels, about the same bytes (docs/performance.md). */
   TILE_JPEG_ENCODER: z.enum(['direct', 'sharp']).default('direct'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
-  /**
-   * libvips threads for a job's cut (sharp.concurrency, process-wide). 1, not one a core: a job
-   * already keeps about two cores busy (the cut, the Huffman pass's thread, uploads), and on 2 cores a
-   * second libvips thread gave the same time for 20-30 MB more at 944 MP (README, Configuration).
-   */
+  /** libvips threads for a job's cut (sharp.concurrency). 1: a job already keeps about two cores busy, and a second thread bought memory, not time (docs/memory.md). */
   WORKER_VIPS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   /**
    * Tile PUTs a job keeps going at once (shared/storage/tile-row-uploader.ts), each on a socket of
@@ -267,3 +263,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }),
   });
 }
+
+/** The variables and their defaults, for the check of docs/configuration.md (test/docs.test.ts). */
+export const configSchema = schema;

@@ -17,6 +17,7 @@ import { iiifRouter } from './routes/iiif.js';
 import { annotationsRouter } from './routes/annotations.js';
 import { adminRouter } from './routes/admin.js';
 import { pagesRouter } from './routes/pages.js';
+import { apiDocsRouter } from './routes/api-docs.js';
 import { TUS_PATH, tusRouter } from './tus.js';
 import { resolvePrincipal } from './access/resolve-principal.js';
 import { minimumUploadRate } from './upload-rate.js';
@@ -53,6 +54,7 @@ export function createApp(deps: ApiDeps): Express {
   // Every chunk of a resumable upload is a PATCH: the upload counts once, when it is created.
   app.use((req, res, next) => (req.method === 'PATCH' && req.path.startsWith(`${TUS_PATH}/`) ? next() : writeLimit(req, res, next)));
   app.use(healthRouter(deps));
+  app.use(apiDocsRouter());
   app.use(TUS_PATH, requires('write'), tusRouter(deps));
   app.use('/api/v1/images/:id/annotations', annotationsRouter(deps));
   app.use('/api/v1', accountsRouter(deps));

@@ -13,7 +13,7 @@ import { BOOTSTRAP_ADMIN } from './access/principal.js';
 
 export const IMAGE_ID_LENGTH = 22;
 /** 22 characters; 16 is the random id of images stored before content ids, still addressable. */
-const IMAGE_ID = /^(?:[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{16})$/;
+export const IMAGE_ID = /^(?:[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{16})$/;
 
 /** The first 16 bytes of the content's SHA-256, base64url. */
 export function contentImageId(sha256: Buffer): string {

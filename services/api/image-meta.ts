@@ -20,7 +20,9 @@ const tagSchema = z
   .toLowerCase()
   .min(1, 'a tag cannot be empty')
   .max(50, 'a tag must be at most 50 characters')
-  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u, 'a tag may hold letters, digits, space, "_", "." and "-", starting with a letter or digit');
+  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u, 'a tag may hold letters, digits, space, "_", "." and "-", starting with a letter or digit')
+  // For the OpenAPI document, which would otherwise carry the regex's "/u" flag inside the pattern.
+  .meta({ pattern: '^[\\p{L}\\p{N}][\\p{L}\\p{N} _.-]*$' });
 
 export const tagsSchema = z
   .array(tagSchema)

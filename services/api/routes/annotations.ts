@@ -36,13 +36,13 @@ import { imageAccess } from '../access/image-access.js';
 import { canvasIdOf } from '../presentation.js';
 import { ANNO_CONTEXT, fromW3cPage, isW3cPage, toW3cAnnotation, type W3cAnnotationPage } from '../w3c-annotations.js';
 
-const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** One shape of MAX_POINTS points with its texts fits; an import page holds many. */
 const JSON_TYPES = ['application/json', 'application/ld+json', 'application/*+json'];
 const oneAnnotationBody = express.json({ limit: '96kb', type: JSON_TYPES });
 const importBody = express.json({ limit: '2mb', type: JSON_TYPES });
 
-const patchBody = z.strictObject({
+export const patchBody = z.strictObject({
   points: z.array(z.tuple([z.number(), z.number()])).optional(),
   radius: z.number().optional(),
   title: z.string().trim().max(MAX_TITLE_CHARS).optional(),
