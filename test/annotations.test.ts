@@ -17,7 +17,7 @@ async function call(api: TestApi, method: string, path: string, body?: unknown):
     headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const template = path.replace(/^\/api\/v1\/images\/[^/]+/, '/api/v1/images/{id}').replace(/\/annotations\/[^/]+$/, '/annotations/{annotationId}');
+  const template = path.replace(/\?.*$/, '').replace(/^\/api\/v1\/images\/[^/]+/, '/api/v1/images/{id}').replace(/\/annotations\/[^/]+$/, '/annotations/{annotationId}');
   const json = await documented(res, method, template);
   return { status: res.status, json: typeof json === 'string' ? (json ? JSON.parse(json) : null) : json };
 }

@@ -85,4 +85,3 @@ describe('IIIF render limits', () => {
     assert.equal((await fetch(`${api.base}/iiif/3/${id}/0,0,256,256/256,/0/default.jpg`)).status, 200);
   });
 });
-});
