@@ -278,3 +278,10 @@ export class BodyTooLargeError extends InputError {
     super('HUGEMAP_ERR_TOO_LARGE', 'request body is too large', 413);
   }
 }
+
+/** A request body that trickles: slower than MIN_UPLOAD_BYTES_PER_SECOND over a window (services/api/upload-rate.ts). */
+export class UploadTooSlowError extends InputError {
+  constructor(minBytesPerSecond: number) {
+    super('HUGEMAP_ERR_UPLOAD_TOO_SLOW', `request body slower than ${minBytesPerSecond} bytes/s; connection closed`, 408);
+  }
+}

@@ -7,6 +7,7 @@
  */
 import type { RequestHandler } from 'express';
 import type { Config } from '../../shared/config.js';
+import { UploadTooSlowError } from '../../shared/errors.js';
 
 export function minimumUploadRate(config: Pick<Config, 'minUploadBytesPerSecond' | 'minUploadRateWindowS'>): RequestHandler {
   const windowMs = config.minUploadRateWindowS * 1000;
@@ -24,7 +25,7 @@ export function minimumUploadRate(config: Pick<Config, 'minUploadBytesPerSecond'
         return;
       }
       stop();
-      const body = { error: { code: 'HUGEMAP_ERR_UPLOAD_TOO_SLOW', message: `request body slower than ${config.minUploadBytesPerSecond} bytes/s; connection closed` } };
+      const body = { error: new UploadTooSlowError(config.minUploadBytesPerSecond).toJSON() };
       if (res.headersSent) return void socket.destroy();
       res.status(408).set({ Connection: 'close', 'Cache-Control': 'no-store' }).json(body);
       res.once('finish', () => socket.destroy());
