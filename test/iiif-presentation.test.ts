@@ -116,9 +116,8 @@ describe('IIIF Presentation 3', () => {
     assert.equal((await serve(withBase, forged)).id, `https://maps.example.org/hm/iiif/3/${id}/manifest.json`);
     const untrusted = createApp(api.deps);
     assert.match((await serve(untrusted, forged)).id, new RegExp(`^http://127\\.0\\.0\\.1:\\d+/iiif/3/${id}/manifest\\.json$`));
-    // Behind a proxy express trusts (TRUST_PROXY), its forwarded host and scheme are the public ones.
-    const trusted = createApp(api.deps);
-    trusted.set('trust proxy', 'loopback');
+    // Behind a proxy TRUST_PROXY trusts, its forwarded host and scheme are the public ones.
+    const trusted = createApp({ ...api.deps, config: { ...api.deps.config, trustProxy: 'loopback' } });
     const viaProxy = await serve(trusted, { 'X-Forwarded-Host': 'maps.example.org', 'X-Forwarded-Proto': 'https' });
     assert.equal(viaProxy.id, `https://maps.example.org/iiif/3/${id}/manifest.json`);
     assert.equal(viaProxy.items[0].items[0].items[0].body.service[0].id, `https://maps.example.org/iiif/3/${id}`);
