@@ -43,7 +43,7 @@ test('presets: defaults, configured lists, and bad entries refused', () => {
 });
 
 test('size policy: presets always, other sizes signed when a key is set, maximum per side', () => {
-  const scale = { cacheDir: '/tmp/x', cacheMaxBytes: 1, maxDimension: 1000, presets: 'big=2000x2000', altSuffix: '' };
+  const scale = { cacheDir: '/tmp/x', cacheMaxBytes: 1, maxDimension: 1000, presets: 'big=2000x2000', altSuffix: '', renderQueue: 1, iiifRenders: 1, iiifRenderQueue: 1, iiifMaxArea: 1_000_000 };
   const open = new SizePolicy({ signingKey: undefined, scale });
   assert.deepEqual(open.authorize('100x100', 'id', undefined), { kind: 'fit', width: 100, height: 100 });
   assert.deepEqual(open.authorize('big', 'id', undefined), { kind: 'fit', width: 2000, height: 2000 }, 'presets may exceed the maximum');
