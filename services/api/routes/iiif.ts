@@ -21,6 +21,7 @@ import { publicOrigin } from '../public-url.js';
 import { scalingFor } from '../scaling.js';
 import { storedPyramid } from '../../scaling/scaler.js';
 import { parseIiifRequest } from '../../scaling/iiif-request.js';
+import { timeRender } from '../metrics.js';
 import { IIIF_MEDIA_TYPE, PROFILE_URI, iiifLimits, infoJson, renderIiif, storedTileFor } from '../../scaling/iiif-image.js';
 import type { StoredPyramid } from '../../scaling/pyramid-reader.js';
 import { requires } from '../access/requires.js';
@@ -95,7 +96,7 @@ export function iiifRouter(deps: ApiDeps): Router {
     const render = async () => {
       // Per client: renders that miss the cache are the expensive answers (access/rate-limits.ts).
       await rateLimitsFor(deps).render(req, res);
-      return (await iiifRenders.run(() => renderIiif(deps.s3, p, request))).data;
+      return (await iiifRenders.run(() => timeRender(deps.metrics, 'iiif', () => renderIiif(deps.s3, p, request)))).data;
     };
     // A stored tile costs one GET: passed through, not cached twice.
     if (!cache.has(key)) {
