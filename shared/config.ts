@@ -76,6 +76,12 @@ const schema = z.object({
   PUBLIC_BASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
+  /** Prometheus /metrics of the API on its own port, never the public one; unset: no metrics listener. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Prometheus /metrics and /healthz of a worker process; unset: no listener. `hugemap dev` gives worker i this + i. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address the metrics listeners bind; unset: the same as HOST. */
+  METRICS_HOST: z.string().min(1).optional(),
   MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
@@ -110,6 +116,14 @@ const schema = z.object({
   SCALE_PRESETS: z.string().optional(),
   /** Appended to generated alt texts, e.g. " (photo)". */
   ALT_SUFFIX: z.string().max(200).default(''),
+  /** Scaled-size renders (/i/) waiting for a slot beyond the 2 running; more are answered 503 HUGEMAP_ERR_BUSY. */
+  SCALE_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(64),
+  /** IIIF renders running at once, apart from /i/'s (so IIIF clients cannot starve the presets). */
+  IIIF_RENDERS: z.coerce.number().int().min(1).max(64).default(1),
+  /** IIIF renders waiting for a slot; more are answered 503 HUGEMAP_ERR_BUSY with Retry-After. */
+  IIIF_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
+  /** Largest IIIF output in pixels (info.json maxArea); maxWidth/maxHeight are SCALE_MAX_DIMENSION. */
+  IIIF_MAX_AREA: z.coerce.number().int().min(256).max(268_435_456).default(16_777_216),
 });
 
 export type Config = Readonly<{
@@ -147,6 +161,8 @@ export type Config = Readonly<{
   publicBaseUrl: string | undefined;
   port: number;
   host: string;
+  /** METRICS_PORT / WORKER_METRICS_PORT / METRICS_HOST: the Prometheus listeners (undefined port: none). */
+  metrics: Readonly<{ apiPort: number | undefined; workerPort: number | undefined; host: string }>;
   maxPixels: number;
   maxBufferedPixels: number;
   maxUploadBytes: number;
@@ -173,6 +189,12 @@ export type Config = Readonly<{
     /** Raw `name=spec` list; parsed (and checked) by services/scaling/presets.ts. */
     presets: string | undefined;
     altSuffix: string;
+    /** SCALE_RENDER_QUEUE: /i/ renders that may wait for a slot. */
+    renderQueue: number;
+    /** IIIF_RENDERS, IIIF_RENDER_QUEUE, IIIF_MAX_AREA: IIIF's own render slots, queue and output cap. */
+    iiifRenders: number;
+    iiifRenderQueue: number;
+    iiifMaxArea: number;
   }>;
 }>;
 
@@ -220,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     port: e.PORT,
     host: e.HOST,
+    metrics: Object.freeze({ apiPort: e.METRICS_PORT, workerPort: e.WORKER_METRICS_PORT, host: e.METRICS_HOST ?? e.HOST }),
     maxPixels: e.MAX_PIXELS,
     maxBufferedPixels: e.MAX_BUFFERED_PIXELS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
@@ -242,6 +265,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDimension: e.SCALE_MAX_DIMENSION,
       presets: e.SCALE_PRESETS,
       altSuffix: e.ALT_SUFFIX,
+      renderQueue: e.SCALE_RENDER_QUEUE,
+      iiifRenders: e.IIIF_RENDERS,
+      iiifRenderQueue: e.IIIF_RENDER_QUEUE,
+      iiifMaxArea: e.IIIF_MAX_AREA,
     }),
   });
 }

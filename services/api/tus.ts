@@ -17,6 +17,7 @@ import { Server, type Upload } from '@tus/server';
 import { S3Store as TusS3Store } from '@tus/s3-store';
 import { HugemapError, NotAnImageError, EmptyInputError } from '../../shared/errors.js';
 import { imageKeys, type ImageSource } from '../../shared/image-status.js';
+import { requestIdOf } from './request-id.js';
 import { registerImage, type Ownership } from './create-image.js';
 import type { Request as ExpressRequest } from 'express';
 import { ANONYMOUS, ownerName, type Principal } from './access/principal.js';
@@ -108,8 +109,10 @@ export function createTusHandler(deps: ApiDeps): TusHandler {
       return { metadata: { ...upload.metadata, [OWNER_META]: owner, visibility } };
     },
     async onUploadFinish(req, upload) {
-      const { id, status, duplicate } = await registerFinished(deps, upload);
       const original = expressRequestOf(req);
+      const { id, status, duplicate } = await registerFinished(deps, upload, original ? requestIdOf(original) : undefined);
+      deps.metrics?.countUpload(200, duplicate);
+      deps.metrics?.uploadBytes.inc(upload.size ?? 0);
       if (!duplicate && original) await auditFrom(deps)(original, 'image.create', `image:${id}`, { detail: { source: 'tus' } });
       const { self, events, dzi, thumbnail } = imageLinks(id, status === 'done', config);
       return {
@@ -140,7 +143,7 @@ interface Registered {
 }
 
 /** Hashes and sniffs the finished upload, then registers it; a refused file is deleted. */
-async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Registered> {
+async function registerFinished(deps: ApiDeps, upload: Upload, reqId: string | undefined): Promise<Registered> {
   const key = upload.id;
   if (!PENDING_KEY.test(key)) throw refusal(400, 'HUGEMAP_ERR_BAD_REQUEST', 'unexpected upload id');
   const dropPending = () =>
@@ -176,7 +179,7 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
   }
   try {
     await moveObject(deps.s3, key, imageKeys.original(id), source.bytes!, source.contentType!);
-    await registerImage(deps, id, source, title, tags, ownership);
+    await registerImage(deps, id, source, title, tags, ownership, { reqId });
   } catch (err) {
     await dropPending();
     // The same bytes registered a moment ago by someone else: theirs stands.
