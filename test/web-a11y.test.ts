@@ -62,6 +62,14 @@ describe('accessibility', { skip: hasChromium() ? false : 'no /usr/bin/chromium'
           }
           const violations = await seriousViolations(page);
           if (violations.length > 0) found[path] = violations;
+          if (path === `/v/${id}`) {
+            // Again with the image menu (folded on the phone) and the annotation list open.
+            if (phone) await page.click('#viewer-menu-button');
+            await page.click('#annotations-button');
+            await page.locator('#annotation-list .annotation-show').first().waitFor(WAIT);
+            const open = await seriousViolations(page);
+            if (open.length > 0) found[`${path} (list open)`] = open;
+          }
           await screenshot(page, `a11y-${viewport.width}-${path.replace(/[^a-z0-9]+/gi, '_')}`);
         }
         assert.deepEqual(found, {}, JSON.stringify(found, null, 1));
