@@ -128,6 +128,8 @@ describe('signed in or not', { skip: hasChromium() ? false : 'no /usr/bin/chromi
 
       // Upload as alice, privately, from the upload form.
       await page.goto(`${base}/`);
+      // The form starts at the server's default (unlisted unless AUTH_MODE=open or DEFAULT_VISIBILITY say otherwise).
+      await page.waitForFunction(() => (document.getElementById('visibility') as HTMLSelectElement).value === 'unlisted', null, WAIT);
       await page.selectOption('#visibility', 'private');
       const sent = page.waitForResponse((r) => r.url().includes('/api/v1/uploads') && r.request().method() === 'POST');
       await dropFiles(page, [{ name: 'alice-private.jpg', type: 'image/jpeg', bytes: await gridImage(500, 300, 300) }]);
