@@ -1,19 +1,36 @@
 /**
  * `hugemap dev`: the whole stack on one machine without Docker. Starts (or
  * reuses, when their URLs are set) redis-server, FerretDB and MinIO, then the
- * API and one worker as child processes; prints
- * `hugemap dev: ready at URL` on stdout once uploads can be made.
- * SIGINT/SIGTERM stop everything in order and exit 0; an api or worker that
- * dies on its own stops the rest and exits 1.
+ * API and N workers (--workers) as child processes; prints
+ * `hugemap dev: ready at URL` on stdout once uploads can be made, then the
+ * auth mode and the addresses of the web app, gallery, queue dashboard, API
+ * and API reference. SIGINT/SIGTERM stop everything in order and exit 0; an
+ * api or worker that dies on its own stops the rest and exits 1.
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../../shared/config.js';
 import { toHugemapError } from '../../shared/errors.js';
 import type { DevStack } from '../../services/dev/dev-stack.js';
+import { devAuthMode, type AuthMode } from '../../services/dev/dev-auth.js';
+import { withExamples } from '../help-examples.js';
 
 /** Longer than the children's own drain deadline, so they finish it before being killed. */
 const EXTRA_STOP_GRACE_MS = 5_000;
+
+/**
+ * One Ctrl-C under `npm run` or `npx` arrives twice: from the terminal (npm runs us in its
+ * process group) and forwarded by npm. Only a signal this much later means "stop now".
+ */
+const REPEATED_SIGNAL_MS = 1_000;
+
+export const MAX_DEV_WORKERS = 32;
+
+function workerCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > MAX_DEV_WORKERS) throw new InvalidArgumentError(`expected a number of workers from 1 to ${MAX_DEV_WORKERS}`);
+  return n;
+}
 
 function portNumber(value: string): number {
   const n = Number(value);
@@ -27,12 +44,13 @@ function fail(message: string, exitCode = 1): never {
 }
 
 export function devCommand(): Command {
-  return new Command('dev')
-    .description('the whole stack on one machine without Docker: redis-server, FerretDB, MinIO (or the servers in REDIS_URL / MONGO_URL / S3_ENDPOINT), the API and a worker')
+  const command = new Command('dev')
+    .description('the whole stack on one machine without Docker: redis-server, FerretDB, MinIO (or the servers in REDIS_URL / MONGO_URL / S3_ENDPOINT), the API and its web app, and workers')
     .option('--port <port>', 'API port (default: $PORT or 8080; 0 picks a free one)', portNumber)
-    .option('--host <host>', 'API listen address (default: $HOST or 127.0.0.1)')
+    .option('--host <host>', 'API listen address (default: $HOST or 127.0.0.1); on any other than loopback, sign-in is required')
     .option('--data-dir <dir>', 'where images, queue and server logs are kept across restarts', '.hugemap-dev')
-    .action(async (opts: { port?: number; host?: string; dataDir: string }) => {
+    .option('--workers <n>', `worker processes to start, 1-${MAX_DEV_WORKERS}`, workerCount, 1)
+    .action(async (opts: { port?: number; host?: string; dataDir: string; workers: number }) => {
       let config: Config;
       try {
         config = loadConfig();
@@ -41,6 +59,15 @@ export function devCommand(): Command {
         fail(`${e.code}: ${e.message}`, 2);
       }
       const dataDir = resolve(opts.dataDir);
+      // Loopback unless asked: a dev stack has no business on the network.
+      const host = opts.host ?? (process.env.HOST || '127.0.0.1');
+      let authMode: AuthMode;
+      try {
+        authMode = devAuthMode(process.env.AUTH_MODE || undefined, host);
+      } catch (err) {
+        const e = toHugemapError(err);
+        fail(`${e.code}: ${e.message}`, 2);
+      }
 
       // Until the stack is up, a signal just ends us; the children die with us (parent-death signal).
       const abortStart = (signal: NodeJS.Signals) => fail(`${signal} while starting, stopped`, 130);
@@ -54,8 +81,9 @@ export function devCommand(): Command {
         stack = await startDevStack({
           dataDir,
           port: opts.port ?? config.port,
-          // Loopback unless asked: a dev stack has no business on the network.
-          host: opts.host ?? (process.env.HOST || '127.0.0.1'),
+          host,
+          workers: opts.workers,
+          authMode,
           env: process.env,
           cli: { execPath: process.execPath, args: [...process.execArgv, process.argv[1]!] },
           log: process.stderr,
@@ -68,14 +96,10 @@ export function devCommand(): Command {
       process.off('SIGINT', abortStart);
       process.off('SIGTERM', abortStart);
 
-      process.stdout.write(
-        `hugemap dev: ready at ${stack.url}\n` +
-          `  upload:  curl -F file=@photo.jpg ${stack.url}/api/v1/images\n` +
-          `  status:  curl ${stack.url}/api/v1/images/<id>\n` +
-          `  data and server logs in ${dataDir}; Ctrl-C stops everything\n`,
-      );
+      process.stdout.write(readyText(stack.url, authMode, opts.workers, dataDir));
 
       let stopping = false;
+      let firstSignalAt = 0;
       const stop = async (why: string, exitCode: number) => {
         if (stopping) return;
         stopping = true;
@@ -88,12 +112,49 @@ export function devCommand(): Command {
         process.exit(exitCode);
       };
       const onSignal = (signal: NodeJS.Signals) => {
-        // A second Ctrl-C does not wait for the drain; the children die with us.
-        if (stopping) fail(`second ${signal}, exiting now`, 130);
+        if (stopping) {
+          if (Date.now() - firstSignalAt < REPEATED_SIGNAL_MS) return; // the same Ctrl-C, relayed by npm/npx
+          // A second Ctrl-C does not wait for the drain; the children die with us.
+          fail(`second ${signal}, exiting now`, 130);
+        }
+        firstSignalAt = Date.now();
         void stop(`${signal} received`, 0);
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       void stack.crashed.then((name) => stop(`the ${name} exited unexpectedly`, 1));
     });
+  return withExamples(command, [
+    ['hugemap dev', 'everything on http://127.0.0.1:8080, open (no sign-in) because only this machine can reach it'],
+    ['npm run dev', 'the same from a checkout of the repository'],
+    ['hugemap dev --workers 4 --port 3000', 'four worker processes, another port'],
+    ['REDIS_URL=redis://127.0.0.1:6379 hugemap dev', 'reuse a Redis that is already running (likewise MONGO_URL, S3_ENDPOINT)'],
+    ['hugemap dev --host 0.0.0.0', 'reachable from the network: sign-in required (AUTH_MODE=open is refused)'],
+  ]);
+}
+
+/**
+ * What a user needs once the stack is up, addresses last so they stay on screen. The first
+ * line is what scripts (and tests) wait for: `hugemap dev: ready at URL`.
+ */
+export function readyText(url: string, authMode: AuthMode, workers: number, dataDir: string): string {
+  const auth =
+    authMode === 'open'
+      ? 'open: no sign-in, every request acts as the local admin (AUTH_MODE=open, loopback only)'
+      : 'required: sign in or send an API key to upload (AUTH_MODE=required)';
+  const addresses: Array<[string, string]> = [
+    ['web app', '/'],
+    ['gallery', '/gallery'],
+    ['queue dashboard', '/admin/queues'],
+    ['API', '/api/v1/images'],
+    ['API reference', '/api/docs'],
+  ];
+  return (
+    `hugemap dev: ready at ${url}\n` +
+    `  upload:  curl -F file=@photo.jpg ${url}/api/v1/images\n` +
+    `  status:  curl ${url}/api/v1/images/<id>\n` +
+    `  ${workers} worker${workers === 1 ? '' : 's'}; data and server logs in ${dataDir}; Ctrl-C stops everything\n` +
+    `  auth: ${auth}\n` +
+    addresses.map(([name, path]) => `  ${`${name}:`.padEnd(17)}${url}${path}\n`).join('')
+  );
 }

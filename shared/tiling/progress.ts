@@ -13,6 +13,8 @@ export interface TileProgress {
   tilesTotal: number;
   levelsDone: number;
   levels: number;
+  /** The image's width x height, so a reader can turn the tile fraction into a pixel rate. */
+  pixels: number;
 }
 
 export const PROGRESS_INTERVAL_MS = 250;
@@ -36,6 +38,8 @@ export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Prom
 
 /** Polls until stopped; returns the stop function. Never throws into the tiler. */
 export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal: number, report: (p: TileProgress) => void): () => void {
+  const top = levels.at(-1);
+  const pixels = top ? top.width * top.height : 0;
   let stopped = false;
   let busy = false;
   const timer = setInterval(() => {
@@ -43,7 +47,7 @@ export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal:
     busy = true;
     countTiles(tilesDir, levels)
       .then((c) => {
-        if (!stopped) report({ stage: 'tile', tilesTotal, levels: levels.length, ...c });
+        if (!stopped) report({ stage: 'tile', tilesTotal, levels: levels.length, pixels, ...c });
       })
       .catch(() => undefined)
       .finally(() => {

@@ -97,7 +97,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const tilesTotal = tileCount(levels);
     boundLineBuffers(probe);
     const report = (stage: TileProgress['stage'], tilesDone: number, levelsDone: number) =>
-      opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length });
+      opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length, pixels: probe.width * probe.height });
     report('probe', 0, 0);
 
     const source: SourceOptions = {
