@@ -14,6 +14,7 @@ import { ProgressMeter, plainLine } from '../cli/tile-progress.js';
 import { planTargets } from '../cli/commands/tile.js';
 import { readyText } from '../cli/commands/dev.js';
 import { devAuthMode, isLoopbackHost } from '../services/dev/dev-auth.js';
+import { signalSequence } from '../cli/signal-sequence.js';
 import type { TileProgress } from '../shared/tiling/index.js';
 
 const repoDir = fileURLToPath(new URL('..', import.meta.url));
@@ -136,4 +137,18 @@ test('dev ready text: the ready line first, auth mode, then the five addresses l
   const required = readyText('http://0.0.0.0:8080', 'required', 1, '/d');
   assert.match(required, /^ {2}auth: required: /m);
   assert.match(required, /^ {2}1 worker; /m);
+});
+
+test('signals: the first stops gracefully, its copy within the window is ignored, a later one means now', () => {
+  let now = 0;
+  const next = signalSequence(1000, () => now);
+  assert.equal(next(), 'first');
+  now = 5; // the same Ctrl-C relayed by npm
+  assert.equal(next(), 'repeat');
+  now = 999;
+  assert.equal(next(), 'repeat');
+  now = 1000;
+  assert.equal(next(), 'again');
+  now = 60_000;
+  assert.equal(next(), 'again');
 });

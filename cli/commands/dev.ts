@@ -14,14 +14,12 @@ import { toHugemapError } from '../../shared/errors.js';
 import type { DevStack } from '../../services/dev/dev-stack.js';
 import { devAuthMode, type AuthMode } from '../../services/dev/dev-auth.js';
 import { withExamples } from '../help-examples.js';
+import { signalSequence } from '../signal-sequence.js';
 
 /** Longer than the children's own drain deadline, so they finish it before being killed. */
 const EXTRA_STOP_GRACE_MS = 5_000;
 
-/**
- * One Ctrl-C under `npm run` or `npx` arrives twice: from the terminal (npm runs us in its
- * process group) and forwarded by npm. Only a signal this much later means "stop now".
- */
+/** A second signal within this long is the same Ctrl-C delivered twice (signal-sequence.ts), not "stop now". */
 const REPEATED_SIGNAL_MS = 1_000;
 
 export const MAX_DEV_WORKERS = 32;
@@ -99,7 +97,7 @@ export function devCommand(): Command {
       process.stdout.write(readyText(stack.url, authMode, opts.workers, dataDir));
 
       let stopping = false;
-      let firstSignalAt = 0;
+      const nextSignal = signalSequence(REPEATED_SIGNAL_MS);
       const stop = async (why: string, exitCode: number) => {
         if (stopping) return;
         stopping = true;
@@ -112,12 +110,10 @@ export function devCommand(): Command {
         process.exit(exitCode);
       };
       const onSignal = (signal: NodeJS.Signals) => {
-        if (stopping) {
-          if (Date.now() - firstSignalAt < REPEATED_SIGNAL_MS) return; // the same Ctrl-C, relayed by npm/npx
-          // A second Ctrl-C does not wait for the drain; the children die with us.
-          fail(`second ${signal}, exiting now`, 130);
-        }
-        firstSignalAt = Date.now();
+        const turn = nextSignal();
+        if (turn === 'repeat') return;
+        // A second Ctrl-C does not wait for the drain; the children die with us.
+        if (turn === 'again' || stopping) fail(`second ${signal}, exiting now`, 130);
         void stop(`${signal} received`, 0);
       };
       process.on('SIGINT', onSignal);
