@@ -157,6 +157,9 @@ async function tileOne(target: Target, flags: TileFlags, mode: ProgressMode, sig
         if (stageStarts.at(-1)?.[0] !== p.stage) stageStarts.push([p.stage, Date.now()]);
         progress.update(p);
       },
+      // Counting tiles lists the level folders: as often as a bar redraws, as rarely as lines are
+      // printed, and not at all when nothing is shown (the stage reports still time the stages).
+      progressIntervalMs: mode === 'bar' ? undefined : mode === 'lines' ? flags.progressInterval : 0,
       signal,
     });
     const ended = Date.now();

@@ -17,6 +17,7 @@ export interface TileProgress {
   pixels: number;
 }
 
+/** How often the tile files are counted by default. */
 export const PROGRESS_INTERVAL_MS = 250;
 
 export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Promise<{ tilesDone: number; levelsDone: number }> {
@@ -36,8 +37,18 @@ export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Prom
   return { tilesDone, levelsDone };
 }
 
-/** Polls until stopped; returns the stop function. Never throws into the tiler. */
-export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal: number, report: (p: TileProgress) => void): () => void {
+/**
+ * Polls every `intervalMs` until stopped; returns the stop function. Never throws into the tiler.
+ * Each poll lists the level folders, the largest holding every tile of the full-size level
+ * (150,000 names at 10 GP): a reader that shows a line every few seconds should poll as rarely.
+ */
+export function watchTiles(
+  tilesDir: string,
+  levels: PyramidLevel[],
+  tilesTotal: number,
+  report: (p: TileProgress) => void,
+  intervalMs = PROGRESS_INTERVAL_MS,
+): () => void {
   const top = levels.at(-1);
   const pixels = top ? top.width * top.height : 0;
   let stopped = false;
@@ -53,7 +64,7 @@ export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal:
       .finally(() => {
         busy = false;
       });
-  }, PROGRESS_INTERVAL_MS);
+  }, intervalMs);
   timer.unref();
   return () => {
     stopped = true;
