@@ -5,12 +5,14 @@
  *   api                       the HTTP API
  *   worker                    BullMQ tiling worker(s)
  *   dev                       the whole stack on one machine, without Docker
+ *   users, keys               accounts and API keys, straight in MongoDB (operators)
  */
 import { Command } from 'commander';
 import { tileCommand } from './commands/tile.js';
 import { apiCommand } from './commands/api.js';
 import { workerCommand } from './commands/worker.js';
 import { devCommand } from './commands/dev.js';
+import { keysCommand, usersCommand } from './commands/accounts.js';
 import { withExamples } from './help-examples.js';
 import { packageVersion } from './package-version.js';
 
@@ -21,7 +23,9 @@ const program = new Command('hugemap')
   .addCommand(tileCommand())
   .addCommand(apiCommand())
   .addCommand(workerCommand())
-  .addCommand(devCommand());
+  .addCommand(devCommand())
+  .addCommand(usersCommand())
+  .addCommand(keysCommand());
 
 withExamples(program, [
   ['hugemap tile photo.jpg --out photo-map', 'tile one image on this machine, no servers'],

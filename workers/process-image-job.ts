@@ -68,15 +68,10 @@ let buffersAfterLastCollection = 0;
 const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
 
 /**
- * One full collection before the cut, when the worker runs with --expose-gc (as it is started:
- * workers/process-settings.ts) and the download left enough dead Buffers behind to matter: 20-30 MB
- * of socket buffers at 944 MP, which V8 would otherwise still hold when libvips adds its 200 MB of
- * strips (docs/memory.md). Only then, because a forced collection also throws away the optimised
- * code of the previous job's hot functions (the upload and signing paths, V8's "weak objects"
- * deoptimisation), and recompiling it cost the next 236 MP job about 0.3 CPU-seconds (worker
- * 6.32 against 5.98 CPU-s with this rule, bench/service-cpu.ts, 2026-12-01). Measured
- * (process.memoryUsage): 48 MB of Buffers before the first big job's collection, 17.5 after; 19.6
- * before the next jobs', whose downloads V8 had already collected on its own.
+ * One full collection before the cut (with --expose-gc, as workers/process-settings.ts starts the
+ * worker), so the download's dead socket buffers are not still held when libvips adds its strips;
+ * only when they are worth it, since a forced collection also drops the previous job's optimised
+ * code, which the next job pays for in CPU. Figures: docs/memory.md.
  */
 function releaseGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -12,6 +12,7 @@ import { StatusEvents } from '../../shared/status-events.js';
 import { StatusStore } from '../../shared/status-store.js';
 import { S3Store } from '../../shared/storage/s3-store.js';
 import { createApp } from './app.js';
+import { migrateLegacyImages } from '../../shared/accounts/migrate-images.js';
 import { OpenStreams } from './open-streams.js';
 
 export interface ApiServer {
@@ -27,6 +28,8 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   const redisTrouble = (err: Error) => logger.warn({ err: err.message }, 'redis connection problem');
   const events = new StatusEvents(config.redisUrl, config.queuePrefix, redisTrouble);
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
+  const migrated = await migrateLegacyImages(store.images);
+  if (migrated > 0) logger.info({ migrated }, 'images from before accounts now belong to the bootstrap admin, public');
   const queue = createTileQueue(config.redisUrl, config.queuePrefix);
   queue.on('error', redisTrouble);
   const s3 = new S3Store(config.s3);
@@ -40,8 +43,11 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   const app = createApp({ config, store, events, queue, s3, logger, streams });
 
   const server = createServer(app);
-  // Multi-gigabyte uploads outlast Node's 5-minute request timeout; idle sockets are still cut.
+  // Multi-gigabyte uploads outlast Node's 5-minute request timeout: a body is cut instead when it
+  // arrives slower than MIN_UPLOAD_BYTES_PER_SECOND (upload-rate.ts); idle sockets are cut too.
   server.requestTimeout = 0;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.maxConnections = config.maxConnections;
   server.setTimeout(IDLE_SOCKET_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
