@@ -16,6 +16,8 @@ import { readyText } from '../cli/commands/dev.js';
 import { devAuthMode, isLoopbackHost } from '../services/dev/dev-auth.js';
 import { signalSequence } from '../cli/signal-sequence.js';
 import type { TileProgress } from '../shared/tiling/index.js';
+import type { Command } from 'commander';
+import { hugemapProgram } from '../cli/program.js';
 
 const repoDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -34,16 +36,43 @@ test('hugemap --version and -V print the version in package.json', () => {
   }
 });
 
-test('every command\'s --help ends with an Examples: block of hugemap command lines', () => {
-  for (const args of [['--help'], ['tile', '--help'], ['dev', '--help'], ['api', '--help'], ['worker', '--help']]) {
+/** Every command below `command`, itself included. */
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
+
+/** The help text as `--help` prints it, hooks (addHelpText) included. */
+function helpOf(command: Command): string {
+  let text = '';
+  command.configureOutput({ writeOut: (s) => (text += s) });
+  command.outputHelp();
+  return text;
+}
+
+function assertExamplesLast(name: string, help: string): void {
+  const examples = help.split('\nExamples:\n')[1];
+  assert.ok(examples, `${name} has no Examples: block`);
+  const commands = examples.split('\n').filter((l) => l.startsWith('  $ '));
+  assert.ok(commands.length >= 2, `${name}: ${commands.length} examples`);
+  for (const line of commands) assert.match(line, /\b(hugemap|npm run dev)\b/, name);
+  assert.doesNotMatch(examples, /\n(Options|Commands|Arguments):/, `${name}: examples come last`);
+}
+
+test('every command\'s help, subcommands included, ends with an Examples: block of hugemap command lines', () => {
+  const names: string[] = [];
+  for (const command of allCommands(hugemapProgram())) {
+    const name = command.parent ? `${command.parent.name()} ${command.name()}` : command.name();
+    names.push(name);
+    assertExamplesLast(name, helpOf(command));
+  }
+  assert.ok(names.includes('hugemap tile') && names.includes('hugemap dev') && names.includes('users add'), names.join(', '));
+});
+
+test('hugemap tile --help and hugemap dev --help, run as a user runs them, end with examples', () => {
+  for (const args of [['tile', '--help'], ['dev', '--help']]) {
     const run = hugemap(...args);
     assert.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
-    const examples = run.stdout.split('\nExamples:\n')[1];
-    assert.ok(examples, `${args.join(' ')} has no Examples: block`);
-    const commands = examples.split('\n').filter((l) => l.startsWith('  $ '));
-    assert.ok(commands.length >= 2, `${args.join(' ')}: ${commands.length} examples`);
-    for (const line of commands) assert.match(line, /\b(hugemap|npm run dev)\b/);
-    assert.doesNotMatch(examples, /\n(Options|Commands):/, 'examples come last');
+    assertExamplesLast(args.join(' '), run.stdout);
   }
   assert.match(hugemap('tile', '--help').stdout, /--json/);
   assert.match(hugemap('dev', '--help').stdout, /--workers <n> .*\(default: 1\)/);
