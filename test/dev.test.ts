@@ -163,7 +163,11 @@ test('dev starts its own servers, tiles an upload, keeps it across a restart, st
     `API:             ${url}/api/v1/images`,
     `API reference:   ${url}/api/docs`,
   ]);
-  assert.equal((await fetch(`${url}/gallery`)).status, 200);
+  // Every address it prints answers, the queue dashboard too (open: this machine's user is the admin).
+  for (const line of readyLines.slice(-5)) {
+    const address = line.slice(line.indexOf('http'));
+    assert.equal((await fetch(address, { redirect: 'manual' })).status, 200, address);
+  }
 
   const jpeg = await sharp({ create: { width: 600, height: 400, channels: 3, background: '#336699' } }).jpeg().toBuffer();
   const form = new FormData();
