@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
@@ -127,6 +127,13 @@ test('a failed run keeps a folder that existed before, with what was in it', asy
   assert.equal(run.code, 1);
   assert.deepEqual(await readdir(kept), ['notes.txt']);
   assert.equal(await readFile(join(kept, 'notes.txt'), 'utf8'), 'mine');
+
+  // A symlink that points nowhere existed before too: it is not the run's to remove.
+  const dangling = tmp.file('dangling-out');
+  await symlink(tmp.file('nowhere'), dangling);
+  const intoLink = await hugemap(cut, '--out', dangling, '--quiet');
+  assert.equal(intoLink.code, 1);
+  assert.equal((await lstat(dangling)).isSymbolicLink(), true);
 });
 
 /** `hugemap: 42% ...` lines, in order. */

@@ -74,6 +74,9 @@ export function devCommand(): Command {
 
       let stack: DevStack;
       try {
+        // The AWS SDK's Node 20 end-of-support notice (several lines, printed as the S3 probe
+        // loads it) would bury the ready output; the children get the same setting (dev-stack.ts).
+        process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
         // Loaded here, not at the top: `hugemap tile` must not pay for the server libraries.
         const { startDevStack } = await import('../../services/dev/dev-stack.js');
         stack = await startDevStack({
