@@ -79,6 +79,20 @@ test('hugemap tile --help and hugemap dev --help, run as a user runs them, end w
   assert.doesNotMatch(hugemap('tile', '--help').stdout, /--progress-interval/, 'the test-only option stays hidden');
 });
 
+test('a command line that cannot run is one HUGEMAP_ERR_USAGE line and exit 2, for dev and api as for tile', () => {
+  for (const [args, message] of [
+    [['dev', '--workers', '0'], /--workers <n>' argument '0' is invalid\. expected a number of workers from 1 to 32/],
+    [['dev', '--workers', '33'], /argument '33' is invalid/],
+    [['api', '--port', 'x'], /--port <port>' argument 'x' is invalid/],
+  ] as const) {
+    const run = hugemap(...args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /^hugemap: HUGEMAP_ERR_USAGE: [^\n]+\n$/);
+    assert.match(run.stderr, message);
+  }
+});
+
 function report(stage: TileProgress['stage'], tilesDone: number, extra: Partial<TileProgress> = {}): TileProgress {
   return { stage, tilesDone, tilesTotal: 1000, levelsDone: 0, levels: 12, pixels: 50_000_000, ...extra };
 }

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { withExamples } from '../help-examples.js';
 import { runUntilSignal } from '../run-until-signal.js';
+import { withUsageErrors } from '../usage-errors.js';
 
 function portNumber(value: string): number {
   const n = Number(value);
@@ -31,7 +32,7 @@ export function apiCommand(): Command {
         return server;
       });
     });
-  return withExamples(command, [
+  return withExamples(withUsageErrors(command), [
     ['REDIS_URL=redis://queue:6379 MONGO_URL=mongodb://db:27017/hugemap S3_ENDPOINT=http://s3:9000 hugemap api', 'against your own Redis, MongoDB and S3 (configuration: docs/configuration.md)'],
     ['hugemap api --port 3000 --host 127.0.0.1', 'on another port, loopback only'],
   ]);

@@ -15,6 +15,7 @@ import type { DevStack } from '../../services/dev/dev-stack.js';
 import { devAuthMode, type AuthMode } from '../../services/dev/dev-auth.js';
 import { withExamples } from '../help-examples.js';
 import { signalSequence } from '../signal-sequence.js';
+import { withUsageErrors } from '../usage-errors.js';
 
 /** Longer than the children's own drain deadline, so they finish it before being killed. */
 const EXTRA_STOP_GRACE_MS = 5_000;
@@ -123,7 +124,7 @@ export function devCommand(): Command {
       process.on('SIGTERM', onSignal);
       void stack.crashed.then((name) => stop(`the ${name} exited unexpectedly`, 1));
     });
-  return withExamples(command, [
+  return withExamples(withUsageErrors(command), [
     ['hugemap dev', 'everything on http://127.0.0.1:8080, open (no sign-in) because only this machine can reach it'],
     ['npm run dev', 'the same from a checkout of the repository'],
     ['hugemap dev --workers 4 --port 3000', 'four worker processes, another port'],

@@ -30,6 +30,7 @@ import { withExamples } from '../help-examples.js';
 import { formatBytes } from '../human-format.js';
 import { firstMissingFolder, removeCreatedFolder } from '../output-folders.js';
 import { progressDisplay, type ProgressMode } from '../tile-progress.js';
+import { withUsageErrors } from '../usage-errors.js';
 
 /** How often a plain progress line is printed when stderr is not a terminal. */
 const DEFAULT_PROGRESS_INTERVAL_MS = 2_000;
@@ -60,11 +61,8 @@ export function tileCommand(): Command {
     .option('--json', 'print the result as one JSON document on stdout instead of summary lines')
     // For tests and log-heavy CI: how often the plain progress line comes when stderr is not a terminal.
     .addOption(new Option('--progress-interval <ms>').argParser(integerIn('progress-interval', 10, 3_600_000)).default(DEFAULT_PROGRESS_INTERVAL_MS).hideHelp())
-    .configureOutput({ outputError: (message, write) => write(usageLine(message)) })
-    // Usage errors exit 2 with the one line above; help and --version exit 0.
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
     .action(runTile);
-  return withExamples(command, [
+  return withExamples(withUsageErrors(command), [
     ['hugemap tile photo.jpg --out photo-map', 'one image: the map is photo-map/image.dzi (open it in any Deep Zoom viewer)'],
     ['hugemap tile scans/*.tif --out maps/', 'several images: maps/<name>/image.dzi for each'],
     ['hugemap tile plan.png --out plan --format webp --quality 80', 'WebP tiles at quality 80'],
@@ -232,11 +230,6 @@ function integerIn(name: string, min: number, max: number): (value: string) => n
     }
     return n;
   };
-}
-
-function usageLine(commanderMessage: string): string {
-  const text = oneLine(commanderMessage.replace(/^error:\s*/i, ''));
-  return `hugemap: ${new UsageError(text).code}: ${text}\n`;
 }
 
 function oneLine(message: string): string {
