@@ -76,6 +76,12 @@ const schema = z.object({
   PUBLIC_BASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
+  /** Prometheus /metrics of the API on its own port, never the public one; unset: no metrics listener. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Prometheus /metrics and /healthz of a worker process; unset: no listener. `hugemap dev` gives worker i this + i. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address the metrics listeners bind; unset: the same as HOST. */
+  METRICS_HOST: z.string().min(1).optional(),
   MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
@@ -147,6 +153,8 @@ export type Config = Readonly<{
   publicBaseUrl: string | undefined;
   port: number;
   host: string;
+  /** METRICS_PORT / WORKER_METRICS_PORT / METRICS_HOST: the Prometheus listeners (undefined port: none). */
+  metrics: Readonly<{ apiPort: number | undefined; workerPort: number | undefined; host: string }>;
   maxPixels: number;
   maxBufferedPixels: number;
   maxUploadBytes: number;
@@ -220,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     port: e.PORT,
     host: e.HOST,
+    metrics: Object.freeze({ apiPort: e.METRICS_PORT, workerPort: e.WORKER_METRICS_PORT, host: e.METRICS_HOST ?? e.HOST }),
     maxPixels: e.MAX_PIXELS,
     maxBufferedPixels: e.MAX_BUFFERED_PIXELS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,

@@ -142,3 +142,28 @@ test('images from before accounts: the migration makes them the bootstrap admin\
   assert.equal(await migrateLegacyImages(api.store.images), 0, 'idempotent');
   assert.equal((await fetch(`${api.base}/api/v1/images/Legacy_Image_000000001`)).status, 200, 'still public');
 });
+
+test('tus uploads: anonymous creation is 401; the creator owns the image, with the visibility asked for, audited', async () => {
+  const bytes = await patterned(70, 50);
+  const meta = (fields: Record<string, string>) => Object.entries(fields).map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`).join(',');
+  const create = (headers: Record<string, string>, metadata: string) =>
+    fetch(`${api.base}/api/v1/uploads`, { method: 'POST', headers: { ...headers, 'Tus-Resumable': '1.0.0', 'Upload-Length': String(bytes.length), 'Upload-Metadata': metadata } });
+  assert.equal((await create({}, meta({ filename: 'a.jpg' }))).status, 401);
+  // A client cannot claim someone else as the owner through the metadata.
+  const made = await create(alice.headers, meta({ filename: 'a.jpg', visibility: 'private', 'hugemap-owner': 'bob' }));
+  assert.equal(made.status, 201, await made.clone().text());
+  const location = new URL(made.headers.get('location')!, api.base);
+  const done = await fetch(location, {
+    method: 'PATCH',
+    headers: { ...alice.headers, 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: new Uint8Array(bytes),
+  });
+  assert.equal(done.status, 200, await done.clone().text());
+  const { id } = (await done.json()) as { id: string };
+  const doc = await api.store.get(id);
+  assert.deepEqual([doc?.owner, doc?.visibility], ['alice', 'private']);
+  assert.equal((await fetch(`${api.base}/api/v1/images/${id}`, { headers: bob.headers })).status, 404);
+  const audit = (await (await fetch(`${api.base}/api/v1/audit?limit=500`, { headers: admin.headers })).json()) as { items: Array<{ action: string; target: string; actor: string; detail?: { source: string } }> };
+  const entry = audit.items.find((e) => e.target === `image:${id}`);
+  assert.deepEqual([entry?.action, entry?.actor, entry?.detail?.source], ['image.create', 'alice', 'tus']);
+});

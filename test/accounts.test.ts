@@ -9,6 +9,7 @@ import { useTestServers } from './helpers/servers.js';
 import { startTestApi, type TestApi } from './helpers/api-harness.js';
 import { waitFor } from './helpers/test-config.js';
 import { ANON, bearer, createKey, createUser, signIn, type Caller } from './helpers/principals.js';
+import { documented } from './helpers/openapi.js';
 
 const TOKEN = 'bootstrap-admin-token-0123456789';
 const admin = bearer('bootstrap', TOKEN);
@@ -211,5 +212,21 @@ describe('AUTH_MODE=open', () => {
     const res = await fetch(`${open.base}/api/v1/session`);
     assert.deepEqual(await res.json(), { user: { name: 'admin', role: 'admin' }, authMode: 'open', defaultVisibility: 'public' });
     assert.equal((await fetch(`${open.base}/admin/queues/api/queues`)).status, 200);
+  });
+});
+
+describe('the OpenAPI document', () => {
+  test('session, users, keys and audit answer as documented', async () => {
+    const json = { 'Content-Type': 'application/json' };
+    const name = newName('vera');
+    const h = admin.headers;
+    await documented(await fetch(`${api.base}/api/v1/session`), 'GET', '/api/v1/session');
+    await documented(await fetch(`${api.base}/api/v1/users`, { method: 'POST', headers: { ...h, ...json }, body: JSON.stringify({ name, password: 'vera-password-123', role: 'member' }) }), 'POST', '/api/v1/users');
+    await documented(await fetch(`${api.base}/api/v1/users`, { headers: h }), 'GET', '/api/v1/users');
+    const key = (await documented(await fetch(`${api.base}/api/v1/keys`, { method: 'POST', headers: { ...h, ...json }, body: JSON.stringify({ user: name, scopes: ['read'] }) }), 'POST', '/api/v1/keys')) as { key: string };
+    await documented(await fetch(`${api.base}/api/v1/keys`, { headers: { Authorization: `Bearer ${key.key}` } }), 'GET', '/api/v1/keys');
+    await documented(await fetch(`${api.base}/api/v1/session`, { method: 'POST', headers: { ...json, Origin: api.base }, body: JSON.stringify({ name, password: 'vera-password-123' }) }), 'POST', '/api/v1/session');
+    await documented(await fetch(`${api.base}/api/v1/audit`, { headers: h }), 'GET', '/api/v1/audit');
+    await documented(await fetch(`${api.base}/api/v1/users`), 'GET', '/api/v1/users');
   });
 });

@@ -115,8 +115,9 @@ describe('POST /api/v1/images (upload)', () => {
     assert.deepEqual(doc?.source, { kind: 'upload', contentType: 'image/jpeg', bytes: jpeg.length, filename: 'red.jpg', sha256: sha256(jpeg) });
     assert.deepEqual(await keysUnder('uploads/'), [], 'the temporary upload key is gone');
 
+    // The job carries the request's id (answered as X-Request-Id), so the worker's log lines can be matched to it.
     const job = await api.queue.getJob(body.id);
-    assert.deepEqual(job?.data, { imageId: body.id });
+    assert.deepEqual(job?.data, { imageId: body.id, reqId: res.headers.get('x-request-id') });
   });
 
   test('title after the file is accepted too', async () => {
@@ -233,7 +234,7 @@ describe('POST /api/v1/images (URL)', () => {
     const view = (await (await fetch(`${api.base}/api/v1/images/${id}`)).json()) as { source: unknown; title: string };
     assert.deepEqual(view.source, { kind: 'url', url });
     assert.equal(view.title, 'by url');
-    assert.deepEqual((await api.queue.getJob(id))?.data, { imageId: id });
+    assert.deepEqual((await api.queue.getJob(id))?.data, { imageId: id, reqId: res.headers.get('x-request-id') });
   });
 });
 

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { formatBytes, formatDuration } from '../cli/human-format.js';
 import { ProgressMeter, plainLine } from '../cli/tile-progress.js';
 import { planTargets } from '../cli/commands/tile.js';
-import { readyText } from '../cli/commands/dev.js';
+import { metricsLines, readyText } from '../cli/commands/dev.js';
+import { loadConfig } from '../shared/config.js';
 import { devAuthMode, isLoopbackHost } from '../services/dev/dev-auth.js';
 import { signalSequence } from '../cli/signal-sequence.js';
 import type { TileProgress } from '../shared/tiling/index.js';
@@ -177,6 +178,18 @@ test('dev ready text: the ready line first, auth mode, then the five addresses l
     ['API', 'http://127.0.0.1:8080/api/v1/images'],
     ['API reference', 'http://127.0.0.1:8080/api/docs'],
   ]);
+  const metrics = metricsLines(loadConfig({ METRICS_PORT: '9090', WORKER_METRICS_PORT: '9100' }), '127.0.0.1', 3);
+  assert.equal(
+    metrics,
+    '  metrics: http://127.0.0.1:9090/metrics (api)\n' +
+      '  metrics: http://127.0.0.1:9100/metrics, /healthz (worker-1; worker-i on port 9100 + i - 1, up to 9102)\n',
+  );
+  const withMetrics = readyText('http://127.0.0.1:8080', 'open', 3, '/data', metrics).trimEnd().split('\n');
+  assert.equal(withMetrics[0], 'hugemap dev: ready at http://127.0.0.1:8080');
+  assert.ok(withMetrics.indexOf('  metrics: http://127.0.0.1:9090/metrics (api)') > 0);
+  assert.deepEqual(withMetrics.slice(-5), lines.slice(-5), 'the addresses stay last');
+  assert.equal(metricsLines(loadConfig({}), '127.0.0.1', 2), '', 'no metrics ports, no lines');
+
   const required = readyText('http://0.0.0.0:8080', 'required', 1, '/d');
   assert.match(required, /^ {2}auth: required: /m);
   assert.match(required, /^ {2}1 worker; /m);

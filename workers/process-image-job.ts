@@ -11,6 +11,7 @@ import { probeOriginal, tileOriginal } from './stages/tile.js';
 import { previewBesideCut, storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
+import type { JobStage } from './metrics.js';
 
 export type JobOutcome = 'done' | 'already-done' | 'image-gone';
 
@@ -37,15 +38,16 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
     }),
   };
 
-  await fetchOriginal(ctx);
+  const stage = stageTimer(deps);
+  await stage('fetch', () => fetchOriginal(ctx));
   releaseGarbage();
-  const probe = await probeOriginal(ctx);
+  const probe = await stage('probe', () => probeOriginal(ctx));
   let previewStored: Promise<void> = Promise.resolve();
   if (previewBesideCut(probe)) previewStored = storePreview(ctx, probe);
-  else await storePreview(ctx, probe);
+  else await stage('preview', () => storePreview(ctx, probe));
   // Its file is in the job's folder, and 'done' must not come before the preview's link.
-  const manifest = await tileOriginal(ctx, probe, previewStored).finally(() => previewStored);
-  await uploadFinishingFiles(ctx);
+  const manifest = await stage('tile', () => tileOriginal(ctx, probe, previewStored).finally(() => previewStored));
+  await stage('finish', () => uploadFinishingFiles(ctx));
   await ctx.report.now({
     status: 'done',
     stage: 'done',
@@ -58,8 +60,15 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
     width: manifest.width,
     height: manifest.height,
   });
+  deps.metrics?.pixelsTiled.inc(manifest.width * manifest.height);
   await rm(ctx.dir, { recursive: true, force: true });
   return 'done';
+}
+
+/** Times each stage when the worker has metrics (workers/metrics.ts), else just runs it. */
+function stageTimer(deps: WorkerDeps): <T>(name: JobStage, run: () => Promise<T>) => Promise<T> {
+  const { metrics } = deps;
+  return (name, run) => (metrics ? metrics.timeStage(name, run) : run());
 }
 
 /** Buffers still held after the worker's last forced collection: what it keeps alive between jobs. */

@@ -42,6 +42,19 @@ function fail(message: string, exitCode = 1): never {
   process.exit(exitCode);
 }
 
+/** Where the metrics listeners are, when METRICS_PORT / WORKER_METRICS_PORT are set (worker i: WORKER_METRICS_PORT + i; METRICS_HOST, when set, replaces the host). */
+export function metricsLines(config: Config, host: string, workers: number): string {
+  const at = (port: number) => `http://${host}:${port}`;
+  let lines = '';
+  if (config.metrics.apiPort) lines += `  metrics: ${at(config.metrics.apiPort)}/metrics (api)\n`;
+  const first = config.metrics.workerPort;
+  if (first) {
+    const which = workers === 1 ? 'worker' : `worker-1; worker-i on port ${first} + i - 1, up to ${first + workers - 1}`;
+    lines += `  metrics: ${at(first)}/metrics, /healthz (${which})\n`;
+  }
+  return lines;
+}
+
 export function devCommand(): Command {
   const command = new Command('dev')
     .description('the whole stack on one machine without Docker: redis-server, FerretDB, MinIO (or the servers in REDIS_URL / MONGO_URL / S3_ENDPOINT), the API and its web app, and workers')
@@ -98,7 +111,7 @@ export function devCommand(): Command {
       process.off('SIGINT', abortStart);
       process.off('SIGTERM', abortStart);
 
-      process.stdout.write(readyText(stack.url, authMode, opts.workers, dataDir));
+      process.stdout.write(readyText(stack.url, authMode, opts.workers, dataDir, metricsLines(config, host, opts.workers)));
 
       let stopping = false;
       const nextSignal = signalSequence(REPEATED_SIGNAL_MS);
@@ -137,7 +150,7 @@ export function devCommand(): Command {
  * What a user needs once the stack is up, addresses last so they stay on screen. The first
  * line is what scripts (and tests) wait for: `hugemap dev: ready at URL`.
  */
-export function readyText(url: string, authMode: AuthMode, workers: number, dataDir: string): string {
+export function readyText(url: string, authMode: AuthMode, workers: number, dataDir: string, extraLines = ''): string {
   const auth =
     authMode === 'open'
       ? 'open: no sign-in, every request acts as the local admin (AUTH_MODE=open, loopback only)'
@@ -153,6 +166,7 @@ export function readyText(url: string, authMode: AuthMode, workers: number, data
     `hugemap dev: ready at ${url}\n` +
     `  upload:  curl -F file=@photo.jpg ${url}/api/v1/images\n` +
     `  status:  curl ${url}/api/v1/images/<id>\n` +
+    extraLines +
     `  ${workers} worker${workers === 1 ? '' : 's'}; data and server logs in ${dataDir}; Ctrl-C stops everything\n` +
     `  auth: ${auth}\n` +
     addresses.map(([name, path]) => `  ${`${name}:`.padEnd(17)}${url}${path}\n`).join('')

@@ -24,6 +24,7 @@ import { minimumUploadRate } from './upload-rate.js';
 import { rateLimitsFor } from './access/rate-limits.js';
 import { accountsRouter } from './routes/accounts.js';
 import { requires } from './access/requires.js';
+import { requestId } from './request-id.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -31,6 +32,7 @@ export function createApp(deps: ApiDeps): Express {
   const streams = deps.streams ?? new OpenStreams();
   const app = express();
   app.disable('x-powered-by');
+  if (deps.metrics) app.use(deps.metrics.middleware());
   // Which X-Forwarded-* to believe: decides req.ip (rate limits, audit) and req.secure (Secure cookies).
   app.set('trust proxy', deps.config.trustProxy);
   app.use(
@@ -40,6 +42,8 @@ export function createApp(deps: ApiDeps): Express {
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || (req.url ?? '').startsWith('/tiles/') },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
       quietReqLogger: true,
+      // A caller's (or proxy's) X-Request-Id, else a new UUID; it travels into the job and the worker's logs.
+      genReqId: requestId,
       // Method, path and status are enough; headers would log cookies and tokens.
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),

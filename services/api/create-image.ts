@@ -29,6 +29,7 @@ import { quotaFor } from './access/upload-quota.js';
 import { apiPath, imageLinks } from './image-view.js';
 import { moveObject } from './move-object.js';
 import { receiveUpload } from './receive-upload.js';
+import { requestIdOf } from './request-id.js';
 
 export const urlSubmission = z.strictObject({
   url: z.string().min(1).max(2048),
@@ -77,6 +78,7 @@ async function createFromUpload(req: Request, res: Response, deps: ApiDeps): Pro
     if (!req.complete) res.set('Connection', 'close');
     throw err;
   }
+  deps.metrics?.uploadBytes.inc(upload.bytes);
   const dropTemp = () => deps.s3.deleteKey(tempKey).catch((e: unknown) => deps.logger.warn({ err: e, key: tempKey }, 'could not delete a pending upload'));
   let title: string | null;
   let tags: string[];
@@ -105,7 +107,7 @@ async function createFromUpload(req: Request, res: Response, deps: ApiDeps): Pro
   const source: ImageSource = { kind: 'upload', contentType: upload.contentType, bytes: upload.bytes, sha256: upload.sha256.toString('hex') };
   if (upload.filename !== undefined) source.filename = upload.filename;
   try {
-    await registerImage(deps, id, source, title, tags, ownership);
+    await registerImage(deps, id, source, title, tags, ownership, { reqId: requestIdOf(req) });
   } catch (err) {
     // Lost a race with the same bytes uploaded at the same moment: theirs stands (and the original is identical).
     const winner = isDuplicateKey(err) ? await deps.store.get(id) : null;
@@ -126,7 +128,7 @@ async function createFromUrl(req: Request, res: Response, deps: ApiDeps, id: str
   (await quotaFor(deps, req.principal)).assert({ images: 1 });
   const url = await assertUrlAllowed(parsed.data.url, { allowHosts: deps.config.fetchAllowHosts });
   const ownership: Ownership = { owner: ownerOf(req), visibility: parsed.data.visibility ?? deps.config.defaultVisibility };
-  await registerImage(deps, id, { kind: 'url', url: url.href }, parsed.data.title ?? null, parsed.data.tags ?? [], ownership);
+  await registerImage(deps, id, { kind: 'url', url: url.href }, parsed.data.title ?? null, parsed.data.tags ?? [], ownership, { reqId: requestIdOf(req) });
   await audit(req, deps, id, 'url');
   accepted(res, deps, id);
 }
@@ -146,10 +148,19 @@ function audit(req: Request, deps: ApiDeps, id: string, source: string): Promise
  * Status document first, then the job: a worker never sees a job without its
  * document. Also used by other ways in (tus uploads) once the original is stored.
  */
-export async function registerImage(deps: ApiDeps, id: string, source: ImageSource, title: string | null, tags: string[], ownership: Ownership): Promise<void> {
+export async function registerImage(
+  deps: ApiDeps,
+  id: string,
+  source: ImageSource,
+  title: string | null,
+  tags: string[],
+  ownership: Ownership,
+  opts: { reqId?: string | undefined } = {},
+): Promise<void> {
   await deps.store.create({ ...newImageDoc(id, source, title, new Date(), tags), owner: ownership.owner, visibility: ownership.visibility });
   try {
-    await enqueueTileJob(deps.queue, id);
+    // The request id goes with the job: the worker's log lines for this image carry it.
+    await enqueueTileJob(deps.queue, id, opts.reqId);
   } catch (err) {
     await deps.store.delete(id).catch(() => false);
     throw new TransientError('HUGEMAP_ERR_QUEUE_UNAVAILABLE', 'could not queue the job; try again later', err);

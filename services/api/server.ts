@@ -14,9 +14,12 @@ import { S3Store } from '../../shared/storage/s3-store.js';
 import { createApp } from './app.js';
 import { migrateLegacyImages } from '../../shared/accounts/migrate-images.js';
 import { OpenStreams } from './open-streams.js';
+import { ApiMetrics, serveApiMetrics } from './metrics.js';
 
 export interface ApiServer {
   url: string;
+  /** The metrics listener's base URL when METRICS_PORT is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -40,7 +43,8 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
     logger.warn({ err }, 'could not ensure the S3 bucket exists');
   }
   const streams = new OpenStreams();
-  const app = createApp({ config, store, events, queue, s3, logger, streams });
+  const metrics = new ApiMetrics(queue, logger);
+  const app = createApp({ config, store, events, queue, s3, logger, streams, metrics });
 
   const server = createServer(app);
   // Multi-gigabyte uploads outlast Node's 5-minute request timeout: a body is cut instead when it
@@ -58,6 +62,7 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   });
   const url = `http://${displayHost(server.address() as AddressInfo)}`;
   logger.info({ url }, 'api listening');
+  const metricsServer = await serveApiMetrics(metrics, config, logger);
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -77,10 +82,10 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
       clearTimeout(timer);
       server.closeAllConnections();
       await drained;
-      await Promise.allSettled([queue.close(), events.close(), store.close()]);
+      await Promise.allSettled([queue.close(), events.close(), store.close(), metricsServer?.close()]);
       logger.info('api closed');
     })());
-  return { url, close };
+  return { url, ...(metricsServer ? { metricsUrl: metricsServer.url } : {}), close };
 }
 
 function displayHost({ address, port, family }: AddressInfo): string {

@@ -17,8 +17,11 @@ import { Server, type Upload } from '@tus/server';
 import { S3Store as TusS3Store } from '@tus/s3-store';
 import { HugemapError, NotAnImageError, EmptyInputError } from '../../shared/errors.js';
 import { imageKeys, type ImageSource } from '../../shared/image-status.js';
+import { requestIdOf } from './request-id.js';
 import { registerImage, type Ownership } from './create-image.js';
+import type { Request as ExpressRequest } from 'express';
 import { ANONYMOUS, ownerName, type Principal } from './access/principal.js';
+import { auditFrom } from './access/audit.js';
 import { quotaFor } from './access/upload-quota.js';
 import type { ApiDeps } from './deps.js';
 import { ownedImageId } from './image-id.js';
@@ -35,9 +38,13 @@ const UPLOAD_SEGMENT = /^[A-Za-z0-9_-]{1,200}$/;
 const OWNER_META = 'hugemap-owner';
 
 /** The express request behind the web Request @tus/server hands to hooks (srvx keeps it). */
+function expressRequestOf(req: unknown): ExpressRequest | undefined {
+  const r = req as { runtime?: { node?: { req?: ExpressRequest } }; node?: { req?: ExpressRequest } };
+  return r.runtime?.node?.req ?? r.node?.req;
+}
+
 function principalOf(req: unknown): Principal {
-  const r = req as { runtime?: { node?: { req?: { principal?: Principal } } }; node?: { req?: { principal?: Principal } } };
-  return r.runtime?.node?.req?.principal ?? r.node?.req?.principal ?? ANONYMOUS;
+  return expressRequestOf(req)?.principal ?? ANONYMOUS;
 }
 
 /** A malformed upload id never reaches S3 (whose answer would leak as a 500): 404 like any unknown upload. */
@@ -101,8 +108,12 @@ export function createTusHandler(deps: ApiDeps): TusHandler {
       (await quotaFor(deps, principal)).assert({ images: 1, bytes: upload.size ?? 0 });
       return { metadata: { ...upload.metadata, [OWNER_META]: owner, visibility } };
     },
-    async onUploadFinish(_req, upload) {
-      const { id, status, duplicate } = await registerFinished(deps, upload);
+    async onUploadFinish(req, upload) {
+      const original = expressRequestOf(req);
+      const { id, status, duplicate } = await registerFinished(deps, upload, original ? requestIdOf(original) : undefined);
+      deps.metrics?.countUpload(200, duplicate);
+      deps.metrics?.uploadBytes.inc(upload.size ?? 0);
+      if (!duplicate && original) await auditFrom(deps)(original, 'image.create', `image:${id}`, { detail: { source: 'tus' } });
       const { self, events, dzi, thumbnail } = imageLinks(id, status === 'done', config);
       return {
         status_code: 200,
@@ -132,7 +143,7 @@ interface Registered {
 }
 
 /** Hashes and sniffs the finished upload, then registers it; a refused file is deleted. */
-async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Registered> {
+async function registerFinished(deps: ApiDeps, upload: Upload, reqId: string | undefined): Promise<Registered> {
   const key = upload.id;
   if (!PENDING_KEY.test(key)) throw refusal(400, 'HUGEMAP_ERR_BAD_REQUEST', 'unexpected upload id');
   const dropPending = () =>
@@ -168,7 +179,7 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
   }
   try {
     await moveObject(deps.s3, key, imageKeys.original(id), source.bytes!, source.contentType!);
-    await registerImage(deps, id, source, title, tags, ownership);
+    await registerImage(deps, id, source, title, tags, ownership, { reqId });
   } catch (err) {
     await dropPending();
     // The same bytes registered a moment ago by someone else: theirs stands.

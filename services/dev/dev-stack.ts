@@ -79,12 +79,13 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const stopChildren = () => Promise.all(children.map((c) => c.stop(opts.stopGraceMs)));
   let apiUrl: Promise<string> | undefined;
   try {
-    for (const [name, command] of [...workerNames(opts.workers ?? 1).map((n) => [n, 'worker'] as const), ['api', 'api'] as const]) {
-      const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, command], {
-        // Workers also get their allocator and heap settings (workers/process-settings.ts).
-        env: command === 'worker' ? workerProcessEnv(childEnv) : childEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+    const parts = [
+      // Workers also get their allocator and heap settings (workers/process-settings.ts), and a metrics port each.
+      ...workerNames(opts.workers ?? 1).map((name, i) => ({ name, command: 'worker', env: workerProcessEnv(workerMetricsEnv(childEnv, i)) })),
+      { name: 'api', command: 'api', env: childEnv },
+    ];
+    for (const { name, command, env: partEnv } of parts) {
+      const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, command], { env: partEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       const stdout = forwardLines(child, opts.log);
       if (command === 'api') apiUrl = waitForListening(child, stdout, opts.readyTimeoutMs ?? 120_000);
@@ -112,6 +113,16 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
 /** One worker is `worker`, as before; several are `worker-1`... so their log lines can be told apart. */
 function workerNames(count: number): string[] {
   return count === 1 ? ['worker'] : Array.from({ length: count }, (_, i) => `worker-${i + 1}`);
+}
+
+/**
+ * Worker i of this stack listens for metrics on WORKER_METRICS_PORT + i, so several workers on one
+ * machine do not collide (0, "pick a free port", stays 0). Unset stays unset: no listener.
+ */
+export function workerMetricsEnv(env: NodeJS.ProcessEnv, index: number): NodeJS.ProcessEnv {
+  const base = Number(env.WORKER_METRICS_PORT);
+  if (!env.WORKER_METRICS_PORT || !Number.isInteger(base) || base === 0) return env;
+  return { ...env, WORKER_METRICS_PORT: String(base + index) };
 }
 
 /** `mongodb://h:1/` -> `mongodb://h:1/hugemap`. */

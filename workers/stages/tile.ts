@@ -66,6 +66,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe, previewSt
     persist: (cp) =>
       ctx.report.now({ 'checkpoint.tileRows': cp, ...(previewSettled && levelsComplete(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
     onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
+    ...(ctx.metrics ? { onUploaded: ctx.metrics.tileUploaded } : {}),
   });
 
   if (previous) {

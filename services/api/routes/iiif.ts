@@ -12,6 +12,7 @@ import { imageAccess } from '../access/image-access.js';
 import { scalingFor } from '../scaling.js';
 import { storedPyramid } from '../../scaling/scaler.js';
 import { parseIiifRequest } from '../../scaling/iiif-request.js';
+import { timeRender } from '../metrics.js';
 import { IIIF_MEDIA_TYPE, iiifLimits, infoJson, renderIiif } from '../../scaling/iiif-image.js';
 import type { StoredPyramid } from '../../scaling/pyramid-reader.js';
 import { requires } from '../access/requires.js';
@@ -58,7 +59,7 @@ export function iiifRouter(deps: ApiDeps): Router {
     const { id, region = '', size = '', rotation = '', file = '' } = req.params;
     const p = await pyramidOf(req, id);
     const request = parseIiifRequest(p.width, p.height, iiifLimits(p, deps.config.scale.maxDimension), { region, size, rotation, file });
-    const image = await scalingFor(deps).renders.run(() => renderIiif(deps.s3, p, request));
+    const image = await scalingFor(deps).renders.run(() => timeRender(deps.metrics, 'iiif', () => renderIiif(deps.s3, p, request)));
     res.set({
       'Content-Type': image.contentType,
       'Content-Length': String(image.data.length),

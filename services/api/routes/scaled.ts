@@ -15,6 +15,7 @@ import { canWrite, imageAccess, visibilityOf } from '../access/image-access.js';
 import { rateLimitsFor } from '../access/rate-limits.js';
 import { scalingFor } from '../scaling.js';
 import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
+import { timeRender } from '../metrics.js';
 import { formatSizeSpec } from '../../scaling/size-spec.js';
 import { requires } from '../access/requires.js';
 
@@ -61,8 +62,9 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   for (let attempt = 0; ; attempt++) {
     const entry = await cache.get(key, async () => {
       await rateLimitsFor(deps).render(req, res);
-      return (await renders.run(() => renderScaled(scaler, doc, spec, format))).data;
+      return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, doc, spec, format)))).data;
     });
+    if (entry.hit) deps.metrics?.renderCacheHits.inc();
     let handle;
     try {
       handle = await open(entry.file, 'r');

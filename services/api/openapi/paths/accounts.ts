@@ -1,34 +1,42 @@
 /**
- * Sessions, users, API keys, the audit log and retries (issue 23). Registered
- * ahead of their routes with the shapes agreed for them; once a route file
- * exports its zod schemas, import those here instead of the ones below.
+ * Sessions, users, API keys, the audit log and retries. Request bodies are the
+ * schemas routes/accounts.ts validates with; responses mirror
+ * shared/accounts/accounts-store.ts's views.
  */
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { access, errors, imageParams, json, jsonBody, noContent } from '../responses.js';
 import { imageAccepted } from '../schemas.js';
+import { newKeyBody, newUserBody, signInBody } from '../../routes/accounts.js';
 
 const role = z.enum(['admin', 'member']);
 const scope = z.enum(['read', 'write', 'admin']);
 const isoDate = z.string().meta({ format: 'date-time' });
 
-const signIn = z.strictObject({ name: z.string().min(1), password: z.string().min(1) });
-const sessionUser = z.object({ name: z.string(), role }).meta({ id: 'SessionUser' });
-const session = z.object({ user: sessionUser.nullable(), authMode: z.enum(['required', 'open']) }).meta({ id: 'Session' });
+const signIn = signInBody;
+// Not a named component: zod-to-openapi renders a nullable $ref as allOf [$ref, null], which null fails.
+const sessionUser = z.object({ name: z.string(), role });
+const session = z
+  .object({ user: sessionUser.nullable(), authMode: z.enum(['required', 'open']), defaultVisibility: z.enum(['public', 'unlisted', 'private']) })
+  .meta({ id: 'Session' });
 
-const newUser = z.strictObject({ name: z.string().min(1).max(63), password: z.string().min(10).max(1024), role: role.default('member') });
-const user = z.object({ name: z.string(), role, createdAt: isoDate }).meta({ id: 'User' });
+const newUser = newUserBody;
+const quota = z.object({ bytes: z.number().int().optional(), images: z.number().int().optional(), pixels: z.number().int().optional() });
+const user = z.object({ name: z.string(), role, quota: quota.nullable(), createdAt: isoDate }).meta({ id: 'User' });
 
-const newKey = z.strictObject({
-  user: z.string().optional().meta({ description: 'whose key (admins only; default: the caller)' }),
-  scopes: z.array(scope).min(1),
-  label: z.string().optional(),
-  expiresAt: isoDate.optional(),
-});
+const newKey = newKeyBody;
 const keyView = z.object({ id: z.string(), user: z.string(), scopes: z.array(scope), label: z.string().nullable(), expiresAt: isoDate.nullable(), createdAt: isoDate });
 const createdKey = keyView.extend({ key: z.string().meta({ description: '`hm_...`: shown once, stored only as a hash' }) }).meta({ id: 'CreatedKey' });
 
-const auditEntry = z.object({ at: isoDate, actor: z.string(), action: z.string(), target: z.string().nullable(), address: z.string().nullable() });
+const auditEntry = z.object({
+  at: isoDate,
+  actor: z.string().nullable(),
+  via: z.string().nullable(),
+  action: z.string(),
+  target: z.string().nullable(),
+  address: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+});
 const auditPage = z.object({ items: z.array(auditEntry), nextCursor: z.string().nullable() }).meta({ id: 'AuditPage' });
 
 export const accountPaths: RouteConfig[] = [
