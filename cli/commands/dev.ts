@@ -108,11 +108,6 @@ export function devCommand(): Command {
         const e = toHugemapError(err);
         fail(`${e.code}: ${e.message}`);
       }
-      process.off('SIGINT', abortStart);
-      process.off('SIGTERM', abortStart);
-
-      process.stdout.write(readyText(stack.url, authMode, opts.workers, dataDir, metricsLines(config, host, opts.workers)));
-
       let stopping = false;
       const nextSignal = signalSequence(REPEATED_SIGNAL_MS);
       const stop = async (why: string, exitCode: number) => {
@@ -133,8 +128,14 @@ export function devCommand(): Command {
         if (turn === 'again' || stopping) fail(`second ${signal}, exiting now`, 130);
         void stop(`${signal} received`, 0);
       };
+      // The new handlers first: with no listener left for a moment, Node restores the default
+      // action and a Ctrl-C right then would kill us without stopping anything gracefully.
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      process.off('SIGINT', abortStart);
+      process.off('SIGTERM', abortStart);
+      // Only now: whoever waits for this output may signal us the moment it arrives.
+      process.stdout.write(readyText(stack.url, authMode, opts.workers, dataDir, metricsLines(config, host, opts.workers)));
       void stack.crashed.then((name) => stop(`the ${name} exited unexpectedly`, 1));
     });
   return withExamples(withUsageErrors(command), [
