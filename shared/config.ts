@@ -116,6 +116,14 @@ const schema = z.object({
   SCALE_PRESETS: z.string().optional(),
   /** Appended to generated alt texts, e.g. " (photo)". */
   ALT_SUFFIX: z.string().max(200).default(''),
+  /** Scaled-size renders (/i/) waiting for a slot beyond the 2 running; more are answered 503 HUGEMAP_ERR_BUSY. */
+  SCALE_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(64),
+  /** IIIF renders running at once, apart from /i/'s (so IIIF clients cannot starve the presets). */
+  IIIF_RENDERS: z.coerce.number().int().min(1).max(64).default(1),
+  /** IIIF renders waiting for a slot; more are answered 503 HUGEMAP_ERR_BUSY with Retry-After. */
+  IIIF_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
+  /** Largest IIIF output in pixels (info.json maxArea); maxWidth/maxHeight are SCALE_MAX_DIMENSION. */
+  IIIF_MAX_AREA: z.coerce.number().int().min(256).max(268_435_456).default(16_777_216),
 });
 
 export type Config = Readonly<{
@@ -181,6 +189,12 @@ export type Config = Readonly<{
     /** Raw `name=spec` list; parsed (and checked) by services/scaling/presets.ts. */
     presets: string | undefined;
     altSuffix: string;
+    /** SCALE_RENDER_QUEUE: /i/ renders that may wait for a slot. */
+    renderQueue: number;
+    /** IIIF_RENDERS, IIIF_RENDER_QUEUE, IIIF_MAX_AREA: IIIF's own render slots, queue and output cap. */
+    iiifRenders: number;
+    iiifRenderQueue: number;
+    iiifMaxArea: number;
   }>;
 }>;
 
@@ -251,6 +265,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDimension: e.SCALE_MAX_DIMENSION,
       presets: e.SCALE_PRESETS,
       altSuffix: e.ALT_SUFFIX,
+      renderQueue: e.SCALE_RENDER_QUEUE,
+      iiifRenders: e.IIIF_RENDERS,
+      iiifRenderQueue: e.IIIF_RENDER_QUEUE,
+      iiifMaxArea: e.IIIF_MAX_AREA,
     }),
   });
 }

@@ -30,6 +30,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(500).json(INTERNAL);
       return;
     }
+    // Busy (503) and rate-limited (429) answers say when to come back.
+    if ('retryAfterSeconds' in known && typeof known.retryAfterSeconds === 'number') res.set('Retry-After', String(known.retryAfterSeconds));
     // A 5xx message names hosts and ports of our own servers: the log has it, the client gets the code.
     const message = known.httpStatus >= 500 ? 'temporarily unavailable; try again later' : oneLine(known.message);
     if (known instanceof UnauthenticatedError) res.set('WWW-Authenticate', 'Bearer realm="hugemap"');

@@ -104,7 +104,33 @@ export const annotationView = z
   })
   .meta({ id: 'Annotation', description: 'A shape in image pixel coordinates (x right, y down).' });
 
-export const annotationList = z.object({ items: z.array(annotationView) }).meta({ id: 'AnnotationList' });
+export const annotationList = z
+  .object({
+    items: z.array(annotationView),
+    next: z.string().nullable().describe('pass as ?cursor= for the next page; null on the last page'),
+  })
+  .meta({ id: 'AnnotationList', description: 'One page of annotations, in creation order.' });
+
+/** A W3C Web Annotation as services/api/w3c-annotations.ts writes and reads it (docs/iiif.md). */
+const w3cAnnotation = z
+  .looseObject({
+    id: z.string().optional(),
+    type: z.literal('Annotation'),
+    motivation: z.string().optional(),
+    body: z.union([z.looseObject({ type: z.string().optional(), value: z.string(), purpose: z.string().optional() }), z.array(z.unknown())]).optional(),
+    target: z.union([z.string(), z.looseObject({ source: z.string().optional(), selector: z.unknown() })]),
+  })
+  .meta({ id: 'W3cAnnotation', description: 'An Annotation whose target is the image canvas with an SvgSelector or FragmentSelector (pixels).' });
+
+export const w3cAnnotationPage = z
+  .looseObject({
+    '@context': z.string().optional(),
+    id: z.string().optional(),
+    type: z.literal('AnnotationPage'),
+    items: z.array(w3cAnnotation),
+    next: z.string().optional(),
+  })
+  .meta({ id: 'W3cAnnotationPage', description: 'W3C Web Annotations (http://www.w3.org/ns/anno.jsonld): the image\'s annotations, or a page of them to import.' });
 
 export const health = z.object({ ok: z.boolean() });
 
