@@ -262,16 +262,17 @@ describe('startApiServer', () => {
     await continued;
     req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n`);
     req.write(jpeg.subarray(0, 100));
-    let closed = false;
+    const order: string[] = [];
+    void answered.then(() => order.push('upload answered'), () => undefined);
     const closing = server.close().then(() => {
-      closed = true;
+      order.push('close resolved');
     });
     req.end(Buffer.concat([jpeg.subarray(100), Buffer.from(`\r\n--${boundary}--\r\n`)]));
     const { status, body } = await answered;
     assert.equal(status, 202, body);
     const { id } = JSON.parse(body) as { id: string };
     await closing;
-    assert.equal(closed, true);
+    assert.deepEqual(order, ['upload answered', 'close resolved']);
     assert.equal((await api.store.get(id))?.status, 'queued');
   });
 });
