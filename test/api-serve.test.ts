@@ -10,6 +10,8 @@ import http from 'node:http';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { newImageDoc } from '../shared/image-status.js';
+import { Queue } from 'bullmq';
+import { TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { startApiServer } from '../services/api/server.js';
@@ -206,6 +208,47 @@ describe('health and readiness', () => {
       assert.equal((JSON.parse(text) as { error: { code: string } }).error.code, 'HUGEMAP_ERR_STORAGE');
       assert.ok(!text.includes('127.0.0.1'), text);
       assert.equal(await broken.store.images.countDocuments(), 0);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  test('readyz 503 naming Redis when the queue\'s Redis does not answer; the others still ok', { timeout: 60_000 }, async () => {
+    // Our own connection (which retries, as the API's does), so that we can stop it retrying at the end.
+    const connection = new Redis(`redis://127.0.0.1:${await closedPort()}`, { maxRetriesPerRequest: null });
+    connection.on('error', () => undefined); // connection refused, again and again: expected here
+    const deadRedis = new Queue<TileJobData>(TILE_QUEUE, { connection, prefix: 'dead-redis' });
+    deadRedis.on('error', () => undefined);
+    const broken = await startTestApi(servers, 'api-serve-dead-redis', {}, { queue: deadRedis });
+    try {
+      const res = await fetch(`${broken.base}/readyz`);
+      assert.equal(res.status, 503);
+      const body = (await res.json()) as { ok: boolean; checks: Record<string, string>; error: { code: string; message: string } };
+      assert.equal(body.ok, false);
+      assert.deepEqual({ mongodb: body.checks.mongodb, s3: body.checks.s3 }, { mongodb: 'ok', s3: 'ok' });
+      assert.match(body.checks.redis ?? '', /^failed: /);
+      assert.deepEqual(body.error, { code: 'HUGEMAP_ERR_NOT_READY', message: 'not ready: redis did not answer' });
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    } finally {
+      await broken.close();
+      connection.disconnect();
+    }
+  });
+
+  test('readyz 503 naming MongoDB when the database is gone; the others still ok', async () => {
+    const closedStore = await StatusStore.connect(api.config.mongoUrl);
+    await closedStore.close();
+    const broken = await startTestApi(servers, 'api-serve-dead-mongo', {}, { store: closedStore });
+    try {
+      const res = await fetch(`${broken.base}/readyz`);
+      assert.equal(res.status, 503);
+      const text = await res.text();
+      assertNoStack(text);
+      const body = JSON.parse(text) as { ok: boolean; checks: Record<string, string>; error: { code: string; message: string } };
+      assert.equal(body.ok, false);
+      assert.deepEqual({ redis: body.checks.redis, s3: body.checks.s3 }, { redis: 'ok', s3: 'ok' });
+      assert.match(body.checks.mongodb ?? '', /^failed: /);
+      assert.deepEqual(body.error, { code: 'HUGEMAP_ERR_NOT_READY', message: 'not ready: mongodb did not answer' });
     } finally {
       await broken.close();
     }
