@@ -5,12 +5,14 @@
  *   api                    the HTTP API
  *   worker                 BullMQ tiling worker(s)
  *   dev                    the whole stack on one machine, without Docker
+ *   users, keys            accounts and API keys, straight in MongoDB (operators)
  */
 import { Command } from 'commander';
 import { tileCommand } from './commands/tile.js';
 import { apiCommand } from './commands/api.js';
 import { workerCommand } from './commands/worker.js';
 import { devCommand } from './commands/dev.js';
+import { keysCommand, usersCommand } from './commands/accounts.js';
 
 const program = new Command('hugemap')
   .description('Turn huge pictures into zoomable maps (Deep Zoom tiles) and serve them.')
@@ -18,6 +20,8 @@ const program = new Command('hugemap')
   .addCommand(tileCommand())
   .addCommand(apiCommand())
   .addCommand(workerCommand())
-  .addCommand(devCommand());
+  .addCommand(devCommand())
+  .addCommand(usersCommand())
+  .addCommand(keysCommand());
 
 await program.parseAsync(process.argv);

@@ -251,3 +251,17 @@ export class ConflictError extends InputError {
     super('HUGEMAP_ERR_CONFLICT', message, 409);
   }
 }
+
+/** A request body (JSON, form) larger than its route accepts; uploads have their own UploadTooLargeError. */
+export class BodyTooLargeError extends InputError {
+  constructor() {
+    super('HUGEMAP_ERR_TOO_LARGE', 'request body is too large', 413);
+  }
+}
+
+/** A request body that trickles: slower than MIN_UPLOAD_BYTES_PER_SECOND over a window (services/api/upload-rate.ts). */
+export class UploadTooSlowError extends InputError {
+  constructor(minBytesPerSecond: number) {
+    super('HUGEMAP_ERR_UPLOAD_TOO_SLOW', `request body slower than ${minBytesPerSecond} bytes/s; connection closed`, 408);
+  }
+}

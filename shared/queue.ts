@@ -6,6 +6,8 @@ export const TILE_QUEUE = 'tile-image';
 /** A job is told what to do by its data alone: everything else is in MongoDB. */
 export interface TileJobData {
   imageId: string;
+  /** The API request that submitted the image, so the worker's log lines can be matched to it. */
+  reqId?: string;
 }
 
 export const tileJobOptions: JobsOptions = {
@@ -34,10 +36,10 @@ export function createTileQueue(redisUrl: string, prefix: string): Queue<TileJob
 }
 
 /** The job id is the image id, so enqueueing the same image twice is a no-op. */
-export async function enqueueTileJob(queue: Queue<TileJobData>, imageId: string): Promise<void> {
+export async function enqueueTileJob(queue: Queue<TileJobData>, imageId: string, reqId?: string): Promise<void> {
   // Content ids repeat: the same bytes uploaded again after a DELETE get the same id, and a
   // finished job kept under that id would make BullMQ drop the new one silently.
   const previous = await queue.getJob(imageId);
   if (previous && ((await previous.isCompleted()) || (await previous.isFailed()))) await previous.remove();
-  await queue.add('tile', { imageId }, { ...tileJobOptions, jobId: imageId });
+  await queue.add('tile', reqId === undefined ? { imageId } : { imageId, reqId }, { ...tileJobOptions, jobId: imageId });
 }

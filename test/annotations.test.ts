@@ -5,17 +5,20 @@ import { useTestServers } from './helpers/servers.js';
 import { startTestApi, type TestApi } from './helpers/api-harness.js';
 import { newImageDoc } from '../shared/image-status.js';
 import { newImageId } from '../services/api/image-id.js';
+import { documented } from './helpers/openapi.js';
 
 const servers = await useTestServers();
 
+/** Every answer is also checked against the OpenAPI document (test/helpers/openapi.ts). */
 async function call(api: TestApi, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`${api.base}${path}`, {
     method,
     headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
+  const template = path.replace(/^\/api\/v1\/images\/[^/]+/, '/api/v1/images/{id}').replace(/\/annotations\/[^/]+$/, '/annotations/{annotationId}');
+  const json = await documented(res, method, template);
+  return { status: res.status, json: typeof json === 'string' ? (json ? JSON.parse(json) : null) : json };
 }
 
 const newId = () => newImageId();

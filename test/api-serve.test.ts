@@ -38,8 +38,11 @@ const get = (path: string, headers: Record<string, string> = {}, signal?: AbortS
 
 describe('tiles origin', () => {
   const id = 'TileOrigin_01234';
+  /** /tiles asks the status document who may read the image: a public one here (upsert: each test may run alone). */
+  const ensureImage = () => api.store.images.updateOne({ _id: id }, { $setOnInsert: newImageDoc(id, { kind: 'upload' }, null) }, { upsert: true });
 
   test('serves a stored tile with CORS, immutable caching, ETag and 304 on If-None-Match', async () => {
+    await ensureImage();
     await api.s3.putBody(`images/${id}/image_files/9/1_2.jpeg`, jpeg, { contentType: 'image/jpeg' });
     const res = await get(`/tiles/${id}/image_files/9/1_2.jpeg`);
     assert.equal(res.status, 200);
@@ -60,6 +63,7 @@ describe('tiles origin', () => {
   });
 
   test('descriptor, thumbnail and preview keep their stored content types', async () => {
+    await ensureImage();
     const dzi = '<?xml version="1.0"?><Image TileSize="256" Overlap="1" Format="jpeg" xmlns="http://schemas.microsoft.com/deepzoom/2008"><Size Width="32" Height="32"/></Image>';
     await api.s3.putBody(`images/${id}/image.dzi`, dzi, { contentType: 'application/xml' });
     await api.s3.putBody(`images/${id}/thumbnail.jpg`, jpeg, { contentType: 'image/jpeg' });

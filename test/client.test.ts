@@ -99,3 +99,25 @@ describe('HugemapClient', () => {
     await assert.rejects(offline.getImage(id), { code: 'HUGEMAP_ERR_UNREACHABLE' });
   });
 });
+
+describe('HugemapClient with an API key (AUTH_MODE=required)', () => {
+  const TOKEN = 'bootstrap-admin-token-0123456789';
+  let svc: ImageService;
+  before(async () => {
+    svc = await startImageService(servers, 'client-auth', { AUTH_MODE: 'required', ADMIN_TOKEN: TOKEN }, { worker: false });
+  });
+  after(() => svc?.close());
+
+  test('apiKey goes as a bearer token: uploads as its user, private stays private; without it the upload is refused', async () => {
+    const admin = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+    assert.equal((await fetch(`${svc.url}/api/v1/users`, { method: 'POST', headers: admin, body: '{"name":"uma","password":"uma-password-123"}' })).status, 201);
+    const { key } = (await (await fetch(`${svc.url}/api/v1/keys`, { method: 'POST', headers: admin, body: '{"user":"uma","scopes":["read","write"]}' })).json()) as { key: string };
+    const uma = new HugemapClient({ baseUrl: svc.url, apiKey: key });
+    const saved = await uma.saveImage(await patterned(64, 48), { filename: 'p.jpg', visibility: 'private' });
+    const info: ImageInfo = await uma.getImage(saved.id);
+    assert.deepEqual([info.owner, info.visibility], ['uma', 'private']);
+    const anonymous = new HugemapClient({ baseUrl: svc.url });
+    await assert.rejects(anonymous.getImage(saved.id), (err: HugemapApiError) => err.code === 'HUGEMAP_ERR_NOT_FOUND' && err.status === 404);
+    await assert.rejects(anonymous.saveImage(await patterned(64, 48), { filename: 'q.jpg' }), (err: HugemapApiError) => err.code === 'HUGEMAP_ERR_UNAUTHENTICATED');
+  });
+});

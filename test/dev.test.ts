@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { createServer, type AddressInfo } from 'node:net';
 import sharp from 'sharp';
+import { samplesOf, scrape, valueOf, type Sample } from './helpers/prometheus-text.js';
+import { workerMetricsEnv } from '../services/dev/dev-stack.js';
 
 const repoDir = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 120_000;
@@ -162,6 +165,52 @@ test('dev starts its own servers, tiles an upload, keeps it across a restart, st
   assert.deepEqual(pids2.filter(isRunning), []);
 });
 
+/** A port nothing listens on right now (bound, then released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+test('with METRICS_PORT and WORKER_METRICS_PORT, dev serves both processes\' metrics apart from the public port', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hugemap-dev-metrics-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const apiMetrics = await freePort();
+  const workerMetrics = await freePort();
+  const dev = startDev(dataDir, devEnv({ METRICS_PORT: String(apiMetrics), WORKER_METRICS_PORT: String(workerMetrics), AUTH_MODE: 'open' }));
+  const url = await dev.ready;
+
+  const jpeg = await sharp({ create: { width: 900, height: 700, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  const form = new FormData();
+  form.append('file', new Blob([jpeg], { type: 'image/jpeg' }), 'small.jpg');
+  const upload = await fetch(`${url}/api/v1/images`, { method: 'POST', body: form });
+  assert.equal(upload.status, 202);
+  const { id } = (await upload.json()) as { id: string };
+  await waitUntilDone(url, id);
+  const status = (await (await fetch(`${url}/api/v1/images/${id}`)).json()) as { tiles: { total: number } };
+
+  const worker = `http://127.0.0.1:${workerMetrics}`;
+  let w: Sample[] = [];
+  const deadline = Date.now() + 30_000;
+  while (samplesOf((w = await scrape(worker)), 'hugemap_jobs_total', { result: 'done' }).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(valueOf(w, 'hugemap_jobs_total', { result: 'done' }), 1);
+  assert.equal(valueOf(w, 'hugemap_tiles_uploaded_total'), status.tiles.total);
+  assert.equal(valueOf(w, 'hugemap_job_stage_duration_seconds_count', { stage: 'tile' }), 1);
+  assert.equal((await fetch(`${worker}/healthz`)).status, 200);
+
+  const a = await scrape(`http://127.0.0.1:${apiMetrics}`);
+  assert.equal(valueOf(a, 'hugemap_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/images', status: '202' }), 1);
+  assert.ok(valueOf(a, 'hugemap_http_request_duration_seconds_count', { method: 'GET', route: '/api/v1/images/:id', status: '200' }) >= 1);
+  assert.equal(valueOf(a, 'hugemap_queue_jobs', { state: 'completed' }), 1);
+  assert.ok(valueOf(a, 'process_resident_memory_bytes') > 0);
+  assert.equal((await fetch(`${url}/metrics`)).status, 404);
+
+  dev.child.kill('SIGTERM');
+  assert.equal(await dev.exit, 0, dev.stderr());
+});
+
 test('a missing ferretdb/minio gives one line naming them and the build command', async () => {
   const emptyTools = mkdtempSync(join(tmpdir(), 'hugemap-no-tools-'));
   after(() => rmSync(emptyTools, { recursive: true, force: true }));
@@ -179,4 +228,11 @@ test('a missing ferretdb/minio gives one line naming them and the build command'
   const lines = dev.stderr().trimEnd().split('\n');
   assert.equal(lines.length, 1, `expected one line, got:\n${dev.stderr()}`);
   assert.match(lines[0]!, /^hugemap dev: HUGEMAP_ERR_MISSING_BINARY: ferretdb, minio not found .*bash tools\/build-test-servers\.sh/);
+});
+
+test('worker i of a dev stack gets WORKER_METRICS_PORT + i; unset and 0 stay as they are', () => {
+  assert.equal(workerMetricsEnv({ WORKER_METRICS_PORT: '9465' }, 0).WORKER_METRICS_PORT, '9465');
+  assert.equal(workerMetricsEnv({ WORKER_METRICS_PORT: '9465' }, 2).WORKER_METRICS_PORT, '9467');
+  assert.equal(workerMetricsEnv({ WORKER_METRICS_PORT: '0' }, 3).WORKER_METRICS_PORT, '0');
+  assert.equal(workerMetricsEnv({}, 1).WORKER_METRICS_PORT, undefined);
 });

@@ -26,6 +26,15 @@ function fail(message: string, exitCode = 1): never {
   process.exit(exitCode);
 }
 
+/** Where the metrics listeners are, when METRICS_PORT / WORKER_METRICS_PORT are set (worker i: WORKER_METRICS_PORT + i; METRICS_HOST, when set, replaces the host). */
+function metricsLines(config: Config, host: string): string {
+  const at = (port: number) => `http://${host}:${port}`;
+  let lines = '';
+  if (config.metrics.apiPort) lines += `  metrics: ${at(config.metrics.apiPort)}/metrics (api)\n`;
+  if (config.metrics.workerPort) lines += `  metrics: ${at(config.metrics.workerPort)}/metrics, /healthz (worker)\n`;
+  return lines;
+}
+
 export function devCommand(): Command {
   return new Command('dev')
     .description('the whole stack on one machine without Docker: redis-server, FerretDB, MinIO (or the servers in REDIS_URL / MONGO_URL / S3_ENDPOINT), the API and a worker')
@@ -72,6 +81,7 @@ export function devCommand(): Command {
         `hugemap dev: ready at ${stack.url}\n` +
           `  upload:  curl -F file=@photo.jpg ${stack.url}/api/v1/images\n` +
           `  status:  curl ${stack.url}/api/v1/images/<id>\n` +
+          metricsLines(config, opts.host ?? (process.env.HOST || '127.0.0.1')) +
           `  data and server logs in ${dataDir}; Ctrl-C stops everything\n`,
       );
 

@@ -76,7 +76,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     for (const name of ['worker', 'api'] as const) {
       const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, name], {
         // The worker also gets its allocator and heap settings (workers/process-settings.ts).
-        env: name === 'worker' ? workerProcessEnv(childEnv) : childEnv,
+        env: name === 'worker' ? workerProcessEnv(workerMetricsEnv(childEnv, 0)) : childEnv,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
@@ -101,6 +101,16 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     await servers.stop();
     throw err;
   }
+}
+
+/**
+ * Worker i of this stack listens for metrics on WORKER_METRICS_PORT + i, so several workers on one
+ * machine do not collide (0, "pick a free port", stays 0). Unset stays unset: no listener.
+ */
+export function workerMetricsEnv(env: NodeJS.ProcessEnv, index: number): NodeJS.ProcessEnv {
+  const base = Number(env.WORKER_METRICS_PORT);
+  if (!env.WORKER_METRICS_PORT || !Number.isInteger(base) || base === 0) return env;
+  return { ...env, WORKER_METRICS_PORT: String(base + index) };
 }
 
 /** `mongodb://h:1/` -> `mongodb://h:1/hugemap`. */

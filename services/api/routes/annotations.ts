@@ -21,11 +21,12 @@ import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
 import { annotationsFor } from '../annotations.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
+import { imageAccess } from '../access/image-access.js';
 import { requires } from '../access/requires.js';
 
-const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const ANNOTATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-const patchBody = z.strictObject({
+export const patchBody = z.strictObject({
   points: z.array(z.tuple([z.number(), z.number()])).optional(),
   radius: z.number().optional(),
   title: z.string().trim().max(200).optional(),
@@ -40,11 +41,15 @@ function invalid(error: z.ZodError): BadRequestError {
 export function annotationsRouter(deps: ApiDeps): Router {
   const router = Router({ mergeParams: true });
   const store = () => annotationsFor(deps);
+  const access = imageAccess(deps);
 
-  /** The image must exist: annotations never point at nothing. */
-  async function imageOf(req: Request): Promise<string> {
+  /**
+   * The image must exist and be readable by the caller (a private image's annotations are 404 to
+   * others); writing needs its owner or an admin: comments by others are not taken (docs/access.md).
+   */
+  async function imageOf(req: Request, intent: 'read' | 'write' = 'read'): Promise<string> {
     const id = parseImageId((req.params as Record<string, string>).id);
-    if (!(await deps.store.get(id))) throw new NotFoundError(`image ${id}`);
+    await (intent === 'read' ? access.readable(req.principal, id) : access.writable(req.principal, id));
     return id;
   }
 
@@ -67,7 +72,7 @@ export function annotationsRouter(deps: ApiDeps): Router {
   });
 
   router.post('/', requires('write'), async (req, res) => {
-    const imageId = await imageOf(req);
+    const imageId = await imageOf(req, 'write');
     const body = (req.body ?? {}) as Record<string, unknown>;
     const { title, comment, ...shape } = body;
     const geometry = annotationGeometry.safeParse(shape);
@@ -83,7 +88,7 @@ export function annotationsRouter(deps: ApiDeps): Router {
   });
 
   router.patch('/:annotationId', requires('write'), async (req, res) => {
-    const imageId = await imageOf(req);
+    const imageId = await imageOf(req, 'write');
     const id = annotationIdOf(req);
     const parsed = patchBody.safeParse(req.body ?? {});
     if (!parsed.success) throw invalid(parsed.error);
@@ -106,7 +111,7 @@ export function annotationsRouter(deps: ApiDeps): Router {
   });
 
   router.delete('/:annotationId', requires('write'), async (req, res) => {
-    const imageId = await imageOf(req);
+    const imageId = await imageOf(req, 'write');
     const id = annotationIdOf(req);
     if (!(await (await store()).delete(imageId, id))) throw new NotFoundError(`annotation ${id}`);
     res.status(204).end();

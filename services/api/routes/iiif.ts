@@ -8,9 +8,11 @@ import { Router, type Request, type Response } from 'express';
 import { NotFoundError, HugemapError } from '../../../shared/errors.js';
 import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
+import { imageAccess } from '../access/image-access.js';
 import { scalingFor } from '../scaling.js';
 import { storedPyramid } from '../../scaling/scaler.js';
 import { parseIiifRequest } from '../../scaling/iiif-request.js';
+import { timeRender } from '../metrics.js';
 import { IIIF_MEDIA_TYPE, iiifLimits, infoJson, renderIiif } from '../../scaling/iiif-image.js';
 import type { StoredPyramid } from '../../scaling/pyramid-reader.js';
 import { requires } from '../access/requires.js';
@@ -28,10 +30,9 @@ export function iiifRouter(deps: ApiDeps): Router {
     next();
   });
 
-  async function pyramidOf(id: string | undefined): Promise<StoredPyramid> {
+  async function pyramidOf(req: Request, id: string | undefined): Promise<StoredPyramid> {
     if (!isImageId(id)) throw new NotFoundError(`image ${id}`);
-    const doc = await deps.store.get(id);
-    if (!doc) throw new NotFoundError(`image ${id}`);
+    const doc = await imageAccess(deps).readable(req.principal, id);
     const p = storedPyramid(doc);
     if (!p) throw new HugemapError('HUGEMAP_ERR_NOT_READY', `image ${id} is ${doc.status}; IIIF is served once it is tiled`, { httpStatus: 409, permanent: true });
     return p;
@@ -42,7 +43,7 @@ export function iiifRouter(deps: ApiDeps): Router {
   });
 
   router.get('/:id/info.json', requires('anyone'), async (req, res) => {
-    const p = await pyramidOf(req.params.id);
+    const p = await pyramidOf(req, req.params.id);
     const wantsLd = (req.headers.accept ?? '').includes('application/ld+json');
     res.set({
       'Content-Type': wantsLd ? IIIF_MEDIA_TYPE : 'application/json',
@@ -56,9 +57,9 @@ export function iiifRouter(deps: ApiDeps): Router {
 
   router.get('/:id/:region/:size/:rotation/:file', requires('anyone'), async (req: Request<Record<string, string>>, res: Response) => {
     const { id, region = '', size = '', rotation = '', file = '' } = req.params;
-    const p = await pyramidOf(id);
+    const p = await pyramidOf(req, id);
     const request = parseIiifRequest(p.width, p.height, iiifLimits(p, deps.config.scale.maxDimension), { region, size, rotation, file });
-    const image = await scalingFor(deps).renders.run(() => renderIiif(deps.s3, p, request));
+    const image = await scalingFor(deps).renders.run(() => timeRender(deps.metrics, 'iiif', () => renderIiif(deps.s3, p, request)));
     res.set({
       'Content-Type': image.contentType,
       'Content-Length': String(image.data.length),

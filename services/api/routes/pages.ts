@@ -10,6 +10,7 @@ import express, { Router, type Request } from 'express';
 import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
 import { toImageView } from '../image-view.js';
+import { canRead } from '../access/image-access.js';
 import { embedPage, galleryPage, notFoundPage, uploadPage, viewerPage } from '../web-pages.js';
 import { requires } from '../access/requires.js';
 
@@ -51,8 +52,9 @@ export function pagesRouter(deps: ApiDeps): Router {
   const loadImage = async (req: Request) => {
     const id = (req.params as Record<string, string>).id;
     if (!isImageId(id)) return null;
+    // Private images of others look absent, exactly like an unknown id.
     const doc = await deps.store.get(id);
-    return doc ? toImageView(doc, deps.config) : null;
+    return doc && canRead(req.principal, doc) ? toImageView(doc, deps.config, req.principal) : null;
   };
 
   router.get('/v/:id', requires('anyone'), async (req, res) => {
