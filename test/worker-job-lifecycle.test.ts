@@ -95,9 +95,11 @@ describe('a job in the worker: retries, URL sources failing, deletion mid-job', 
   /** The job once BullMQ has finished with it (completed or failed), with what it returned. */
   const finishedJob = (id: string) =>
     waitFor(`job ${id} to end`, async () => {
-      const job = await api.queue.getJob(id);
-      const state = await job?.getState();
-      return job && (state === 'completed' || state === 'failed') ? { state, returned: job.returnvalue as unknown, attemptsMade: job.attemptsMade } : undefined;
+      // The state first: a job read before it was final could carry the counts of a moment earlier.
+      const state = await api.queue.getJobState(id);
+      if (state !== 'completed' && state !== 'failed') return undefined;
+      const job = (await api.queue.getJob(id))!;
+      return { state, returned: job.returnvalue as unknown, attemptsMade: job.attemptsMade };
     }, 120_000, 100);
 
   const keys = async (prefix: string) => {
