@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
+import { collectPageErrors, screenshot, skipWithoutChromium } from './helpers/browser.js';
 import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
 import { WAIT, dropFiles, gridImage, itemResult, startWebStack, uploadAndWait, zoomAndCollect, type WebStack } from './helpers/web-stack.js';
 
 const servers = await useTestServers();
 
-describe('viewer before the image is done', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('viewer before the image is done', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   /** The status store as the worker uses it: every change is published to the API's event stream. */
   let store: StatusStore;

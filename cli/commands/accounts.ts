@@ -7,6 +7,7 @@
 import { Command, Option } from 'commander';
 import { MongoClient } from 'mongodb';
 import type { AccountsStore, QuotaOverrides, Role, Scope } from '../../shared/accounts/accounts-store.js';
+import { withExamples } from '../help-examples.js';
 
 async function withAccounts<T>(work: (accounts: AccountsStore) => Promise<T>): Promise<T> {
   const { loadConfig } = await import('../../shared/config.js');
@@ -52,7 +53,7 @@ const print = (value: unknown, json: boolean, line: (v: never) => string) => {
 
 export function usersCommand(): Command {
   const users = new Command('users').description('manage users in MongoDB directly (MONGO_URL), for operators');
-  users
+  const add = users
     .command('add')
     .description('create a user; the password is read from stdin')
     .argument('<name>', 'lower-case letters, digits, . _ - (at most 63)')
@@ -60,7 +61,6 @@ export function usersCommand(): Command {
     .option('--quota-bytes <n>', 'override QUOTA_BYTES for this user', Number)
     .option('--quota-images <n>', 'override QUOTA_IMAGES for this user', Number)
     .option('--quota-pixels <n>', 'override QUOTA_PIXELS for this user', Number)
-    .addHelpText('after', '\nExamples:\n  printf %s "$ALICE_PASSWORD" | hugemap users add alice\n  printf %s "$OPS_PASSWORD" | hugemap users add ops --role admin\n')
     .action(
       action(async (name: string, opts: { role: Role; quotaBytes?: number; quotaImages?: number; quotaPixels?: number }) => {
         const { USER_NAME } = await import('../../shared/accounts/accounts-store.js');
@@ -80,7 +80,7 @@ export function usersCommand(): Command {
         process.stderr.write(`hugemap: user ${name} (${opts.role}) created\n`);
       }),
     );
-  users
+  const list = users
     .command('list')
     .description('list users')
     .option('--json', 'print JSON')
@@ -91,11 +91,10 @@ export function usersCommand(): Command {
         print(list, opts.json === true, (u: { name: string; role: string; createdAt: string }) => `${u.name}\t${u.role}\t${u.createdAt}`);
       }),
     );
-  users
+  const remove = users
     .command('remove')
     .description('remove a user with all their keys and sessions (their images stay)')
     .argument('<name>')
-    .addHelpText('after', '\nExamples:\n  hugemap users remove bob\n')
     .action(
       action(async (name: string) => {
         await withAccounts(async (accounts) => {
@@ -105,20 +104,33 @@ export function usersCommand(): Command {
         process.stderr.write(`hugemap: user ${name} removed\n`);
       }),
     );
-  users.addHelpText('after', '\nExamples:\n  printf %s "$PASSWORD" | hugemap users add alice --role member\n  hugemap users list --json\n');
-  return users;
+  withExamples(add, [
+    ['printf %s "$ALICE_PASSWORD" | hugemap users add alice', 'a member; the password on stdin, never as an argument'],
+    ['printf %s "$OPS_PASSWORD" | hugemap users add ops --role admin', 'an admin'],
+  ]);
+  withExamples(list, [
+    ['hugemap users list', 'name, role and creation time, one user a line'],
+    ['hugemap users list --json', 'for scripts'],
+  ]);
+  withExamples(remove, [
+    ['hugemap users remove bob', 'bob, his keys and sessions (his images stay)'],
+    ['MONGO_URL=mongodb://db:27017/hugemap hugemap users remove bob', 'on another database'],
+  ]);
+  return withExamples(users, [
+    ['printf %s "$PASSWORD" | hugemap users add alice --role member', 'create a user'],
+    ['hugemap users list --json', 'list them'],
+  ]);
 }
 
 export function keysCommand(): Command {
   const keys = new Command('keys').description('manage API keys in MongoDB directly (MONGO_URL), for operators');
-  keys
+  const create = keys
     .command('create')
     .description('create an API key for a user and print it once on stdout')
     .requiredOption('--user <name>', 'the key belongs to this user')
     .option('--scopes <list>', 'comma-separated: read, write, admin', 'read,write')
     .option('--label <text>', 'what the key is for')
     .option('--expires <iso-date>', 'expiry, e.g. 2027-06-30T00:00:00Z')
-    .addHelpText('after', '\nExamples:\n  hugemap keys create --user alice --scopes read,write --label laptop\n  hugemap keys create --user ops --scopes read,admin --expires 2027-01-31T00:00:00Z\n')
     .action(
       action(async (opts: { user: string; scopes: string; label?: string; expires?: string }) => {
         const { scopesAllowed } = await import('../../shared/accounts/accounts-store.js');
@@ -143,7 +155,7 @@ export function keysCommand(): Command {
         process.stderr.write(`hugemap: key ${made.doc._id} for ${opts.user} (${scopes.join(',')}); it is shown only this once\n`);
       }),
     );
-  keys
+  const listKeys = keys
     .command('list')
     .description("list keys (never the keys themselves): everyone's, or one user's")
     .option('--user <name>', 'only this user')
@@ -157,11 +169,10 @@ export function keysCommand(): Command {
         );
       }),
     );
-  keys
+  const revoke = keys
     .command('revoke')
     .description('revoke a key by its id: refused by every API replica from the next request on')
     .argument('<id>')
-    .addHelpText('after', '\nExamples:\n  hugemap keys list --user alice\n  hugemap keys revoke Xy3kP0aB1cD2\n')
     .action(
       action(async (id: string) => {
         const { NotFoundError } = await import('../../shared/errors.js');
@@ -172,6 +183,20 @@ export function keysCommand(): Command {
         process.stderr.write(`hugemap: key ${id} revoked\n`);
       }),
     );
-  keys.addHelpText('after', '\nExamples:\n  hugemap keys create --user alice --scopes read,write\n  hugemap keys revoke KEY_ID\n');
-  return keys;
+  withExamples(create, [
+    ['hugemap keys create --user alice --scopes read,write --label laptop', 'a key for alice, printed once'],
+    ['hugemap keys create --user ops --scopes read,admin --expires 2027-01-31T00:00:00Z', 'an admin key that expires'],
+  ]);
+  withExamples(listKeys, [
+    ['hugemap keys list', "everyone's keys (never the keys themselves)"],
+    ['hugemap keys list --user alice --json', "alice's, for scripts"],
+  ]);
+  withExamples(revoke, [
+    ['hugemap keys list --user alice', 'find the id'],
+    ['hugemap keys revoke Xy3kP0aB1cD2', 'revoke it'],
+  ]);
+  return withExamples(keys, [
+    ['hugemap keys create --user alice --scopes read,write', 'create a key'],
+    ['hugemap keys revoke KEY_ID', 'revoke one'],
+  ]);
 }

@@ -217,6 +217,7 @@ export class TileRowUploader implements TileSink {
         try {
           await this.opts.persist(snapshot);
           this.persisted = snapshot.rows;
+          this.pump(); // the window has moved: use it while the next checkpoint is written
         } catch (err) {
           this.fail(err);
         }

@@ -69,8 +69,9 @@ export const MinimapControl = L.Control.extend({
     L.DomEvent.disableClickPropagation(box);
     L.DomEvent.disableScrollPropagation(box);
     L.DomEvent.on(box, 'click', (e) => {
+      // From inside the border (clientLeft/Top), where the thumbnail and the view box are drawn.
       const r = box.getBoundingClientRect();
-      map.panTo([((e.clientY - r.top) / height) * h, ((e.clientX - r.left) / width) * w]);
+      map.panTo([((e.clientY - r.top - box.clientTop) / height) * h, ((e.clientX - r.left - box.clientLeft) / width) * w]);
     });
     return box;
   },
