@@ -71,12 +71,13 @@ describe('pages over plain HTTP', () => {
     assert.match(res.html, new RegExp(`<link rel="canonical" href="${api.base.replace(/[.]/g, '\\.')}/v/${id}">`));
   });
 
-  test('the normal view may be framed only by this site; the embedded view by anyone', async () => {
+  test('the normal view may not be framed at all; the embedded view by anyone', async () => {
     const id = 'PagesFrames_0001';
     await api.store.create(newImageDoc(id, { kind: 'upload', filename: 'f.jpg' }, 'Framed'));
     const normal = await page(`/v/${id}`);
     assert.equal(normal.status, 200);
-    assert.equal(normal.frame, 'SAMEORIGIN');
+    // frame-ancestors 'none' (the CSP, test/web-security.test.ts) and its older twin.
+    assert.equal(normal.frame, 'DENY');
     const embedded = await page(`/v/${id}?embedded=1`);
     assert.equal(embedded.status, 200);
     assert.equal(embedded.frame, null, 'an embed code puts it in another site\'s iframe');
