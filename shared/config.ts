@@ -74,6 +74,12 @@ const schema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: bool.default(true),
   PUBLIC_BASE_URL: z.string().url().optional(),
+  /**
+   * Where people reach the web app and API (e.g. https://maps.example.org), for absolute links others
+   * keep (og:url, IIIF ids) and the sign-in CSRF check. Unset: PUBLIC_BASE_URL, else a trusted
+   * proxy's forwarded host, else this server's own address. Set it when tiles come from another host.
+   */
+  APP_BASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   /** Prometheus /metrics of the API on its own port, never the public one; unset: no metrics listener. */
@@ -159,6 +165,8 @@ export type Config = Readonly<{
     forcePathStyle: boolean;
   }>;
   publicBaseUrl: string | undefined;
+  /** APP_BASE_URL: the app's own public address (services/api/public-url.ts). */
+  appBaseUrl: string | undefined;
   port: number;
   host: string;
   /** METRICS_PORT / WORKER_METRICS_PORT / METRICS_HOST: the Prometheus listeners (undefined port: none). */
@@ -240,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       forcePathStyle: e.S3_FORCE_PATH_STYLE,
     }),
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    appBaseUrl: e.APP_BASE_URL?.replace(/\/+$/, ''),
     port: e.PORT,
     host: e.HOST,
     metrics: Object.freeze({ apiPort: e.METRICS_PORT, workerPort: e.WORKER_METRICS_PORT, host: e.METRICS_HOST ?? e.HOST }),

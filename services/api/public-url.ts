@@ -5,14 +5,15 @@
  * Host header: a forged Host would otherwise be written into answers that
  * caches keep and serve to everyone.
  *
- * In order: PUBLIC_BASE_URL; the X-Forwarded-Host (and -Proto) of a proxy that
+ * In order: APP_BASE_URL; PUBLIC_BASE_URL (the tile CDN, often the same host); the X-Forwarded-Host (and -Proto) of a proxy that
  * express's "trust proxy" setting (TRUST_PROXY) trusts; else the address this
  * server's socket is bound to, which only the server decides.
  */
 import type { Request } from 'express';
 import type { Config } from '../../shared/config.js';
 
-export function publicOrigin(req: Request, config: Pick<Config, 'publicBaseUrl'>): string {
+export function publicOrigin(req: Request, config: Pick<Config, 'publicBaseUrl' | 'appBaseUrl'>): string {
+  if (config.appBaseUrl) return config.appBaseUrl;
   if (config.publicBaseUrl) return config.publicBaseUrl;
   const forwarded = firstValue(req.get('x-forwarded-host'));
   const trust = req.app.get('trust proxy fn') as ((addr: string | undefined, i: number) => boolean) | undefined;

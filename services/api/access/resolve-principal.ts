@@ -68,7 +68,7 @@ export function resolvePrincipal(deps: Pick<ApiDeps, 'config' | 'store'>): Reque
     if (sessionId === undefined || sessionId.length > 200) return ANONYMOUS;
     const found = await (await accountsFor(deps)).findSession(sessionId);
     if (!found) return ANONYMOUS;
-    if (!SAFE_METHODS.has(req.method) && !fromOwnOrigin(req, config.publicBaseUrl)) {
+    if (!SAFE_METHODS.has(req.method) && !fromOwnOrigin(req, config)) {
       throw new ForbiddenError('cross-site request refused: a signed-in write must come from this site (Origin)');
     }
     const { user, session } = found;
@@ -76,12 +76,18 @@ export function resolvePrincipal(deps: Pick<ApiDeps, 'config' | 'store'>): Reque
   }
 }
 
-/** The request's Origin (or Referer's origin) is this service's own. */
-export function fromOwnOrigin(req: Request, publicBaseUrl: string | undefined): boolean {
-  const claimed = req.headers.origin ?? originOf(req.headers.referer);
+/**
+ * The request's Origin (or Referer's origin) is this service's own: the host the browser sent the
+ * request to (a browser does not let a page forge Host), or APP_BASE_URL / PUBLIC_BASE_URL for a
+ * proxy that passes another Host upstream.
+ */
+export function fromOwnOrigin(req: Request, config: Pick<ApiDeps['config'], 'appBaseUrl' | 'publicBaseUrl'>): boolean {
+  const claimed = (req.headers.origin ?? originOf(req.headers.referer))?.toLowerCase();
   if (!claimed || claimed === 'null') return false;
-  const own = publicBaseUrl ? new URL(publicBaseUrl).origin : `${req.protocol}://${req.get('host') ?? ''}`;
-  return claimed.toLowerCase() === own.toLowerCase();
+  const own = [`${req.protocol}://${req.get('host') ?? ''}`, config.appBaseUrl, config.publicBaseUrl]
+    .filter((u): u is string => u !== undefined)
+    .map((u) => originOf(u)?.toLowerCase());
+  return own.includes(claimed);
 }
 
 function originOf(url: string | undefined): string | undefined {
