@@ -11,11 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';
 import { startTestApi, type TestApi } from './helpers/api-harness.js';
-import { patterned, upload, waitUntilDone } from './helpers/image-service.js';
+import { bearer, uploadAs } from './helpers/principals.js';
+import { patterned, waitUntilDone } from './helpers/image-service.js';
 import { startWorker, type RunningWorker } from '../workers/start-worker.js';
 import { scalingFor } from '../services/api/scaling.js';
 
 const servers = await useTestServers();
+
+const TOKEN = 'bootstrap-admin-token-0123456789';
 
 describe('IIIF render limits', () => {
   let api: TestApi;
@@ -24,9 +27,17 @@ describe('IIIF render limits', () => {
 
   before(async () => {
     const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'hugemap-scaled-'));
-    api = await startTestApi(servers, 'iiif-limits', { IIIF_RENDERS: '1', IIIF_RENDER_QUEUE: '0', SCALE_CACHE_DIR: cacheDir, RATE_LIMIT_RENDERS_PER_MINUTE: '5' });
+    // AUTH_MODE=required: with AUTH_MODE=open (one person on loopback) renders are not limited.
+    api = await startTestApi(servers, 'iiif-limits', {
+      AUTH_MODE: 'required',
+      ADMIN_TOKEN: TOKEN,
+      IIIF_RENDERS: '1',
+      IIIF_RENDER_QUEUE: '0',
+      SCALE_CACHE_DIR: cacheDir,
+      RATE_LIMIT_RENDERS_PER_MINUTE: '5',
+    });
     worker = await startWorker(api.config);
-    id = (await upload(api.base, await patterned(900, 600), 'limits.jpg')).json.id;
+    id = (await uploadAs(api.base, bearer('bootstrap', TOKEN), await patterned(900, 600), {}, 'limits.jpg')).json.id;
     await waitUntilDone(api.base, id);
   });
   after(async () => {
