@@ -7,6 +7,8 @@ export const TILE_QUEUE = 'tile-image';
 /** A job is told what to do by its data alone: everything else is in MongoDB. */
 export interface TileJobData {
   imageId: string;
+  /** The API request that submitted the image, so the worker's log lines can be matched to it. */
+  reqId?: string;
   /** The last failed attempt (code, the sentence users see, permanent/transient/internal), written by the worker. */
   lastError?: { code: string; message: string; kind: 'permanent' | 'transient' | 'internal' };
 }
@@ -51,14 +53,20 @@ export function createTileQueue(redisUrl: string, prefix: string, opts: { failFa
 /**
  * The job id is the image id, so enqueueing the same image twice is a no-op.
  * `attempts`: JOB_ATTEMPTS. `timeoutMs`: give up with QueueUnavailableError after this long.
+ * `reqId`: the API request that submitted the image, carried into the worker's log lines.
  */
-export async function enqueueTileJob(queue: Queue<TileJobData>, imageId: string, opts: { attempts?: number; timeoutMs?: number } = {}): Promise<void> {
+export async function enqueueTileJob(
+  queue: Queue<TileJobData>,
+  imageId: string,
+  opts: { attempts?: number; timeoutMs?: number; reqId?: string } = {},
+): Promise<void> {
   await withQueueTimeout(opts.timeoutMs, async () => {
     // Content ids repeat: the same bytes uploaded again after a DELETE get the same id, and a
     // finished job kept under that id would make BullMQ drop the new one silently.
     const previous = await queue.getJob(imageId);
     if (previous && ((await previous.isCompleted()) || (await previous.isFailed()))) await previous.remove();
-    await queue.add('tile', { imageId }, { ...tileJobOptions(opts.attempts), jobId: imageId });
+    const data: TileJobData = opts.reqId === undefined ? { imageId } : { imageId, reqId: opts.reqId };
+    await queue.add('tile', data, { ...tileJobOptions(opts.attempts), jobId: imageId });
   });
 }
 

@@ -5,12 +5,15 @@ import type { Logger } from '../shared/logger.js';
 import type { ImageDoc } from '../shared/image-status.js';
 import type { StatusStore } from '../shared/status-store.js';
 import type { S3Store } from '../shared/storage/s3-store.js';
+import type { WorkerMetrics } from './metrics.js';
 
 export interface WorkerDeps {
   config: Config;
   store: StatusStore;
   s3: S3Store;
   logger: Logger;
+  /** Prometheus metrics (workers/metrics.ts); absent: nothing is measured. */
+  metrics?: WorkerMetrics;
 }
 
 export interface JobContext extends WorkerDeps {

@@ -6,6 +6,7 @@ import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { limitHeapGrowth, missingWorkerSettings } from './process-settings.js';
+import { WorkerMetrics } from './metrics.js';
 import { createTileWorker } from './tile-worker.js';
 import { createTileQueue } from '../shared/queue.js';
 import { startReconciler } from './reconciler.js';
@@ -13,6 +14,8 @@ import { startReconciler } from './reconciler.js';
 export interface RunningWorker {
   /** Stops taking jobs and waits for the running ones up to the deadline; after it, leaves them to stall recovery (exit the process then). */
   close(): Promise<void>;
+  /** The metrics listener's base URL when WORKER_METRICS_PORT is set. */
+  metricsUrl?: string;
 }
 
 export async function startWorker(config: Config, logger: Logger = createLogger('worker', config.logLevel)): Promise<RunningWorker> {
@@ -22,21 +25,25 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   );
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc), timeoutMs: config.mongoTimeoutMs });
   // Every job in this process keeps WORKER_TILE_PUTS tile PUTs going: a socket for each.
-  const s3 = new S3Store(config.s3, { maxSockets: config.workerTilePuts * config.workerConcurrency });
+  const metrics = new WorkerMetrics();
+  const s3 = new S3Store(config.s3, { maxSockets: config.workerTilePuts * config.workerConcurrency, onRequestError: metrics.s3Error });
   await s3.ensureBucket();
   // Process-wide, so set once before the first job: every preview and cut gets the same threads.
   sharp.concurrency(config.workerVipsThreads);
-  const worker = createTileWorker({ config, store, s3, logger });
+  const worker = createTileWorker({ config, store, s3, logger, metrics });
+  metrics.watch(worker);
   await worker.waitUntilReady();
   // The reconciler re-queues images whose job went missing: it needs a producer of its own.
   const queue = createTileQueue(config.redisUrl, config.queuePrefix);
   queue.on('error', (err) => logger.warn({ err: err.message }, 'redis connection problem (reconciler queue)'));
   const reconciler = startReconciler({ config, store, queue, s3, logger });
+  const metricsServer = await metrics.serve(config, worker, logger);
   logger.info({ concurrency: config.workerConcurrency, vipsThreads: config.workerVipsThreads, queuePrefix: config.queuePrefix }, 'worker ready');
   const missing = missingWorkerSettings();
   if (missing.length > 0) logger.info({ missing }, 'started without some worker process settings: it works, with more memory at gigapixel sizes (docs/memory.md)');
 
   return {
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     async close() {
       await reconciler.stop();
       const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
@@ -48,7 +55,7 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
         logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving the running job to be recovered');
         return;
       }
-      await Promise.allSettled([store.close(), events.close(), queue.close()]);
+      await Promise.allSettled([store.close(), events.close(), queue.close(), metricsServer?.close()]);
       s3.close();
       logger.info('worker stopped');
     },

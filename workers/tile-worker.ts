@@ -66,23 +66,30 @@ export function createTileWorker(deps: WorkerDeps): Worker<TileJobData> {
       },
     },
   });
-  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message }, 'job attempt failed'));
-  worker.on('completed', (job) => logger.info({ jobId: job.id }, 'job completed'));
+  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, ...reqIdOf(job), err: err.message }, 'job attempt failed'));
+  worker.on('completed', (job) => logger.info({ jobId: job.id, ...reqIdOf(job) }, 'job completed'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
   return worker;
 }
 
+/** The submitting request's id, for log lines about this job. */
+function reqIdOf(job: Job<TileJobData> | undefined): { reqId?: string } {
+  return job?.data.reqId ? { reqId: job.data.reqId } : {};
+}
+
 async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> {
-  const { imageId } = job.data;
-  // The attempt number is the status document's (counted when an attempt starts, stalled ones
-  // included), so the log and the status agree; until the document is read, BullMQ's.
-  let log: Logger = deps.logger.child({ imageId, jobId: job.id });
+  const { imageId, reqId } = job.data;
+  // Every line this job logs carries the id of the request that submitted the image, and the
+  // attempt number as the status document counts it (stalled attempts included), so the log and
+  // the status agree; until the document is read, BullMQ's.
+  const base = deps.logger.child({ imageId, jobId: job.id, ...(reqId ? { reqId } : {}) });
+  let log: Logger = base;
   let attempt: number | undefined;
   try {
-    const outcome = await processImageJob(imageId, deps, {
+    const outcome = await processImageJob(imageId, { ...deps, logger: base }, {
       onStarted: (doc) => {
         attempt = doc.attempts;
-        log = log.child({ attempt });
+        log = base.child({ attempt });
         log.info('job started');
       },
     });

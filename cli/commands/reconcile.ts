@@ -6,6 +6,8 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { runOnce } from '../run-once.js';
+import { withExamples } from '../help-examples.js';
+import { withUsageErrors } from '../usage-errors.js';
 
 function milliseconds(value: string): number {
   const n = Number(value);
@@ -14,7 +16,7 @@ function milliseconds(value: string): number {
 }
 
 export function reconcileCommand(): Command {
-  return new Command('reconcile')
+  const command = new Command('reconcile')
     .description('settle images whose job is missing, failed or completed in the queue (re-queue, or record the failure); runs once')
     .option('--grace-ms <ms>', 'only images unchanged for this long (default: $RECONCILE_GRACE_MS or 120000)', milliseconds)
     .action((opts: { graceMs?: number }) =>
@@ -39,4 +41,8 @@ export function reconcileCommand(): Command {
         }
       }),
     );
+  return withExamples(withUsageErrors(command), [
+    ['hugemap reconcile', 'after Redis lost its data: queue again what has no job (same settings as the worker)'],
+    ['hugemap reconcile --grace-ms 0', 'include images changed a moment ago'],
+  ]);
 }

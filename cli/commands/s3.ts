@@ -6,10 +6,12 @@
  */
 import { Command } from 'commander';
 import { runOnce } from '../run-once.js';
+import { withExamples } from '../help-examples.js';
 
 export function s3Command(): Command {
   const s3 = new Command('s3').description('object storage administration');
-  s3.command('setup')
+  const setup = s3
+    .command('setup')
     .description('create the bucket if missing; apply its policy (public tiles only), uploads/ lifecycle and CORS')
     .action(() =>
       runOnce('s3 setup', async () => {
@@ -25,5 +27,12 @@ export function s3Command(): Command {
         }
       }),
     );
-  return s3;
+  withExamples(setup, [
+    ['S3_ENDPOINT=https://s3.example.org S3_BUCKET=hugemap PUBLIC_BASE_URL=https://maps.example.org hugemap s3 setup', 'prepare the bucket the API and workers use'],
+    ['UPLOADS_EXPIRE_DAYS=7 hugemap s3 setup', 'keep abandoned uploads a week'],
+  ]);
+  return withExamples(s3, [
+    ['hugemap s3 setup', 'create the bucket if missing; apply its policy, lifecycle and CORS'],
+    ['hugemap s3 setup --help', 'what it applies, and the settings it reads'],
+  ]);
 }

@@ -4,7 +4,7 @@
  * answered with a bare 500, so internals never reach a client.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { BadRequestError, HugemapError, NotFoundError, TransientError } from '../../shared/errors.js';
+import { BadRequestError, BodyTooLargeError, HugemapError, NotFoundError, RateLimitedError, UnauthenticatedError } from '../../shared/errors.js';
 import { asInfraError } from '../../shared/infra-errors.js';
 import type { Logger } from '../../shared/logger.js';
 
@@ -31,10 +31,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(500).json(INTERNAL);
       return;
     }
-    // A server of ours that is down heals by itself: say when to come back.
-    if (known instanceof TransientError) res.set('Retry-After', String(known.retryAfterSeconds));
+    // Busy and unavailable (503: a server of ours that heals by itself) and rate-limited (429) answers say when to come back.
+    if ('retryAfterSeconds' in known && typeof known.retryAfterSeconds === 'number') res.set('Retry-After', String(known.retryAfterSeconds));
     // A 5xx message names hosts and ports of our own servers: the log has it, the client gets the code.
     const message = known.httpStatus >= 500 ? 'temporarily unavailable; try again later' : oneLine(known.message);
+    if (known instanceof UnauthenticatedError) res.set('WWW-Authenticate', 'Bearer realm="hugemap"');
+    if (known instanceof RateLimitedError) res.set('Retry-After', String(known.retryAfterSeconds));
     res.status(known.httpStatus).json({ error: { code: known.code, message } });
   };
 }
@@ -50,7 +52,7 @@ function asKnownError(err: unknown): HugemapError | null {
   if (infra) return infra;
   if (isClientHttpError(err)) {
     if (err.type === 'entity.parse.failed') return new BadRequestError('request body is not valid JSON');
-    if (err.type === 'entity.too.large') return new BadRequestError('request body is too large');
+    if (err.type === 'entity.too.large') return new BodyTooLargeError();
     return new BadRequestError('invalid request body');
   }
   return null;

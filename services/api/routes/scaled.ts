@@ -15,17 +15,21 @@ import { BadRequestError, DbUnavailableError, NotFoundError } from '../../../sha
 import { imageKeys, type ImageDoc } from '../../../shared/image-status.js';
 import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
+import { canWrite, imageAccess, visibilityOf } from '../access/image-access.js';
+import { rateLimitsFor } from '../access/rate-limits.js';
 import { scalingFor } from '../scaling.js';
 import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
+import { timeRender } from '../metrics.js';
 import { formatSizeSpec } from '../../scaling/size-spec.js';
 import { requires } from '../access/requires.js';
-import { imageAccess } from '../access/image-access.js';
 import { knownVisibility } from '../known-visibility.js';
 
 const FILE = /^([A-Za-z0-9_-]+)\.([a-z]+)$/;
 const SLUG_FILE = /^[^/]{1,200}\.([a-z]+)$/;
 const FORMATS: Record<string, OutputFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp' };
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** A private image's renders stay in its owner's browser, never in a shared cache. */
+const PRIVATE = 'private, max-age=3600';
 
 export function scaledRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -58,8 +62,15 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
     if (!servable) throw err;
     doc = null;
   }
-  res.set('Access-Control-Allow-Origin', '*');
-  if (spec.kind === 'original') return serveOriginal(req, res, deps, id, ext);
+  // Without the document (served from the cache while the database is down) the image is known public or unlisted.
+  const isPrivate = doc !== null && visibilityOf(doc) === 'private';
+  if (!isPrivate) res.set('Access-Control-Allow-Origin', '*');
+  const cacheControl = isPrivate ? PRIVATE : IMMUTABLE;
+  if (spec.kind === 'original') {
+    // Originals keep their EXIF (GPS too): only when the owner allows it, and never a failed upload's bytes.
+    if (!doc || doc.status === 'failed' || !(doc.downloadable === true || canWrite(req.principal, doc))) throw new NotFoundError(`original of image ${id}`);
+    return serveOriginal(req, res, deps, id, ext, cacheControl);
+  }
 
   if (!format || key === null) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
   // Evicted between lookup and open: look again (it renders anew) rather than fail.
@@ -67,8 +78,10 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
     const entry = await cache.get(key, async () => {
       if (!doc) throw new DbUnavailableError(); // evicted meanwhile: rendering needs the document
       const image = doc;
-      return (await renders.run(() => renderScaled(scaler, image, spec, format))).data;
+      await rateLimitsFor(deps).render(req, res);
+      return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, image, spec, format)))).data;
     });
+    if (entry.hit) deps.metrics?.renderCacheHits.inc();
     let handle;
     try {
       handle = await open(entry.file, 'r');
@@ -79,7 +92,7 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
       }
       throw err;
     }
-    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': IMMUTABLE, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
+    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': cacheControl, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
     if (matches(req, entry.etag)) {
       await handle.close();
       res.status(304).end();
@@ -98,7 +111,7 @@ const ORIGINAL_EXTENSIONS: Record<string, string[]> = {
   'image/tiff': ['tif', 'tiff'],
 };
 
-async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: string, ext: string): Promise<void> {
+async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: string, ext: string, cacheControl: string): Promise<void> {
   const object = await deps.s3.getStream(imageKeys.original(id)).catch((err: unknown) => {
     throw err instanceof NotFoundError ? new NotFoundError(`original of image ${id} (not stored yet)`) : err;
   });
@@ -109,7 +122,14 @@ async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: str
     throw new BadRequestError(`the original is ${type}: ask for .${allowed[0] ?? 'bin'}`);
   }
   const etag = object.etag.startsWith('"') ? object.etag : `"${object.etag}"`;
-  res.set({ 'Content-Type': type, 'Cache-Control': IMMUTABLE, ETag: etag });
+  res.set({
+    'Content-Type': type,
+    'Cache-Control': cacheControl,
+    ETag: etag,
+    // A download, never rendered in our origin's context, whatever the bytes claim to be.
+    'Content-Disposition': `attachment; filename="${id}.${ext}"`,
+    'X-Content-Type-Options': 'nosniff',
+  });
   if (matches(req, etag)) {
     object.stream.destroy();
     res.status(304).end();
