@@ -6,7 +6,6 @@
  */
 import {
   MongoNetworkError,
-  MongoNotConnectedError,
   MongoOperationTimeoutError,
   MongoServerClosedError,
   MongoServerError,
@@ -20,9 +19,10 @@ const MONGO_UNAVAILABLE_CODES = new Set([91, 189, 10107, 11600, 11602, 13435, 13
 /** Connection-level errno codes: the peer is down or the path to it is. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
+/** A client we closed ourselves (MongoNotConnectedError, MongoTopologyClosedError) is our bug, not an outage: not counted. */
 export function isDbUnavailable(err: unknown): boolean {
   if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) return true;
-  if (err instanceof MongoOperationTimeoutError || err instanceof MongoServerClosedError || err instanceof MongoNotConnectedError) return true;
+  if (err instanceof MongoOperationTimeoutError || err instanceof MongoServerClosedError) return true;
   return err instanceof MongoServerError && typeof err.code === 'number' && MONGO_UNAVAILABLE_CODES.has(err.code);
 }
 
