@@ -19,14 +19,14 @@ const servers = await useTestServers();
 const root = path.resolve(import.meta.dirname, '..');
 
 test('hugemap s3 setup: public tiles anonymously readable, nothing else; lifecycle and CORS applied', async () => {
-  const config = await testConfig(servers, 's3-setup', { PUBLIC_BASE_URL: 'https://maps.example.org/', UPLOADS_EXPIRE_DAYS: '3' });
+  const config = await testConfig(servers, 's3-setup', { APP_BASE_URL: 'https://maps.example.org/', UPLOADS_EXPIRE_DAYS: '3' });
   const env = {
     ...process.env,
     S3_ENDPOINT: config.s3.endpoint!,
     S3_BUCKET: config.s3.bucket,
     S3_ACCESS_KEY_ID: config.s3.accessKeyId!,
     S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey!,
-    PUBLIC_BASE_URL: 'https://maps.example.org/',
+    APP_BASE_URL: 'https://maps.example.org/',
     UPLOADS_EXPIRE_DAYS: '3',
   };
   let report: { cors: { applied: boolean } } = { cors: { applied: false } };

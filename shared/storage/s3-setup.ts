@@ -10,8 +10,9 @@
  *  - a lifecycle rule that expires abandoned `uploads/` objects (an upload cut
  *    off before it was moved to `originals/`) after UPLOADS_EXPIRE_DAYS, and
  *    aborts multipart uploads left incomplete as long;
- *  - CORS: GET/HEAD from the viewer's origin (PUBLIC_BASE_URL), or any origin
- *    when it is not set (tiles of public images are public anyway). MinIO has no
+ *  - CORS: GET/HEAD from the viewer's origin (the web app: APP_BASE_URL, else
+ *    PUBLIC_BASE_URL), or any origin when neither is set (tiles of public images
+ *    are public anyway). MinIO has no
  *    bucket CORS (it answers 501): it allows the origins in its own
  *    MINIO_API_CORS_ALLOW_ORIGIN (all by default), and the report says so.
  * The worker tags what it stores under `images/{id}/` with the image's visibility
@@ -61,11 +62,12 @@ export interface S3SetupReport {
   cors: { origins: string[]; applied: boolean };
 }
 
-export async function setupBucket(s3: S3Store, config: Pick<Config, 'uploadsExpireDays' | 'publicBaseUrl'>): Promise<S3SetupReport> {
+export async function setupBucket(s3: S3Store, config: Pick<Config, 'uploadsExpireDays' | 'publicBaseUrl' | 'appBaseUrl'>): Promise<S3SetupReport> {
   await s3.ensureBucket();
   const client: S3Client = s3.client;
   const Bucket = s3.bucket;
-  const origins = config.publicBaseUrl ? [new URL(config.publicBaseUrl).origin] : ['*'];
+  const viewer = config.appBaseUrl ?? config.publicBaseUrl;
+  const origins = viewer ? [new URL(viewer).origin] : ['*'];
   const step = async (what: string, op: () => Promise<unknown>) => {
     try {
       await op();

@@ -80,6 +80,7 @@ export const imageAccepted = z
     id: imageId,
     status: imageState,
     duplicate: z.literal(true).optional(),
+    requeued: z.literal(true).optional().meta({ description: 'the same bytes of a failed image: it is queued again' }),
     links: imageLinks.pick({ self: true, events: true, dzi: true, thumbnail: true }),
   })
   .meta({ id: 'ImageAccepted' });

@@ -19,7 +19,8 @@ export const imagePaths: RouteConfig[] = [
     tags: ['images'],
     summary: 'Submit an image: upload a file, or give a URL for the worker to fetch',
     description:
-      'Uploads are content-addressed: the same bytes again answer 200 with `duplicate: true` and the same id, and are not tiled again. ' +
+      'Uploads are content-addressed: the same bytes again answer 200 with `duplicate: true` and the same id, and are not tiled again ' +
+      '(unless that image failed: then it is queued again, 202 with `requeued: true`). ' +
       'URLs are fetched only from public addresses. Browsers use the resumable tus endpoint, /api/v1/uploads.',
     ...access('write'),
     request: {
@@ -32,7 +33,7 @@ export const imagePaths: RouteConfig[] = [
       },
     },
     responses: {
-      202: json('Accepted: the job is queued. Location names the image.', imageAccepted),
+      202: json('Accepted: the job is queued (or, for the same bytes of a failed image, queued again). Location names the image.', imageAccepted),
       200: json('The same bytes were uploaded before: that image (`duplicate: true`).', imageAccepted),
       ...errors(400, 401, 403, 413, 415, 422, 429, 503),
     },
@@ -72,6 +73,16 @@ export const imagePaths: RouteConfig[] = [
     ...access('write'),
     request: { params: imageParams },
     responses: { 204: noContent, ...errors(400, 401, 403, 404, 503) },
+  },
+  {
+    method: 'post',
+    path: '/api/v1/images/{id}/retry',
+    tags: ['images'],
+    summary: 'Queue a failed image again (the owner or an admin), once the cause of its failure is fixed',
+    description: 'Only a failed image can be retried (409 otherwise). Its original is kept when it fails, so it is not uploaded again.',
+    ...access('write'),
+    request: { params: imageParams },
+    responses: { 202: json('Queued again. Location names the image.', imageView), ...errors(400, 401, 403, 404, 409, 503) },
   },
   {
     method: 'get',
