@@ -17,6 +17,8 @@ export interface ListPage {
 }
 
 export class StatusStore {
+  private readonly health: DbHealth = { downSince: null };
+
   private constructor(
     private readonly client: MongoClient,
     readonly images: Collection<ImageDoc>,
@@ -27,7 +29,7 @@ export class StatusStore {
   /** `timeoutMs`: how long an operation waits for an unreachable server before it fails (server selection). */
   static async connect(mongoUrl: string, opts: { onChange?: StatusListener; dbName?: string; timeoutMs?: number } = {}): Promise<StatusStore> {
     const client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: opts.timeoutMs ?? 10_000, appName: 'hugemap' });
-    await unavailableAsOurs(client.connect());
+    await unavailableAsOurs(client.connect(), null);
     const db: Db = client.db(opts.dbName ?? (dbNameFromUrl(mongoUrl) || 'hugemap'));
     const store = new StatusStore(client, db.collection<ImageDoc>('images'), opts.onChange);
     await store.ensureIndexes();
@@ -40,27 +42,40 @@ export class StatusStore {
     await this.images.createIndex({ tags: 1, createdAt: -1, _id: -1 }, { name: 'by_tag' });
   }
 
+  /**
+   * Whether the last operation found the database unavailable and none has succeeded since: a
+   * route with something to serve without it (routes/scaled.ts) need not wait MONGO_TIMEOUT_MS
+   * for every request of an outage.
+   */
+  get unavailable(): boolean {
+    return this.health.downSince !== null;
+  }
+
+  private guard<T>(op: Promise<T>): Promise<T> {
+    return unavailableAsOurs(op, this.health);
+  }
+
   async ping(): Promise<void> {
-    await unavailableAsOurs(this.images.db.command({ ping: 1 }));
+    await this.guard(this.images.db.command({ ping: 1 }));
   }
 
   async create(doc: ImageDoc): Promise<void> {
-    await unavailableAsOurs(this.images.insertOne(doc));
+    await this.guard(this.images.insertOne(doc));
     await this.announce(doc);
   }
 
   async get(id: string): Promise<ImageDoc | null> {
-    return unavailableAsOurs(this.images.findOne({ _id: id }));
+    return this.guard(this.images.findOne({ _id: id }));
   }
 
   /** Documents matching `filter` (the reconciler's sweep), oldest change first. */
   async find(filter: Filter<ImageDoc>, limit: number): Promise<ImageDoc[]> {
-    return unavailableAsOurs(this.images.find(filter).sort({ updatedAt: 1 }).limit(limit).toArray());
+    return this.guard(this.images.find(filter).sort({ updatedAt: 1 }).limit(limit).toArray());
   }
 
   /** Applies a `$set`-style patch (dotted paths allowed) and returns the new document. */
   async update(id: string, set: Record<string, unknown>, extra: Omit<UpdateFilter<ImageDoc>, '$set'> = {}): Promise<ImageDoc | null> {
-    const doc = await unavailableAsOurs(
+    const doc = await this.guard(
       this.images.findOneAndUpdate({ _id: id }, { ...extra, $set: { ...set, updatedAt: new Date() } } as UpdateFilter<ImageDoc>, {
         returnDocument: 'after',
       }),
@@ -71,7 +86,7 @@ export class StatusStore {
 
   /** `update`, only while the status is one of `from`: null when it was not (or the image is gone). */
   async transition(id: string, from: readonly ImageState[], set: Record<string, unknown>, extra: Omit<UpdateFilter<ImageDoc>, '$set'> = {}): Promise<ImageDoc | null> {
-    const doc = await unavailableAsOurs(
+    const doc = await this.guard(
       this.images.findOneAndUpdate({ _id: id, status: { $in: [...from] } }, { ...extra, $set: { ...set, updatedAt: new Date() } } as UpdateFilter<ImageDoc>, {
         returnDocument: 'after',
       }),
@@ -81,7 +96,7 @@ export class StatusStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    const res = await unavailableAsOurs(this.images.deleteOne({ _id: id }));
+    const res = await this.guard(this.images.deleteOne({ _id: id }));
     return res.deletedCount === 1;
   }
 
@@ -92,7 +107,7 @@ export class StatusStore {
     if (after) {
       filter.$or = [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, _id: { $lt: after.id } }];
     }
-    const items = await unavailableAsOurs(this.images.find(filter).sort({ createdAt: -1, _id: -1 }).limit(opts.limit + 1).toArray());
+    const items = await this.guard(this.images.find(filter).sort({ createdAt: -1, _id: -1 }).limit(opts.limit + 1).toArray());
     const more = items.length > opts.limit;
     const page = more ? items.slice(0, opts.limit) : items;
     const last = page[page.length - 1];
@@ -118,12 +133,21 @@ export class StatusStore {
  * Writing to a connection the server closed surfaces as Node's own EPIPE, not wrapped by the
  * driver: any connection-level errno here is the database's connection failing.
  */
-async function unavailableAsOurs<T>(op: Promise<T>): Promise<T> {
+async function unavailableAsOurs<T>(op: Promise<T>, health: DbHealth | null): Promise<T> {
   try {
-    return await op;
+    const result = await op;
+    if (health) health.downSince = null;
+    return result;
   } catch (err) {
-    throw isDbUnavailable(err) || isNetworkFailure(err) ? new DbUnavailableError(err) : err;
+    if (!isDbUnavailable(err) && !isNetworkFailure(err)) throw err;
+    if (health) health.downSince ??= Date.now();
+    throw new DbUnavailableError(err);
   }
+}
+
+interface DbHealth {
+  /** When an operation first found the database unavailable, with none succeeding since; null while it answers. */
+  downSince: number | null;
 }
 
 function dbNameFromUrl(url: string): string {

@@ -52,15 +52,17 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   if (!isImageId(id)) throw new NotFoundError(`image ${id}`);
   const format = spec.kind === 'original' ? undefined : FORMATS[ext];
   const key = format && spec.kind !== 'original' ? `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}` : null;
-  let doc: ImageDoc | null;
-  try {
-    doc = await imageAccess(deps).readable(req.principal, id);
-    knownVisibility(deps).remember(doc);
-  } catch (err) {
-    // Database down: a cached size of an image known to be readable by anyone needs nothing from it.
-    const servable = err instanceof DbUnavailableError && key !== null && cache.has(key) && knownVisibility(deps).isPublicToAnyone(id);
-    if (!servable) throw err;
-    doc = null;
+  // A cached size of an image known to be readable by anyone needs nothing from the database: served
+  // without it while it is down (without waiting for it to time out again, once it is known down).
+  const servableWithoutDb = () => key !== null && cache.has(key) && knownVisibility(deps).isPublicToAnyone(id);
+  let doc: ImageDoc | null = null;
+  if (!(deps.store.unavailable && servableWithoutDb())) {
+    try {
+      doc = await imageAccess(deps).readable(req.principal, id);
+      knownVisibility(deps).remember(doc);
+    } catch (err) {
+      if (!(err instanceof DbUnavailableError && servableWithoutDb())) throw err;
+    }
   }
   // Without the document (served from the cache while the database is down) the image is known public or unlisted.
   const isPrivate = doc !== null && visibilityOf(doc) === 'private';
