@@ -13,7 +13,9 @@ import { GetBucketCorsCommand, GetBucketLifecycleConfigurationCommand, PutObject
 import { useTestServers } from './helpers/servers.js';
 import { testConfig } from './helpers/test-config.js';
 import { S3Store } from '../shared/storage/s3-store.js';
-import { imageObjectTags } from '../shared/storage/s3-setup.js';
+import { imageObjectTags, setupBucket } from '../shared/storage/s3-setup.js';
+import { startTestApi } from './helpers/api-harness.js';
+import { newImageDoc } from '../shared/image-status.js';
 
 const servers = await useTestServers();
 const root = path.resolve(import.meta.dirname, '..');
@@ -70,4 +72,22 @@ test('hugemap s3 setup: public tiles anonymously readable, nothing else; lifecyc
   const fromViewer = await fetch(`${config.s3.endpoint}/${s3.bucket}/images/pub/image_files/0/0_0.jpeg`, { headers: { Origin: 'https://maps.example.org' } });
   assert.equal(fromViewer.status, 200);
   assert.ok(['https://maps.example.org', '*'].includes(fromViewer.headers.get('access-control-allow-origin') ?? ''), `Access-Control-Allow-Origin: ${fromViewer.headers.get('access-control-allow-origin')}`);
+});
+
+test('changing an image\'s visibility re-tags its objects: S3 stops serving a private image\'s tiles, and serves them again once public', async () => {
+  const api = await startTestApi(servers, 's3-retag');
+  after(() => api.close());
+  await setupBucket(api.s3, api.config);
+  const id = 'RetagImage_01234567890';
+  await api.store.create({ ...newImageDoc(id, { kind: 'upload' }, null), status: 'done', stage: 'done' });
+  const keys = [`images/${id}/image.dzi`, `images/${id}/image_files/0/0_0.jpeg`, `images/${id}/thumbnail.jpg`];
+  for (const Key of keys) await api.s3.client.send(new PutObjectCommand({ Bucket: api.s3.bucket, Key, Body: 'x', Tagging: imageObjectTags(undefined) }));
+  const anonymous = async () => Promise.all(keys.map(async (key) => (await fetch(`${api.config.s3.endpoint}/${api.s3.bucket}/${key}`)).status));
+  assert.deepEqual(await anonymous(), [200, 200, 200]);
+
+  const patch = (visibility: string) => fetch(`${api.base}/api/v1/images/${id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ visibility }) });
+  assert.equal((await patch('private')).status, 200);
+  assert.deepEqual(await anonymous(), [403, 403, 403]);
+  assert.equal((await patch('unlisted')).status, 200);
+  assert.deepEqual(await anonymous(), [200, 200, 200]);
 });

@@ -19,6 +19,7 @@
  * (`imageObjectTags`).
  */
 import {
+  PutObjectTaggingCommand,
   PutBucketCorsCommand,
   PutBucketLifecycleConfigurationCommand,
   PutBucketPolicyCommand,
@@ -27,6 +28,8 @@ import {
 import type { Config } from '../config.js';
 import { errorName, storageError } from './s3-errors.js';
 import type { S3Store } from './s3-store.js';
+import { runPool } from './run-pool.js';
+import { imageKeys } from '../image-status.js';
 
 /** The object tag the bucket policy reads; values public, unlisted, private. */
 export const VISIBILITY_TAG = 'visibility';
@@ -36,6 +39,29 @@ export const ANONYMOUSLY_READABLE = ['public', 'unlisted'] as const;
 /** The `x-amz-tagging` value of an object under `images/{id}/`: its image's visibility (absent means public). */
 export function imageObjectTags(visibility: 'public' | 'unlisted' | 'private' | undefined): string {
   return `${VISIBILITY_TAG}=${visibility ?? 'public'}`;
+}
+
+/** Tagging requests in flight while an image's objects are re-tagged. */
+const RETAG_CONCURRENCY = 32;
+
+/**
+ * Re-tags every object under `images/{id}/` after the image's visibility changed, so that the bucket
+ * policy follows it. One PutObjectTagging per object (tiles included): done when the owner changes
+ * the visibility, which is rare; a failure leaves some objects with the old tag and is thrown, so
+ * the change can be made again.
+ */
+export async function retagImageObjects(s3: S3Store, id: string, visibility: 'public' | 'unlisted' | 'private'): Promise<number> {
+  const keys: string[] = [];
+  for await (const { key } of s3.listKeys(imageKeys.prefix(id))) keys.push(key);
+  const TagSet = [{ Key: VISIBILITY_TAG, Value: visibility }];
+  await runPool(keys, RETAG_CONCURRENCY, async (Key) => {
+    try {
+      await s3.client.send(new PutObjectTaggingCommand({ Bucket: s3.bucket, Key, Tagging: { TagSet } }));
+    } catch (err) {
+      throw storageError('PutObjectTagging', Key, err);
+    }
+  });
+  return keys.length;
 }
 
 export function bucketPolicy(bucket: string): object {

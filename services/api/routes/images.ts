@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../../../shared/errors.js';
 import { requeueFailedImage } from '../../../shared/requeue-image.js';
+import { retagImageObjects } from '../../../shared/storage/s3-setup.js';
 import { imageKeys } from '../../../shared/image-status.js';
 import type { TileJobData } from '../../../shared/queue.js';
 import { decodeCursor } from '../../../shared/status-store.js';
@@ -76,8 +77,13 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     for (const field of ['title', 'tags', 'visibility', 'downloadable'] as const) {
       if (parsed.data[field] !== undefined) set[field] = parsed.data[field];
     }
+    // The objects' tags decide what S3 serves anonymously (shared/storage/s3-setup.ts): made private
+    // there before the status says so, made public there only after.
+    const newVisibility = parsed.data.visibility !== undefined && parsed.data.visibility !== visibilityOf(current) ? parsed.data.visibility : undefined;
+    if (newVisibility === 'private') await retagImageObjects(deps.s3, id, newVisibility);
     const doc = Object.keys(set).length > 0 ? await deps.store.update(id, set) : current;
     if (!doc) throw new NotFoundError(`image ${id}`);
+    if (newVisibility !== undefined && newVisibility !== 'private') await retagImageObjects(deps.s3, id, newVisibility);
     if (set.visibility !== undefined && set.visibility !== visibilityOf(current)) {
       // Renders of a now-private image must not outlive the change in a shared cache path.
       scalingFor(deps).cache.purge(`${id}/`);
