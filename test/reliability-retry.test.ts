@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';
 import { startTestApi } from './helpers/api-harness.js';
+import { bearer, createKey, createUser, uploadAs } from './helpers/principals.js';
 import { patterned, upload, waitUntilDone } from './helpers/image-service.js';
 import { createLogger } from '../shared/logger.js';
 import { startWorker } from '../workers/start-worker.js';
@@ -63,4 +64,29 @@ test('retry and re-upload re-queue a failed image; anyone else is refused, an im
   after(() => worker.close());
   const done = await waitUntilDone(api.base, id);
   assert.equal(done.status, 'done');
+});
+
+test('only the owner or an admin may retry: another member gets 403 for a public image, 404 for a private one', async () => {
+  const api = await startTestApi(servers, 'rel-retry-owner', { AUTH_MODE: 'required', ADMIN_TOKEN: TOKEN });
+  after(() => api.close());
+  for (const name of ['alice', 'bob']) await createUser(api.base, TOKEN, name, 'member');
+  const admin = bearer('admin', TOKEN);
+  const alice = bearer('alice', (await createKey(api.base, admin, { user: 'alice', scopes: ['read', 'write'] })).key);
+  const bob = bearer('bob', (await createKey(api.base, admin, { user: 'bob', scopes: ['read', 'write'] })).key);
+  const retry = (id: string, caller: { headers: Record<string, string> }) => fetch(`${api.base}/api/v1/images/${id}/retry`, { method: 'POST', headers: caller.headers });
+
+  const ids: Record<string, string> = {};
+  for (const visibility of ['public', 'private']) {
+    const res = await uploadAs(api.base, alice, await patterned(visibility === 'public' ? 300 : 310, 200), { visibility });
+    assert.equal(res.status, 202, JSON.stringify(res.json));
+    ids[visibility] = res.json.id;
+    await (await api.queue.getJob(res.json.id))?.remove();
+    await api.store.update(res.json.id, { status: 'failed', stage: 'failed', error: { code: 'HUGEMAP_ERR_STORAGE', message: 'the object storage (S3) failed; retry the image once the cause is fixed' } });
+  }
+  assert.equal((await retry(ids.public!, bob)).status, 403);
+  assert.equal((await retry(ids.private!, bob)).status, 404);
+  assert.equal((await api.store.get(ids.public!))?.status, 'failed', 'refused retries change nothing');
+  assert.equal((await retry(ids.public!, alice)).status, 202);
+  assert.equal((await retry(ids.private!, admin)).status, 202);
+  assert.equal((await api.store.get(ids.private!))?.status, 'queued');
 });
