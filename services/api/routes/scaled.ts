@@ -4,7 +4,6 @@
  * served from the disk cache. The slug is for people and search engines and
  * is ignored. `o` streams the original bytes from S3.
  */
-import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
@@ -58,33 +57,19 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   const format = FORMATS[ext];
   if (!format) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
   const key = `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}`;
-  // Evicted between lookup and open: look again (it renders anew) rather than fail.
-  for (let attempt = 0; ; attempt++) {
-    const entry = await cache.get(key, async () => {
-      await rateLimitsFor(deps).render(req, res);
-      return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, doc, spec, format)))).data;
-    });
-    if (entry.hit) deps.metrics?.renderCacheHits.inc();
-    let handle;
-    try {
-      handle = await open(entry.file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 2) {
-        cache.forget(key);
-        continue;
-      }
-      throw err;
-    }
-    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': cacheControl, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
-    if (matches(req, entry.etag)) {
-      await handle.close();
-      res.status(304).end();
-      return;
-    }
-    res.set('Content-Length', String(entry.size));
-    await sendStream(res, handle.createReadStream());
+  const { entry, handle } = await cache.open(key, async () => {
+    await rateLimitsFor(deps).render(req, res);
+    return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, doc, spec, format)))).data;
+  });
+  if (entry.hit) deps.metrics?.renderCacheHits.inc();
+  res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': cacheControl, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
+  if (matches(req, entry.etag)) {
+    await handle.close();
+    res.status(304).end();
     return;
   }
+  res.set('Content-Length', String(entry.size));
+  await sendStream(res, handle.createReadStream());
 }
 
 const ORIGINAL_EXTENSIONS: Record<string, string[]> = {
