@@ -40,7 +40,8 @@ const schema = z.object({
   PUBLIC_BASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
-  MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
+  /** Larger images are refused from their header; 10 GP, since memory stays bounded at any size (the service path splits such images: docs/split-jobs.md). */
+  MAX_PIXELS: z.coerce.number().int().positive().default(10_000_000_000),
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
