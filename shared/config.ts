@@ -62,6 +62,11 @@ const schema = z.object({
   WORKER_TILE_PUTS: z.coerce.number().int().min(1).max(256).default(64),
   /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
+  /**
+   * Images above this many pixels are cut as horizontal bands by several workers at once, then
+   * assembled (docs/split-jobs.md); 0: never split. Default chosen by measurement: docs/split-jobs.md.
+   */
+  WORKER_SPLIT_PIXELS: z.coerce.number().int().min(0).default(256_000_000),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   FETCH_ALLOW_HOSTS: hostPortList.default([]),
@@ -112,6 +117,7 @@ export type Config = Readonly<{
   /** WORKER_PREVIEW: store a preview of JPEG originals while (or before) they are cut. */
   workerPreview: boolean;
   workerLockMs: number;
+  workerSplitPixels: number;
   fetchAllowHosts: readonly string[];
   fetchTimeoutMs: number;
   workDir: string;
@@ -170,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerTilePuts: e.WORKER_TILE_PUTS,
     workerPreview: e.WORKER_PREVIEW,
     workerLockMs: e.WORKER_LOCK_MS,
+    workerSplitPixels: e.WORKER_SPLIT_PIXELS,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),
     fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
     workDir: e.WORK_DIR,

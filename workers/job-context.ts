@@ -5,12 +5,15 @@ import type { Logger } from '../shared/logger.js';
 import type { ImageDoc } from '../shared/image-status.js';
 import type { StatusStore } from '../shared/status-store.js';
 import type { S3Store } from '../shared/storage/s3-store.js';
+import type { SplitQueue } from './stages/split.js';
 
 export interface WorkerDeps {
   config: Config;
   store: StatusStore;
   s3: S3Store;
   logger: Logger;
+  /** Where a large image's parts are queued; without it every image is cut whole. */
+  splitQueue?: SplitQueue;
 }
 
 export interface JobContext extends WorkerDeps {
