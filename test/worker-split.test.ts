@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import type { Queue } from 'bullmq';
 import { useTestServers } from './helpers/servers.js';
 import { startImageService, upload, type ImageService } from './helpers/image-service.js';
@@ -96,4 +96,58 @@ test('a PNG with alpha and odd sides is split, and its pyramid is the unsplit on
 test('a plain JPEG (direct encoder) is split, and its pyramid is the unsplit one byte for byte', async () => {
   const body = await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer();
   await uploadAndCompare('plain', body, 'plain.jpg');
+});
+
+/** A JPEG split into 8 bands of 512 rows: long enough to act on while its bands run. */
+async function manyBands(): Promise<Buffer> {
+  return noisy(2000, 4096, 3).jpeg({ quality: 85 }).toBuffer();
+}
+
+async function jobState(id: string, part: Parameters<typeof partJobId>[1]): Promise<string> {
+  return queue.getJobState(partJobId(id, part));
+}
+
+test('deleting an image while its bands run stops them and leaves no object, no document and no local folder', async () => {
+  const res = await upload(svc.url, await manyBands(), 'delete-me.jpg');
+  const id: string = res.json.id;
+  const plan = await watch(id, (d) => (d.parts?.done ?? 0) >= 1 || finished(d));
+  assert.equal(plan.status, 'processing', 'deleted while its bands run');
+  assert.ok(plan.parts!.done < plan.parts!.total);
+  const del = await fetch(`${svc.url}/api/v1/images/${id}`, { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  // Every band then finds the image gone; the assembling job, which BullMQ runs after the last band, clears what was stored late.
+  await waitFor('the assembling job to have run', async () => ((await jobState(id, { kind: 'assemble' })) === 'completed' ? true : undefined), 120_000, 50);
+  assert.equal(await svc.store.get(id), null);
+  for (const prefix of [`images/${id}/`, `work/${id}/`, `originals/${id}`]) assert.deepEqual(await listKeys(svc.s3, prefix), [], prefix);
+  assert.deepEqual((await readdir(svc.config.workDir)).filter((n) => n.startsWith(id)), [], 'no local folder left');
+});
+
+test('a small image uploaded while a split image is being cut finishes first: bands wait behind whole images', async () => {
+  const big = (await upload(svc.url, await manyBands(), 'big.jpg')).json.id as string;
+  await waitFor('a band to run', async () => ((await jobState(big, { kind: 'band', index: 0 })) === 'active' ? true : undefined), 60_000, 10);
+  const small = (await upload(svc.url, await noisy(500, 400, 3).jpeg().toBuffer(), 'small.jpg')).json.id as string;
+  const smallDone = await watch(small, finished);
+  assert.equal(smallDone.status, 'done');
+  assert.equal(smallDone.parts, undefined, 'the small image is cut whole');
+  const bigThen = (await svc.store.get(big))!;
+  assert.equal(bigThen.status, 'processing', 'the split image is still being cut when the small one is done');
+  assert.ok(bigThen.parts!.done <= bigThen.parts!.total - 2, `bands left: ${bigThen.parts!.total - bigThen.parts!.done}`);
+  const bigDone = await watch(big, finished);
+  assert.equal(bigDone.status, 'done', JSON.stringify(bigDone.error));
+  assert.deepEqual(bigDone.parts, { total: 8, done: 8 });
+});
+
+test('a band that fails fails the image with its code; nothing of the pyramid is left, the original is', async () => {
+  const whole = await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer();
+  // The header is whole, so the image is split; the bands past the cut-off find the data missing.
+  const truncated = whole.subarray(0, Math.floor(whole.length * 0.6));
+  const id = (await upload(svc.url, truncated, 'truncated.jpg')).json.id as string;
+  const doc = await watch(id, finished);
+  assert.equal(doc.status, 'failed');
+  assert.equal(doc.error?.code, 'HUGEMAP_ERR_CORRUPT_IMAGE');
+  assert.equal(doc.parts?.total, 5);
+  await waitFor('BullMQ to fail the assembling job', async () => ((await jobState(id, { kind: 'assemble' })) === 'failed' ? true : undefined), 60_000, 50);
+  assert.deepEqual(await listKeys(svc.s3, `images/${id}/`), []);
+  assert.deepEqual(await listKeys(svc.s3, `work/${id}/`), []);
+  assert.deepEqual(await listKeys(svc.s3, `originals/${id}`), [`originals/${id}`]);
 });

@@ -13,6 +13,7 @@ import { DEFAULT_QUALITY, type JpegEncoder, type TileFormat } from './encoders.j
 import { bandLevelInImage, type Band, type BandPlan } from './band-plan.js';
 import { writeIntermediate, type Intermediate } from './intermediate.js';
 import { writeLevelImage } from './level-image.js';
+import { classifyVipsError } from './vips-errors.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, probeImage } from './probe.js';
 import { deepZoomLevels, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
@@ -98,6 +99,9 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     }
     await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
     return { levels, tiles, bytes, levelImage };
+  } catch (err) {
+    // A damaged original shows first here, where the band's rows are decoded: the same codes as an unsplit cut.
+    throw classifyVipsError(inputPath, err);
   } finally {
     await intermediate?.remove();
     await rm(bandTiff, { force: true });
