@@ -7,8 +7,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import { tempDir } from './helpers/fixtures.js';
+import { noisy } from './helpers/split-fixtures.js';
 import { assembledLevels, bandAt, bandLevelInImage, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
 import { cutBand } from '../shared/tiling/band-cut.js';
 import { assembleLevels } from '../shared/tiling/assemble-levels.js';
@@ -22,22 +23,6 @@ import type { TileRow, TileSink } from '../shared/tiling/tile-rows.js';
 const tmp = await tempDir();
 after(() => tmp.remove());
 const limits = { maxPixels: 1e9, maxBufferedPixels: 50e6 };
-
-/** Noise over a gradient: every 2x2 mean and every JPEG block differs. */
-function noisy(width: number, height: number, channels: 3 | 4): Sharp {
-  const data = Buffer.alloc(width * height * channels);
-  let seed = 12345;
-  for (let i = 0; i < data.length; i++) {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    const x = Math.floor(i / channels) % width;
-    data[i] = (x + (seed >> 16)) & 255;
-  }
-  if (channels === 4) {
-    // Fully transparent and half-transparent stripes, the cases dzsave's alpha-weighted mean treats apart.
-    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) if ((x >> 4) % 3 === 0) data[(y * width + x) * 4 + 3] = (x >> 4) % 2 ? 0 : 128;
-  }
-  return sharp(data, { raw: { width, height, channels } });
-}
 
 /** Copies each row's files into `dir` under their `rel` names. */
 function collectInto(dir: string): TileSink & { tiles: number } {
