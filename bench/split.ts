@@ -30,6 +30,8 @@ interface Row {
   wallS: number[];
   /** Peak RSS of each worker process, per run. */
   workerRssMB: number[][];
+  /** CPU seconds of all worker processes together (start to stop: the job plus each process's start), per run. */
+  workerCpuS: number[];
 }
 
 const log = (msg: string) => process.stderr.write(`bench --split: ${msg}\n`);
@@ -87,9 +89,10 @@ export async function splitBench(argv: string[]): Promise<string> {
     // Loopback only, for this run: uploads without an account.
     AUTH_MODE: 'open',
   };
-  const rows: Row[] = contenders.map((c) => ({ label: c.label, wallS: [], workerRssMB: [] }));
+  const rows: Row[] = contenders.map((c) => ({ label: c.label, wallS: [], workerRssMB: [], workerCpuS: [] }));
   const vips: number[] = [];
   const vipsRss: number[] = [];
+  const vipsCpu: number[] = [];
   const loadAtStart = loadavg().map((l) => Math.round(l * 10) / 10);
   try {
     for (let run = 0; run < runs; run++) {
@@ -98,6 +101,7 @@ export async function splitBench(argv: string[]): Promise<string> {
       await rm(out, { recursive: true, force: true });
       vips.push(m.wallS);
       vipsRss.push(m.peakRssMB);
+      vipsCpu.push(m.cpuS);
       log(`vips dzsave: ${round1(m.wallS)} s`);
       for (const [i, c] of contenders.entries()) {
         const services = await startServices({ env }, join(scratch, `services-${i}-${run}`), c.workers, true, { WORKER_SPLIT_PIXELS: String(c.splitPixels) });
@@ -113,6 +117,7 @@ export async function splitBench(argv: string[]): Promise<string> {
           const measured = await Promise.all(services.workerProcs.map((w) => w.stop()));
           await services.api?.stop();
           rows[i]!.workerRssMB.push(measured.map((m) => m.peakRssMB));
+          rows[i]!.workerCpuS.push(measured.reduce((sum, m) => sum + m.cpuS, 0));
         }
       }
     }
@@ -133,13 +138,13 @@ export async function splitBench(argv: string[]): Promise<string> {
     `Split: ${plan.bands} bands of ${plan.bandHeight} rows, k = ${plan.shrinks}. Service path: upload start to status done, API and workers as processes, MinIO; ` +
       'each contender with fresh worker processes (no warm-up image); peak RSS from /usr/bin/time -v per worker process.',
     '',
-    '| contender | wall s, median (range) | x whole, 1 worker | x vips dzsave | peak RSS per worker, MB (max over runs) |',
-    '|---|---|---|---|---|',
-    `| vips dzsave (Debian CLI) | ${range(vips)} | | 1.00x | ${Math.max(...vipsRss)} |`,
+    '| contender | wall s, median (range) | x whole, 1 worker | x vips dzsave | workers\' CPU s, median | peak RSS per worker, MB (max over runs) |',
+    '|---|---|---|---|---|---|',
+    `| vips dzsave (Debian CLI) | ${range(vips)} | | 1.00x | ${round1(median(vipsCpu))} | ${Math.max(...vipsRss)} |`,
     ...rows.map((r) => {
       const m = median(r.wallS);
       const perWorker = r.workerRssMB[0]!.map((_, w) => Math.max(...r.workerRssMB.map((runRss) => runRss[w] ?? 0)));
-      return `| ${r.label} | ${range(r.wallS)} | ${(whole / m).toFixed(2)}x faster | ${(m / vipsS).toFixed(2)}x | ${perWorker.join(', ')} |`;
+      return `| ${r.label} | ${range(r.wallS)} | ${(whole / m).toFixed(2)}x faster | ${(m / vipsS).toFixed(2)}x | ${round1(median(r.workerCpuS))} | ${perWorker.join(', ')} |`;
     }),
     '',
   ];

@@ -179,7 +179,10 @@ class Halver {
       const p2 = 2 * x + 1 < width ? p1 + nb : p1;
       const o = x * nb;
       if (!this.alpha) {
-        for (let z = 0; z < nb; z++) q[o + z] = (top[p1 + z]! + top[p2 + z]! + bottom[p1 + z]! + bottom[p2 + z]! + 2) >> 2;
+        q[o] = (top[p1]! + top[p2]! + bottom[p1]! + bottom[p2]! + 2) >> 2;
+        q[o + 1] = (top[p1 + 1]! + top[p2 + 1]! + bottom[p1 + 1]! + bottom[p2 + 1]! + 2) >> 2;
+        q[o + 2] = (top[p1 + 2]! + top[p2 + 2]! + bottom[p1 + 2]! + bottom[p2 + 2]! + 2) >> 2;
+        if (nb === 4) q[o + 3] = (top[p1 + 3]! + top[p2 + 3]! + bottom[p1 + 3]! + bottom[p2 + 3]! + 2) >> 2;
         continue;
       }
       const a1 = top[p1 + nb - 1]!;
