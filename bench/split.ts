@@ -55,7 +55,7 @@ export async function splitBench(argv: string[]): Promise<string> {
   const splitPixels = Number(values['split-pixels']);
   const runs = Number(values.runs);
   const workerCounts = values.workers!.split(',').map(Number);
-  const meta = await sharp(image).metadata();
+  const meta = await sharp(image, { limitInputPixels: false }).metadata();
   const plan = planBands(meta.width!, meta.height!, splitPixels);
   if (!plan) throw new Error(`${image} (${meta.width}x${meta.height}) is not split at ${splitPixels} pixels`);
   const contenders: Contender[] = [

@@ -64,9 +64,12 @@ const schema = z.object({
   WORKER_PREVIEW: bool.default(true),
   /**
    * Images above this many pixels are cut as horizontal bands by several workers at once, then
-   * assembled (docs/split-jobs.md); 0: never split. Default chosen by measurement: docs/split-jobs.md.
+   * assembled (docs/split-jobs.md); 0: never split. 1 GP, the largest image accepted before 10 GP
+   * inputs were: a split costs about 1.8x the workers' CPU of a whole cut (decoding the rows above
+   * each band, the band's file, its level image), measured on 2 shared cores (docs/split-jobs.md),
+   * so only images that would otherwise take one worker minutes are split.
    */
-  WORKER_SPLIT_PIXELS: z.coerce.number().int().min(0).default(256_000_000),
+  WORKER_SPLIT_PIXELS: z.coerce.number().int().min(0).default(1_000_000_000),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   FETCH_ALLOW_HOSTS: hostPortList.default([]),

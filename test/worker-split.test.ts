@@ -11,7 +11,7 @@ import type { Queue } from 'bullmq';
 import { useTestServers } from './helpers/servers.js';
 import { startImageService, upload, type ImageService } from './helpers/image-service.js';
 import { tempDir } from './helpers/fixtures.js';
-import { waitFor } from './helpers/test-config.js';
+import { testConfig, waitFor } from './helpers/test-config.js';
 import { assertPyramidInS3, listKeys, noisy } from './helpers/split-fixtures.js';
 import { createTileQueue, partJobId, type TileJobData } from '../shared/queue.js';
 import { planBands } from '../shared/tiling/band-plan.js';
@@ -50,6 +50,14 @@ async function watch(id: string, until: (d: ImageDoc) => boolean, seen: ImageDoc
     return d && until(d) ? d : undefined;
   }, 120_000, 30);
 }
+
+test('WORKER_SPLIT_PIXELS: 1 GP by default, 0 allowed (never split), negative or fractional refused', async () => {
+  const servers = await useTestServers();
+  assert.equal((await testConfig(servers, 'split-default')).workerSplitPixels, 1_000_000_000);
+  assert.equal((await testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '0' })).workerSplitPixels, 0);
+  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '-1' }), /WORKER_SPLIT_PIXELS/);
+  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '1.5' }), /WORKER_SPLIT_PIXELS/);
+});
 
 const finished = (d: ImageDoc) => d.status === 'done' || d.status === 'failed';
 

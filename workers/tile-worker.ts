@@ -57,7 +57,9 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
     log.info({ outcome }, 'job finished');
     return outcome;
   } catch (thrown) {
-    if (thrown instanceof ImageDeletedError) {
+    // Deleted meanwhile: whatever failed (its original gone from S3, its status write refused) failed because of that.
+    const deleted = thrown instanceof ImageDeletedError || (await deps.store.get(imageId).then((d) => d === null, () => false));
+    if (deleted) {
       await removeImageData(imageId, deps, { localDirs: [localDir] });
       return 'image-gone';
     }
