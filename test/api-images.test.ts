@@ -245,9 +245,10 @@ describe('GET /api/v1/images/:id', () => {
     assert.equal(res.status, 200);
     const view = (await res.json()) as Record<string, unknown>;
     assert.deepEqual(Object.keys(view).sort(), [
-      'attempts', 'bytes', 'createdAt', 'error', 'filename', 'format', 'height', 'id', 'levels', 'links', 'progress',
+      'attempts', 'bytes', 'createdAt', 'error', 'filename', 'format', 'height', 'id', 'levels', 'links', 'parts', 'progress',
       'source', 'stage', 'status', 'tags', 'tileSize', 'tiles', 'title', 'updatedAt', 'width',
     ]);
+    assert.equal(view.parts, null, 'an image cut whole has no parts (docs/split-jobs.md)');
     assert.equal(view.bytes, 10);
     assert.equal(view.filename, 'x.png');
     assert.deepEqual(view.tags, []);
