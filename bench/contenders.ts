@@ -46,15 +46,16 @@ export const GDAL: OneShot = {
 export const HUGEMAP_TILE: OneShot = {
   id: 'hugemap-tile',
   label: 'hugemap tile',
-  // As a user runs it: the built CLI, its defaults (2 libvips threads), no allocator tricks.
-  command: (input, out) => ({ command: process.execPath, args: [HUGEMAP_CLI, 'tile', input, '--out', out] }),
+  // As a user runs it: the built CLI, its defaults (2 libvips threads), no allocator tricks;
+  // --quiet, as stderr is a pipe here: the tiler alone is timed, not its progress lines.
+  command: (input, out) => ({ command: process.execPath, args: [HUGEMAP_CLI, 'tile', input, '--out', out, '--quiet'] }),
 };
 
 /** The same through sharp's tile() encoder (the default before direct mode + Huffman pass): slower, same pixels, about the same bytes. */
 export const HUGEMAP_TILE_SHARP: OneShot = {
   id: 'hugemap-tile-sharp',
   label: 'hugemap tile --jpeg-encoder sharp',
-  command: (input, out) => ({ command: process.execPath, args: [HUGEMAP_CLI, 'tile', input, '--out', out, '--jpeg-encoder', 'sharp'] }),
+  command: (input, out) => ({ command: process.execPath, args: [HUGEMAP_CLI, 'tile', input, '--out', out, '--jpeg-encoder', 'sharp', '--quiet'] }),
 };
 
 /** Debian names it gdal2tiles.py (gdal-bin); newer GDAL also installs gdal2tiles. */

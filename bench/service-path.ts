@@ -99,6 +99,8 @@ export async function startStack(dir: string, { s3Server, quick = false }: Stack
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'warn',
+    // A private stack on loopback, measured for tiling: its uploads act as the local admin, like `hugemap dev`'s.
+    AUTH_MODE: 'open',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const partial = { env, s3 };

@@ -3,8 +3,8 @@
  * Node 20+ (uses fetch, node:fs and node:crypto). Every failure is a
  * HugemapApiError carrying the API's stable `HUGEMAP_ERR_*` code.
  *
- *   const hm = new HugemapClient({ baseUrl: 'http://127.0.0.1:8080', signingKey: process.env.SIGNING_KEY });
- *   const { id } = await hm.saveImage('photo.jpg', { title: 'Harbour', tags: ['sea'] });
+ *   const hm = new HugemapClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: process.env.HUGEMAP_API_KEY });
+ *   const { id } = await hm.saveImage('photo.jpg', { title: 'Harbour', tags: ['sea'], visibility: 'private' });
  *   await hm.waitUntilDone(id, { onProgress: (i) => console.log(i.progress) });
  *   hm.scaledImageUrl(id, '320x240');
  */
@@ -19,6 +19,8 @@ import type { ImageInfo, SavedImage, SaveOptions, ScaledUrlOptions } from './typ
 export interface HugemapClientOptions {
   /** The API's origin, e.g. `http://127.0.0.1:8080`. */
   baseUrl: string;
+  /** An API key (`hm_...`, from POST /api/v1/keys or `hugemap keys create`), sent as `Authorization: Bearer`. Needed to upload or change images where AUTH_MODE=required. */
+  apiKey?: string;
   /** The server's SIGNING_KEY: scaledImageUrl then signs sizes that are not presets. Keep it server-side. */
   signingKey?: string;
   /** Names the server treats as presets (never signed). @defaultValue thumb, small, medium, large, square */
@@ -51,6 +53,7 @@ export class HugemapClient {
       const body: Record<string, unknown> = { url: String(input) };
       if (opts.title !== undefined) body.title = opts.title;
       if (opts.tags !== undefined) body.tags = opts.tags;
+      if (opts.visibility !== undefined) body.visibility = opts.visibility;
       return this.saved(await this.request('POST', '/api/v1/images', { json: body }));
     }
     let stream: AsyncIterable<Uint8Array>;
@@ -66,6 +69,7 @@ export class HugemapClient {
     const fields: Record<string, string> = {};
     if (opts.title !== undefined) fields.title = opts.title;
     if (opts.tags !== undefined) fields.tags = opts.tags.join(',');
+    if (opts.visibility !== undefined) fields.visibility = opts.visibility;
     const { body, contentType } = multipartBody(fields, { filename: filename ?? 'image', stream });
     return this.saved(await this.request('POST', '/api/v1/images', { body, contentType }));
   }
@@ -166,6 +170,7 @@ export class HugemapClient {
 
   private async request(method: string, path: string, opts: { json?: unknown; body?: ReadableStream<Uint8Array>; contentType?: string } = {}): Promise<Response> {
     const headers: Record<string, string> = {};
+    if (this.options.apiKey !== undefined) headers.authorization = `Bearer ${this.options.apiKey}`;
     let body: BodyInit | undefined;
     if (opts.json !== undefined) {
       headers['content-type'] = 'application/json';

@@ -17,6 +17,8 @@ export interface SaveOptions {
   tags?: string[];
   /** File name to report for Buffer and stream input (a path's own name is used otherwise). */
   filename?: string;
+  /** public (listed), unlisted (anyone with the id) or private (owner and admins); the server's DEFAULT_VISIBILITY when absent. */
+  visibility?: 'public' | 'unlisted' | 'private';
 }
 
 export type ScaledFormat = 'jpg' | 'webp' | 'png';

@@ -9,14 +9,25 @@ import type { Collection, Db } from 'mongodb';
 import { z } from 'zod';
 
 const MAX_COORD = 10_000_000;
+/**
+ * Caps that keep one image's annotations small enough to list and store: a
+ * shape of MAX_POINTS points is about 50 KB of JSON, and a page of
+ * MAX_PAGE_SIZE of them a few MB at worst (a probe once made one GET of 28 MB).
+ */
+export const MAX_POINTS = 2000;
+export const MAX_TITLE_CHARS = 200;
+export const MAX_COMMENT_CHARS = 2000;
+export const MAX_ANNOTATIONS_PER_IMAGE = 500;
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 200;
 const coord = z.number().finite().min(-MAX_COORD).max(MAX_COORD);
 const point = z.tuple([coord, coord]);
 
 /** One shape per kind; the point count is part of each kind's contract. */
 export const annotationGeometry = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('marker'), points: z.array(point).length(1) }),
-  z.strictObject({ type: z.literal('line'), points: z.array(point).min(2).max(10_000) }),
-  z.strictObject({ type: z.literal('polygon'), points: z.array(point).min(3).max(10_000) }),
+  z.strictObject({ type: z.literal('line'), points: z.array(point).min(2).max(MAX_POINTS) }),
+  z.strictObject({ type: z.literal('polygon'), points: z.array(point).min(3).max(MAX_POINTS) }),
   /** Two opposite corners. */
   z.strictObject({ type: z.literal('rectangle'), points: z.array(point).length(2) }),
   /** Centre and radius, both in pixels. */
@@ -27,8 +38,8 @@ export type AnnotationGeometry = z.infer<typeof annotationGeometry>;
 export type AnnotationType = AnnotationGeometry['type'];
 
 export const annotationText = z.strictObject({
-  title: z.string().trim().max(200).default(''),
-  comment: z.string().trim().max(5000).default(''),
+  title: z.string().trim().max(MAX_TITLE_CHARS).default(''),
+  comment: z.string().trim().max(MAX_COMMENT_CHARS).default(''),
 });
 
 /** As stored: points as {x, y} objects (FerretDB, like some MongoDB-compatible servers, refuses nested arrays). */
@@ -80,7 +91,26 @@ export interface AnnotationView {
   updatedAt: string;
 }
 
-export const MAX_ANNOTATIONS_PER_IMAGE = 1000;
+/** Where a page of a listing ended: the next page starts after it (creation order, then id). */
+export interface AnnotationCursor {
+  createdAt: Date;
+  id: string;
+}
+
+export function encodeCursor(c: AnnotationCursor): string {
+  return Buffer.from(JSON.stringify([c.createdAt.getTime(), c.id])).toString('base64url');
+}
+
+/** null for anything that is not a cursor this API handed out. */
+export function decodeCursor(text: string): AnnotationCursor | null {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    if (!Array.isArray(v) || v.length !== 2 || !Number.isSafeInteger(v[0]) || typeof v[1] !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v[1])) return null;
+    return { createdAt: new Date(v[0] as number), id: v[1] };
+  } catch {
+    return null;
+  }
+}
 
 export class AnnotationsStore {
   private constructor(private readonly annotations: Collection<StoredAnnotation>) {}
@@ -91,9 +121,18 @@ export class AnnotationsStore {
     return new AnnotationsStore(annotations);
   }
 
-  async list(imageId: string): Promise<AnnotationDoc[]> {
-    const docs = await this.annotations.find({ imageId }).sort({ createdAt: 1, _id: 1 }).limit(MAX_ANNOTATIONS_PER_IMAGE).toArray();
-    return docs.map(fromStored);
+  /** One page in creation order, and where the next one starts (null on the last page). */
+  async list(imageId: string, opts: { limit?: number; after?: AnnotationCursor | null } = {}): Promise<{ items: AnnotationDoc[]; next: AnnotationCursor | null }> {
+    const limit = Math.max(1, Math.min(MAX_PAGE_SIZE, opts.limit ?? DEFAULT_PAGE_SIZE));
+    const after = opts.after;
+    const filter = after
+      ? { imageId, $or: [{ createdAt: { $gt: after.createdAt } }, { createdAt: after.createdAt, _id: { $gt: after.id } }] }
+      : { imageId };
+    // One more than asked tells whether another page follows.
+    const docs = await this.annotations.find(filter).sort({ createdAt: 1, _id: 1 }).limit(limit + 1).toArray();
+    const items = docs.slice(0, limit).map(fromStored);
+    const last = items.at(-1);
+    return { items, next: docs.length > limit && last ? { createdAt: new Date(last.createdAt), id: last._id } : null };
   }
 
   async get(imageId: string, id: string): Promise<AnnotationDoc | null> {
@@ -109,6 +148,18 @@ export class AnnotationsStore {
     const doc: StoredAnnotation = { _id: randomBytes(9).toString('base64url'), imageId, geometry: toStored(geometry), ...text, createdAt: now, updatedAt: now };
     await this.annotations.insertOne(doc);
     return fromStored(doc);
+  }
+
+  /** Several at once (a W3C import), created in the given order. */
+  async createMany(imageId: string, items: Array<{ geometry: AnnotationGeometry; text: { title: string; comment: string } }>, now = new Date()): Promise<AnnotationDoc[]> {
+    if (items.length === 0) return [];
+    // Creation order is the listing order: one millisecond apart keeps the page's order.
+    const docs: StoredAnnotation[] = items.map(({ geometry, text }, i) => {
+      const at = new Date(now.getTime() + i);
+      return { _id: randomBytes(9).toString('base64url'), imageId, geometry: toStored(geometry), ...text, createdAt: at, updatedAt: at };
+    });
+    await this.annotations.insertMany(docs, { ordered: true });
+    return docs.map(fromStored);
   }
 
   async update(

@@ -22,11 +22,47 @@ const schema = z.object({
    * open: every request acts as a local admin; only for `hugemap dev` on loopback.
    */
   AUTH_MODE: z.enum(['required', 'open']).default('required'),
-  /** Ops dashboard (/admin/queues): a bearer/cookie token, or basic auth; with neither it is not served at all. */
+  /**
+   * The bootstrap credential: `Authorization: Bearer <ADMIN_TOKEN>` acts as an admin, so a fresh
+   * install can create its first user (POST /api/v1/users). Unset: no such credential.
+   */
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  ADMIN_USER: z.string().min(1).optional(),
-  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** Removed: the queue dashboard takes an admin user's session or an admin-scoped key. */
+  ADMIN_USER: z.undefined({ error: 'no longer used: create an admin user (hugemap users add NAME --role admin) and sign in at /login' }).optional(),
+  ADMIN_PASSWORD: z.undefined({ error: 'no longer used: create an admin user (hugemap users add NAME --role admin) and sign in at /login' }).optional(),
   ADMIN_READ_ONLY: bool.default(true),
+  /** Visibility of an upload that does not say: public in AUTH_MODE=open, unlisted otherwise. */
+  DEFAULT_VISIBILITY: z.enum(['public', 'unlisted', 'private']).optional(),
+  /**
+   * Behind a reverse proxy: which X-Forwarded-* to believe (express's "trust proxy": true, a hop
+   * count, or addresses/CIDRs such as `loopback`). Decides req.secure (Secure cookies) and client addresses.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | number | string => (v === 'true' ? true : v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v)),
+  /** How long a browser sign-in lasts. */
+  SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 7),
+  /** Per-user storage quotas (admins are exempt; per-user overrides with `hugemap users add --quota-*`); 0 = no limit. */
+  QUOTA_BYTES: z.coerce.number().int().min(0).default(50 * 1024 ** 3),
+  QUOTA_IMAGES: z.coerce.number().int().min(0).default(1000),
+  /** Total pixels of one user's images: a tiny file can declare a huge image (and its tiles cost the storage). */
+  QUOTA_PIXELS: z.coerce.number().int().min(0).default(20_000_000_000),
+  /** Failed sign-ins allowed per user name, and per client address, in RATE_LIMIT_SIGNIN_WINDOW_S. */
+  RATE_LIMIT_SIGNIN_PER_NAME: z.coerce.number().int().min(1).default(8),
+  RATE_LIMIT_SIGNIN_PER_ADDRESS: z.coerce.number().int().min(1).default(30),
+  RATE_LIMIT_SIGNIN_WINDOW_S: z.coerce.number().int().min(1).default(15 * 60),
+  /** Writes (POST, PATCH, DELETE) per principal per minute. */
+  RATE_LIMIT_WRITES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  /** Renders not in the cache (scaled sizes, IIIF) per client per minute. */
+  RATE_LIMIT_RENDERS_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  /** Open connections the API accepts at once; more are refused by the server. */
+  MAX_CONNECTIONS: z.coerce.number().int().min(1).default(1024),
+  /** The request line and headers must arrive within this. */
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** An upload slower than this (averaged over 30 s) is cut: a never-ending body cannot hold a connection. */
+  MIN_UPLOAD_BYTES_PER_SECOND: z.coerce.number().int().min(0).default(1024),
+  MIN_UPLOAD_RATE_WINDOW_S: z.coerce.number().int().min(1).max(3600).default(30),
   /** Part size of resumable browser uploads (tus) in S3; S3 wants at least 5 MiB. */
   TUS_PART_BYTES: z.coerce.number().int().min(5 * 1024 ** 2).max(5 * 1024 ** 3).default(8 * 1024 ** 2),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
@@ -40,19 +76,21 @@ const schema = z.object({
   PUBLIC_BASE_URL: z.string().url().optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
+  /** Prometheus /metrics of the API on its own port, never the public one; unset: no metrics listener. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Prometheus /metrics and /healthz of a worker process; unset: no listener. `hugemap dev` gives worker i this + i. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Address the metrics listeners bind; unset: the same as HOST. */
+  METRICS_HOST: z.string().min(1).optional(),
   /** Larger images are refused from their header; 10 GP, since memory stays bounded at any size (the service path splits such images: docs/split-jobs.md). */
   MAX_PIXELS: z.coerce.number().int().positive().default(10_000_000_000),
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
-  /** direct: dzsave's direct mode + lossless Huffman pass (fastest); sharp: sharp's tile() with optimize_coding. Same pixels, about the same bytes (README, Performance). */
+  /** direct: dzsave's direct mode + lossless Huffman pass (fastest); sharp: sharp's tile() with optimize_coding. Same pixels, about the same bytes (docs/performance.md). */
   TILE_JPEG_ENCODER: z.enum(['direct', 'sharp']).default('direct'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
-  /**
-   * libvips threads for a job's cut (sharp.concurrency, process-wide). 1, not one a core: a job
-   * already keeps about two cores busy (the cut, the Huffman pass's thread, uploads), and on 2 cores a
-   * second libvips thread gave the same time for 20-30 MB more at 944 MP (README, Configuration).
-   */
+  /** libvips threads for a job's cut (sharp.concurrency). 1: a job already keeps about two cores busy, and a second thread bought memory, not time (docs/memory.md). */
   WORKER_VIPS_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   /**
    * Tile PUTs a job keeps going at once (shared/storage/tile-row-uploader.ts), each on a socket of
@@ -87,13 +125,37 @@ const schema = z.object({
   SCALE_PRESETS: z.string().optional(),
   /** Appended to generated alt texts, e.g. " (photo)". */
   ALT_SUFFIX: z.string().max(200).default(''),
+  /** Scaled-size renders (/i/) waiting for a slot beyond the 2 running; more are answered 503 HUGEMAP_ERR_BUSY. */
+  SCALE_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(64),
+  /** IIIF renders running at once, apart from /i/'s (so IIIF clients cannot starve the presets). */
+  IIIF_RENDERS: z.coerce.number().int().min(1).max(64).default(1),
+  /** IIIF renders waiting for a slot; more are answered 503 HUGEMAP_ERR_BUSY with Retry-After. */
+  IIIF_RENDER_QUEUE: z.coerce.number().int().min(0).max(10_000).default(8),
+  /** Largest IIIF output in pixels (info.json maxArea); maxWidth/maxHeight are SCALE_MAX_DIMENSION. */
+  IIIF_MAX_AREA: z.coerce.number().int().min(256).max(268_435_456).default(16_777_216),
 });
 
 export type Config = Readonly<{
   /** AUTH_MODE: who must prove who they are (services/api/access). */
   authMode: 'required' | 'open';
-  /** Ops dashboard credentials (see ADMIN_* above). */
-  admin: Readonly<{ token: string | undefined; user: string | undefined; password: string | undefined; readOnly: boolean }>;
+  /** ADMIN_TOKEN (the bootstrap admin) and ADMIN_READ_ONLY (the queue dashboard). */
+  admin: Readonly<{ token: string | undefined; readOnly: boolean }>;
+  defaultVisibility: 'public' | 'unlisted' | 'private';
+  trustProxy: boolean | number | string;
+  sessionTtlMs: number;
+  quota: Readonly<{ bytes: number; images: number; pixels: number }>;
+  rateLimits: Readonly<{
+    signinPerName: number;
+    signinPerAddress: number;
+    signinWindowS: number;
+    writesPerMinute: number;
+    rendersPerMinute: number;
+  }>;
+  maxConnections: number;
+  headersTimeoutMs: number;
+  /** A request body must bring minUploadBytesPerSecond x this many bytes in every such window (0: no minimum). */
+  minUploadBytesPerSecond: number;
+  minUploadRateWindowS: number;
   tusPartBytes: number;
   redisUrl: string;
   mongoUrl: string;
@@ -108,6 +170,8 @@ export type Config = Readonly<{
   publicBaseUrl: string | undefined;
   port: number;
   host: string;
+  /** METRICS_PORT / WORKER_METRICS_PORT / METRICS_HOST: the Prometheus listeners (undefined port: none). */
+  metrics: Readonly<{ apiPort: number | undefined; workerPort: number | undefined; host: string }>;
   maxPixels: number;
   maxBufferedPixels: number;
   maxUploadBytes: number;
@@ -135,6 +199,12 @@ export type Config = Readonly<{
     /** Raw `name=spec` list; parsed (and checked) by services/scaling/presets.ts. */
     presets: string | undefined;
     altSuffix: string;
+    /** SCALE_RENDER_QUEUE: /i/ renders that may wait for a slot. */
+    renderQueue: number;
+    /** IIIF_RENDERS, IIIF_RENDER_QUEUE, IIIF_MAX_AREA: IIIF's own render slots, queue and output cap. */
+    iiifRenders: number;
+    iiifRenderQueue: number;
+    iiifMaxArea: number;
   }>;
 }>;
 
@@ -150,12 +220,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
     throw new ConfigError('invalid configuration: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither');
   }
-  if ((e.ADMIN_USER === undefined) !== (e.ADMIN_PASSWORD === undefined)) {
-    throw new ConfigError('invalid configuration: set both ADMIN_USER and ADMIN_PASSWORD, or neither');
-  }
   return Object.freeze({
     authMode: e.AUTH_MODE,
-    admin: Object.freeze({ token: e.ADMIN_TOKEN, user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, readOnly: e.ADMIN_READ_ONLY }),
+    admin: Object.freeze({ token: e.ADMIN_TOKEN, readOnly: e.ADMIN_READ_ONLY }),
+    defaultVisibility: e.DEFAULT_VISIBILITY ?? (e.AUTH_MODE === 'open' ? 'public' : 'unlisted'),
+    trustProxy: e.TRUST_PROXY,
+    sessionTtlMs: Math.round(e.SESSION_TTL_HOURS * 3600_000),
+    quota: Object.freeze({ bytes: e.QUOTA_BYTES, images: e.QUOTA_IMAGES, pixels: e.QUOTA_PIXELS }),
+    rateLimits: Object.freeze({
+      signinPerName: e.RATE_LIMIT_SIGNIN_PER_NAME,
+      signinPerAddress: e.RATE_LIMIT_SIGNIN_PER_ADDRESS,
+      signinWindowS: e.RATE_LIMIT_SIGNIN_WINDOW_S,
+      writesPerMinute: e.RATE_LIMIT_WRITES_PER_MINUTE,
+      rendersPerMinute: e.RATE_LIMIT_RENDERS_PER_MINUTE,
+    }),
+    maxConnections: e.MAX_CONNECTIONS,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+    minUploadBytesPerSecond: e.MIN_UPLOAD_BYTES_PER_SECOND,
+    minUploadRateWindowS: e.MIN_UPLOAD_RATE_WINDOW_S,
     tusPartBytes: e.TUS_PART_BYTES,
     redisUrl: e.REDIS_URL,
     mongoUrl: e.MONGO_URL,
@@ -170,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     port: e.PORT,
     host: e.HOST,
+    metrics: Object.freeze({ apiPort: e.METRICS_PORT, workerPort: e.WORKER_METRICS_PORT, host: e.METRICS_HOST ?? e.HOST }),
     maxPixels: e.MAX_PIXELS,
     maxBufferedPixels: e.MAX_BUFFERED_PIXELS,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
@@ -193,6 +276,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDimension: e.SCALE_MAX_DIMENSION,
       presets: e.SCALE_PRESETS,
       altSuffix: e.ALT_SUFFIX,
+      renderQueue: e.SCALE_RENDER_QUEUE,
+      iiifRenders: e.IIIF_RENDERS,
+      iiifRenderQueue: e.IIIF_RENDER_QUEUE,
+      iiifMaxArea: e.IIIF_MAX_AREA,
     }),
   });
 }
+
+/** The variables and their defaults, for the check of docs/configuration.md (test/docs.test.ts). */
+export const configSchema = schema;

@@ -214,6 +214,26 @@ export class BadSignatureError extends InputError {
   }
 }
 
+/** A well-formed request for something this server does not implement (IIIF: a format it cannot write). */
+export class NotImplementedError extends InputError {
+  constructor(message: string) {
+    super('HUGEMAP_ERR_NOT_IMPLEMENTED', message, 501);
+  }
+}
+
+/**
+ * Too much work queued already (renders): try again shortly. Transient, a 503 with
+ * Retry-After (`retryAfterSeconds`), so clients and proxies back off instead of piling on.
+ */
+export class BusyError extends HugemapError {
+  readonly retryAfterSeconds: number;
+
+  constructor(what: string, retryAfterSeconds: number) {
+    super('HUGEMAP_ERR_BUSY', `too many ${what} waiting; try again in ${retryAfterSeconds} s`, { httpStatus: 503, permanent: false });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** No credential, or one that is unknown, expired or revoked: 401 with `WWW-Authenticate: Bearer`. */
 export class UnauthenticatedError extends InputError {
   constructor(message = 'sign in or send an API key (Authorization: Bearer hm_...)') {
@@ -249,5 +269,19 @@ export class QuotaExceededError extends InputError {
 export class ConflictError extends InputError {
   constructor(message: string) {
     super('HUGEMAP_ERR_CONFLICT', message, 409);
+  }
+}
+
+/** A request body (JSON, form) larger than its route accepts; uploads have their own UploadTooLargeError. */
+export class BodyTooLargeError extends InputError {
+  constructor() {
+    super('HUGEMAP_ERR_TOO_LARGE', 'request body is too large', 413);
+  }
+}
+
+/** A request body that trickles: slower than MIN_UPLOAD_BYTES_PER_SECOND over a window (services/api/upload-rate.ts). */
+export class UploadTooSlowError extends InputError {
+  constructor(minBytesPerSecond: number) {
+    super('HUGEMAP_ERR_UPLOAD_TOO_SLOW', `request body slower than ${minBytesPerSecond} bytes/s; connection closed`, 408);
   }
 }

@@ -11,6 +11,8 @@ export interface TileJobData {
   imageId: string;
   /** Absent: the whole image (which may split itself into parts). */
   part?: TileJobPart;
+  /** The API request that submitted the image, so the worker's log lines can be matched to it. */
+  reqId?: string;
 }
 
 /**
@@ -51,12 +53,12 @@ export function createTileQueue(redisUrl: string, prefix: string): Queue<TileJob
 }
 
 /** The job id is the image id, so enqueueing the same image twice is a no-op. */
-export async function enqueueTileJob(queue: Queue<TileJobData>, imageId: string): Promise<void> {
+export async function enqueueTileJob(queue: Queue<TileJobData>, imageId: string, reqId?: string): Promise<void> {
   // Content ids repeat: the same bytes uploaded again after a DELETE get the same id, and a
   // finished job kept under that id would make BullMQ drop the new one silently.
   const previous = await queue.getJob(imageId);
   if (previous && ((await previous.isCompleted()) || (await previous.isFailed()))) await previous.remove();
-  await queue.add('tile', { imageId }, { ...tileJobOptions, jobId: imageId });
+  await queue.add('tile', reqId === undefined ? { imageId } : { imageId, reqId }, { ...tileJobOptions, jobId: imageId });
 }
 
 export function createFlowProducer(redisUrl: string, prefix: string): FlowProducer {

@@ -24,6 +24,11 @@ export class StatusEvents {
     this.pub.on('error', this.onError);
   }
 
+  /** The non-blocking command connection, shared with other short Redis commands of this process (rate limits). */
+  get commands(): Redis {
+    return this.pub;
+  }
+
   async publish(doc: ImageDoc): Promise<void> {
     await this.pub.publish(channelFor(this.prefix, doc._id), JSON.stringify(doc));
   }

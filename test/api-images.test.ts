@@ -14,6 +14,7 @@ import { useTestServers } from './helpers/servers.js';
 import { assertNoStack, startTestApi, type TestApi } from './helpers/api-harness.js';
 import { waitFor } from './helpers/test-config.js';
 import { readAll, startServer, serveBody, type TestServer } from './helpers/http-fixtures.js';
+import { documented } from './helpers/openapi.js';
 
 const MAX_UPLOAD = 64 * 1024;
 let api: TestApi;
@@ -92,7 +93,7 @@ describe('POST /api/v1/images (upload)', () => {
   test('a small JPEG with a title first: 202, original in S3 byte for byte, doc queued, job queued', async () => {
     const res = await postForm(form([['title', 'Red square'], ['file', blob(jpeg, 'image/jpeg'), 'red.jpg']]));
     assert.equal(res.status, 202);
-    const body = (await res.json()) as { id: string; status: string; links: Record<string, string | null> };
+    const body = (await documented(res, 'post', '/api/v1/images')) as { id: string; status: string; links: Record<string, string | null> };
     // Content id: the first 16 bytes of the SHA-256 of the bytes, base64url.
     assert.equal(body.id, createHash('sha256').update(jpeg).digest().subarray(0, 16).toString('base64url'));
     assert.equal(body.status, 'queued');
@@ -114,8 +115,9 @@ describe('POST /api/v1/images (upload)', () => {
     assert.deepEqual(doc?.source, { kind: 'upload', contentType: 'image/jpeg', bytes: jpeg.length, filename: 'red.jpg', sha256: sha256(jpeg) });
     assert.deepEqual(await keysUnder('uploads/'), [], 'the temporary upload key is gone');
 
+    // The job carries the request's id (answered as X-Request-Id), so the worker's log lines can be matched to it.
     const job = await api.queue.getJob(body.id);
-    assert.deepEqual(job?.data, { imageId: body.id });
+    assert.deepEqual(job?.data, { imageId: body.id, reqId: res.headers.get('x-request-id') });
   });
 
   test('title after the file is accepted too', async () => {
@@ -232,7 +234,7 @@ describe('POST /api/v1/images (URL)', () => {
     const view = (await (await fetch(`${api.base}/api/v1/images/${id}`)).json()) as { source: unknown; title: string };
     assert.deepEqual(view.source, { kind: 'url', url });
     assert.equal(view.title, 'by url');
-    assert.deepEqual((await api.queue.getJob(id))?.data, { imageId: id });
+    assert.deepEqual((await api.queue.getJob(id))?.data, { imageId: id, reqId: res.headers.get('x-request-id') });
   });
 });
 
@@ -243,11 +245,16 @@ describe('GET /api/v1/images/:id', () => {
     await api.store.update(id, { status: 'done', stage: 'done', progress: 1, width: 640, height: 480, format: 'jpeg', levels: 11, 'checkpoint.tileRows': { tiler: 't', rows: [1, 1] } });
     const res = await fetch(`${api.base}/api/v1/images/${id}`);
     assert.equal(res.status, 200);
-    const view = (await res.json()) as Record<string, unknown>;
+    const view = (await documented(res, 'get', '/api/v1/images/{id}')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(view).sort(), [
-      'attempts', 'bytes', 'createdAt', 'error', 'filename', 'format', 'height', 'id', 'levels', 'links', 'parts', 'progress',
-      'source', 'stage', 'status', 'tags', 'tileSize', 'tiles', 'title', 'updatedAt', 'width',
+      'attempts', 'bytes', 'canEdit', 'createdAt', 'downloadable', 'error', 'filename', 'format', 'height', 'id', 'levels', 'links',
+      'owner', 'parts', 'progress', 'source', 'stage', 'status', 'tags', 'tileSize', 'tiles', 'title', 'updatedAt', 'visibility', 'width',
     ]);
+    // A document from before accounts: the bootstrap admin's, public; AUTH_MODE=open's caller is that admin.
+    assert.equal(view.owner, 'admin');
+    assert.equal(view.visibility, 'public');
+    assert.equal(view.downloadable, false);
+    assert.equal(view.canEdit, true);
     assert.equal(view.parts, null, 'an image cut whole has no parts (docs/split-jobs.md)');
     assert.equal(view.bytes, 10);
     assert.equal(view.filename, 'x.png');
@@ -275,7 +282,8 @@ describe('GET /api/v1/images/:id', () => {
 describe('GET /api/v1/images (list)', () => {
   test('pages of 3 return every image exactly once, newest first', async () => {
     const t0 = Date.parse('2030-01-01T00:00:00Z');
-    for (let i = 0; i < 5; i++) {
+    // Seven of its own (three pages of 3), whatever other tests of this file left.
+    for (let i = 0; i < 7; i++) {
       // Two share a timestamp, so the id must break the tie consistently.
       const at = new Date(t0 + Math.min(i, 3) * 1000);
       await api.store.create(newImageDoc(`ListTest_000000${i}`, { kind: 'upload' }, `list ${i}`, at));
@@ -287,7 +295,7 @@ describe('GET /api/v1/images (list)', () => {
     let pages = 0;
     do {
       const url: string = `${api.base}/api/v1/images?limit=3${cursor ? `&cursor=${cursor}` : ''}`;
-      const page = (await (await fetch(url)).json()) as { items: Array<{ id: string }>; nextCursor: string | null };
+      const page = (await documented(await fetch(url), 'get', '/api/v1/images')) as { items: Array<{ id: string }>; nextCursor: string | null };
       assert.ok(page.items.length <= 3);
       seen.push(...page.items.map((i) => i.id));
       cursor = page.nextCursor;

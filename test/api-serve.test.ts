@@ -10,6 +10,8 @@ import http from 'node:http';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { newImageDoc } from '../shared/image-status.js';
+import { Queue } from 'bullmq';
+import { TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { startApiServer } from '../services/api/server.js';
@@ -36,8 +38,11 @@ const get = (path: string, headers: Record<string, string> = {}, signal?: AbortS
 
 describe('tiles origin', () => {
   const id = 'TileOrigin_01234';
+  /** /tiles asks the status document who may read the image: a public one here (upsert: each test may run alone). */
+  const ensureImage = () => api.store.images.updateOne({ _id: id }, { $setOnInsert: newImageDoc(id, { kind: 'upload' }, null) }, { upsert: true });
 
   test('serves a stored tile with CORS, immutable caching, ETag and 304 on If-None-Match', async () => {
+    await ensureImage();
     await api.s3.putBody(`images/${id}/image_files/9/1_2.jpeg`, jpeg, { contentType: 'image/jpeg' });
     const res = await get(`/tiles/${id}/image_files/9/1_2.jpeg`);
     assert.equal(res.status, 200);
@@ -58,6 +63,7 @@ describe('tiles origin', () => {
   });
 
   test('descriptor, thumbnail and preview keep their stored content types', async () => {
+    await ensureImage();
     const dzi = '<?xml version="1.0"?><Image TileSize="256" Overlap="1" Format="jpeg" xmlns="http://schemas.microsoft.com/deepzoom/2008"><Size Width="32" Height="32"/></Image>';
     await api.s3.putBody(`images/${id}/image.dzi`, dzi, { contentType: 'application/xml' });
     await api.s3.putBody(`images/${id}/thumbnail.jpg`, jpeg, { contentType: 'image/jpeg' });
@@ -211,6 +217,47 @@ describe('health and readiness', () => {
     }
   });
 
+  test('readyz 503 naming Redis when the queue\'s Redis does not answer; the others still ok', { timeout: 60_000 }, async () => {
+    // Our own connection (which retries, as the API's does), so that we can stop it retrying at the end.
+    const connection = new Redis(`redis://127.0.0.1:${await closedPort()}`, { maxRetriesPerRequest: null });
+    connection.on('error', () => undefined); // connection refused, again and again: expected here
+    const deadRedis = new Queue<TileJobData>(TILE_QUEUE, { connection, prefix: 'dead-redis' });
+    deadRedis.on('error', () => undefined);
+    const broken = await startTestApi(servers, 'api-serve-dead-redis', {}, { queue: deadRedis });
+    try {
+      const res = await fetch(`${broken.base}/readyz`);
+      assert.equal(res.status, 503);
+      const body = (await res.json()) as { ok: boolean; checks: Record<string, string>; error: { code: string; message: string } };
+      assert.equal(body.ok, false);
+      assert.deepEqual({ mongodb: body.checks.mongodb, s3: body.checks.s3 }, { mongodb: 'ok', s3: 'ok' });
+      assert.match(body.checks.redis ?? '', /^failed: /);
+      assert.deepEqual(body.error, { code: 'HUGEMAP_ERR_NOT_READY', message: 'not ready: redis did not answer' });
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    } finally {
+      await broken.close();
+      connection.disconnect();
+    }
+  });
+
+  test('readyz 503 naming MongoDB when the database is gone; the others still ok', async () => {
+    const closedStore = await StatusStore.connect(api.config.mongoUrl);
+    await closedStore.close();
+    const broken = await startTestApi(servers, 'api-serve-dead-mongo', {}, { store: closedStore });
+    try {
+      const res = await fetch(`${broken.base}/readyz`);
+      assert.equal(res.status, 503);
+      const text = await res.text();
+      assertNoStack(text);
+      const body = JSON.parse(text) as { ok: boolean; checks: Record<string, string>; error: { code: string; message: string } };
+      assert.equal(body.ok, false);
+      assert.deepEqual({ redis: body.checks.redis, s3: body.checks.s3 }, { redis: 'ok', s3: 'ok' });
+      assert.match(body.checks.mongodb ?? '', /^failed: /);
+      assert.deepEqual(body.error, { code: 'HUGEMAP_ERR_NOT_READY', message: 'not ready: mongodb did not answer' });
+    } finally {
+      await broken.close();
+    }
+  });
+
   test('an unexpected failure is a bare 500 with no internals', async () => {
     const closedStore = await StatusStore.connect(api.config.mongoUrl);
     await closedStore.close();
@@ -262,16 +309,17 @@ describe('startApiServer', () => {
     await continued;
     req.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n`);
     req.write(jpeg.subarray(0, 100));
-    let closed = false;
+    const order: string[] = [];
+    void answered.then(() => order.push('upload answered'), () => undefined);
     const closing = server.close().then(() => {
-      closed = true;
+      order.push('close resolved');
     });
     req.end(Buffer.concat([jpeg.subarray(100), Buffer.from(`\r\n--${boundary}--\r\n`)]));
     const { status, body } = await answered;
     assert.equal(status, 202, body);
     const { id } = JSON.parse(body) as { id: string };
     await closing;
-    assert.equal(closed, true);
+    assert.deepEqual(order, ['upload answered', 'close resolved']);
     assert.equal((await api.store.get(id))?.status, 'queued');
   });
 });

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { test } from 'node:test';
 import { canPin, firstCores, pinToFirstCores, unpin } from '../bench/cpu-pinning.js';
+import { waitFor } from './helpers/test-config.js';
 
 /** Each thread's allowed cores: every thread must carry the mask, not just the main one. */
 function allowedCores(pid: number): string[] {
@@ -26,10 +27,9 @@ test('a running process, every thread of it, is confined to the first core and t
   // A Node child has several threads (libuv pool, V8 workers) from its start.
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   try {
-    await new Promise((r) => setTimeout(r, 300));
     const pid = child.pid!;
     const all = firstCores(cpus().length);
-    assert.ok(allowedCores(pid).length > 1, 'the child has several threads');
+    await waitFor('the child to have several threads', async () => (allowedCores(pid).length > 1 ? true : undefined), 10_000, 20);
     await pinToFirstCores([pid], 1);
     assert.deepEqual(new Set(allowedCores(pid)), new Set(['0']));
     await unpin([pid]);
@@ -39,8 +39,18 @@ test('a running process, every thread of it, is confined to the first core and t
   }
 });
 
-test('a process that has already exited is skipped, not an error', { skip: !canPin() && 'no taskset' }, async () => {
-  const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
-  await new Promise((r) => child.on('exit', r));
-  await pinToFirstCores([child.pid!], 1);
+test('a process that has already exited is skipped, not an error: the others are still pinned', { skip: !canPin() && 'no taskset' }, async () => {
+  const gone = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+  await new Promise((r) => gone.on('exit', r));
+  const alive = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    const pid = alive.pid!;
+    await waitFor('the child to have several threads', async () => (allowedCores(pid).length > 1 ? true : undefined), 10_000, 20);
+    await pinToFirstCores([gone.pid!, pid], 1);
+    assert.deepEqual(new Set(allowedCores(pid)), new Set(['0']));
+    await unpin([gone.pid!, pid]);
+    assert.deepEqual(new Set(allowedCores(pid)), new Set([firstCores(cpus().length)]));
+  } finally {
+    alive.kill('SIGKILL');
+  }
 });

@@ -1,5 +1,5 @@
 /** Browsing, tags and metadata edits against a real API and MongoDB (no worker needed). */
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newImageDoc } from '../shared/image-status.js';
 import { useTestServers } from './helpers/servers.js';
@@ -17,10 +17,22 @@ describe('browsing and tags', () => {
     return { status: res.status, body: await res.json() };
   };
 
+  /** Five images a second apart (1 newest ... 5 oldest), plus a failed one in the middle: each test starts from these alone. */
+  const failedId = 'BrowseFailed0000000000';
+  async function seedFive(): Promise<void> {
+    for (let n = 1; n <= 5; n++) await svc.store.create(newImageDoc(idOf(n), { kind: 'upload' }, null, new Date(Date.UTC(2026, 0, 1, 0, 0, 10 - n))));
+    const failed = newImageDoc(failedId, { kind: 'upload' }, null, new Date(Date.UTC(2026, 0, 1, 0, 0, 7, 500)));
+    failed.status = 'failed';
+    await svc.store.create(failed);
+  }
+
   before(async () => {
     svc = await startImageService(servers, 'browse', {}, { worker: false });
   });
   after(() => svc?.close());
+  beforeEach(async () => {
+    await svc.store.images.deleteMany({});
+  });
 
   test('random fails cleanly with no images', async () => {
     const res = await json('/api/v1/images/random');
@@ -29,12 +41,8 @@ describe('browsing and tags', () => {
   });
 
   test('next and previous walk the listing order; null at both ends; failed images skipped', async () => {
-    // Five images a second apart (1 newest ... 5 oldest), plus a failed one in the middle.
-    for (let n = 1; n <= 5; n++) await svc.store.create(newImageDoc(idOf(n), { kind: 'upload' }, null, new Date(Date.UTC(2026, 0, 1, 0, 0, 10 - n))));
-    const failed = newImageDoc('BrowseFailed0000000000', { kind: 'upload' }, null, new Date(Date.UTC(2026, 0, 1, 0, 0, 7, 500)));
-    failed.status = 'failed';
-    await svc.store.create(failed);
-    const listed = (await json('/api/v1/images?limit=100')).body.items.map((i: { id: string }) => i.id).filter((id: string) => id !== failed._id);
+    await seedFive();
+    const listed = (await json('/api/v1/images?limit=100')).body.items.map((i: { id: string }) => i.id).filter((id: string) => id !== failedId);
     assert.deepEqual(listed, [1, 2, 3, 4, 5].map(idOf));
 
     for (let n = 1; n <= 5; n++) {
@@ -46,6 +54,7 @@ describe('browsing and tags', () => {
   });
 
   test('random returns every showable image and nothing else', async () => {
+    await seedFive();
     const seen = new Map<string, number>();
     for (let i = 0; i < 200; i++) {
       const { status, body } = await json('/api/v1/images/random');
@@ -58,6 +67,7 @@ describe('browsing and tags', () => {
   });
 
   test('PATCH sets title and tags; ?tag= filters; /tags counts', async () => {
+    await seedFive();
     const patch = (id: string, body: unknown) => json(`/api/v1/images/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     let res = await patch(idOf(1), { title: '  Harbour at dawn ', tags: ['Sea', 'boats', 'sea'] });
     assert.equal(res.status, 200);

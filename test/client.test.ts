@@ -79,7 +79,9 @@ describe('HugemapClient', () => {
     assert.equal(await hm.getPreviousImageId(a), b);
     assert.equal(await hm.getPreviousImageId(b), null, 'the newest has no previous');
     const random = await hm.getRandomImageId();
-    assert.match(random, /^[A-Za-z0-9_-]{22}$/);
+    const listed = ((await (await fetch(`${svc.url}/api/v1/images?limit=100`)).json()) as { items: Array<{ id: string }> }).items.map((i) => i.id);
+    assert.ok(listed.includes(a) && listed.includes(b), 'both are listed');
+    assert.ok(listed.includes(random), `random ${random} is one of the listed images ${listed.join(', ')}`);
     assert.equal((await hm.setTitle(a, 'Renamed')).title, 'Renamed');
     assert.deepEqual((await hm.setTags(a, ['One', 'two'])).tags, ['one', 'two']);
     await hm.deleteImage(a);
@@ -95,5 +97,27 @@ describe('HugemapClient', () => {
     await assert.rejects(hm.waitUntilDone(id, { intervalMs: 50 }), (err: unknown) => err instanceof HugemapApiError && /^HUGEMAP_ERR_(CORRUPT_IMAGE|NOT_AN_IMAGE)$/.test(err.code));
     const offline = new HugemapClient({ baseUrl: 'http://127.0.0.1:1' });
     await assert.rejects(offline.getImage(id), { code: 'HUGEMAP_ERR_UNREACHABLE' });
+  });
+});
+
+describe('HugemapClient with an API key (AUTH_MODE=required)', () => {
+  const TOKEN = 'bootstrap-admin-token-0123456789';
+  let svc: ImageService;
+  before(async () => {
+    svc = await startImageService(servers, 'client-auth', { AUTH_MODE: 'required', ADMIN_TOKEN: TOKEN }, { worker: false });
+  });
+  after(() => svc?.close());
+
+  test('apiKey goes as a bearer token: uploads as its user, private stays private; without it the upload is refused', async () => {
+    const admin = { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' };
+    assert.equal((await fetch(`${svc.url}/api/v1/users`, { method: 'POST', headers: admin, body: '{"name":"uma","password":"uma-password-123"}' })).status, 201);
+    const { key } = (await (await fetch(`${svc.url}/api/v1/keys`, { method: 'POST', headers: admin, body: '{"user":"uma","scopes":["read","write"]}' })).json()) as { key: string };
+    const uma = new HugemapClient({ baseUrl: svc.url, apiKey: key });
+    const saved = await uma.saveImage(await patterned(64, 48), { filename: 'p.jpg', visibility: 'private' });
+    const info: ImageInfo = await uma.getImage(saved.id);
+    assert.deepEqual([info.owner, info.visibility], ['uma', 'private']);
+    const anonymous = new HugemapClient({ baseUrl: svc.url });
+    await assert.rejects(anonymous.getImage(saved.id), (err: HugemapApiError) => err.code === 'HUGEMAP_ERR_NOT_FOUND' && err.status === 404);
+    await assert.rejects(anonymous.saveImage(await patterned(64, 48), { filename: 'q.jpg' }), (err: HugemapApiError) => err.code === 'HUGEMAP_ERR_UNAUTHENTICATED');
   });
 });

@@ -112,14 +112,20 @@ describe('fault proxy in front of S3', () => {
 });
 
 describe('fault proxy: a client that dies before the answer', () => {
-  /** A signed 4 KiB PUT through `endpoint`, abandoned by its client 100 ms after it was sent. */
-  async function abandonedPut(endpoint: string, bucket: string, key: string): Promise<Buffer> {
+  /** Resolves when `watch` reports a PUT: the moment the client is to give up. */
+  const signal = () => {
+    let fire: () => void = () => undefined;
+    const fired = new Promise<void>((resolve) => (fire = resolve));
+    return { fired, on: (r: { method: string }) => void (r.method === 'PUT' && fire()) };
+  };
+  /** A signed 4 KiB PUT through `endpoint`, abandoned by its client once `giveUp` resolves. */
+  async function abandonedPut(endpoint: string, bucket: string, key: string, giveUp: Promise<void>): Promise<Buffer> {
     const s3 = s3ClientFor({ ...servers.s3, endpoint }, { maxAttempts: 1 });
     after(() => s3.destroy());
     const body = randomBytes(4096);
     const abort = new AbortController();
     const put = s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }), { abortSignal: abort.signal });
-    setTimeout(() => abort.abort(), 100);
+    void giveUp.then(() => abort.abort());
     await assert.rejects(put);
     return body;
   }
@@ -137,12 +143,14 @@ describe('fault proxy: a client that dies before the answer', () => {
 
   test('once forwarded, the request goes on: the server stores it, and it is counted as stored', async () => {
     const bucket = await createTestBucket(servers.s3, 'fault-dead');
-    // client -> front (forwards at once) -> slow link (400 ms) -> S3: the client gives up while
-    // the front proxy has already passed the whole body on.
-    const slow = await startFaultProxy({ target: servers.s3.endpoint, delayMs: 400 });
-    const front = await startFaultProxy({ target: slow.url });
+    // client -> front (forwards at once) -> a link that hangs -> S3: the client gives up once
+    // the front proxy has passed the whole body on, and only then does the link deliver it.
+    const slow = await startFaultProxy({ target: servers.s3.endpoint, hold: (r) => r.method === 'PUT' });
+    const forwarded = signal();
+    const front = await startFaultProxy({ target: slow.url, onForwarded: forwarded.on });
     after(() => Promise.all([front.close(), slow.close()]));
-    const body = await abandonedPut(front.url, bucket, 'orphan.bin');
+    const body = await abandonedPut(front.url, bucket, 'orphan.bin', forwarded.fired);
+    slow.release();
 
     const path = `/${bucket}/orphan.bin`;
     assert.deepEqual(await settled(front, 1), [['PUT', path, 0, 200]]);
@@ -152,12 +160,14 @@ describe('fault proxy: a client that dies before the answer', () => {
 
   test('while it waits on a slow link, the request dies with its client: never stored, never counted', async () => {
     const bucket = await createTestBucket(servers.s3, 'fault-dead');
-    const slow = await startFaultProxy({ target: servers.s3.endpoint, delayMs: 400 });
+    const arrived = signal();
+    const slow = await startFaultProxy({ target: servers.s3.endpoint, hold: (r) => (arrived.on(r), r.method === 'PUT') });
     after(() => slow.close());
-    await abandonedPut(slow.url, bucket, 'never.bin');
+    await abandonedPut(slow.url, bucket, 'never.bin', arrived.fired);
 
     const path = `/${bucket}/never.bin`;
     assert.deepEqual(await settled(slow, 1), [['PUT', path, 0, 0]]);
+    slow.release(); // nothing is held any more: the request died with its client
     assert.deepEqual(slow.countSuccessfulPuts(path), new Map());
     assert.equal(await stored(bucket, 'never.bin'), null);
   });

@@ -46,7 +46,7 @@ describe('IIIF Image API 3.0', () => {
     sharp(source).extract({ left, top, width, height }).resize(outW, outH, { fit: 'fill' }).png().toBuffer();
 
   before(async () => {
-    svc = await startImageService(servers, 'iiif');
+    svc = await startImageService(servers, 'iiif', { RATE_LIMIT_RENDERS_PER_MINUTE: '10000' });
     source = await patterned(W, H);
     id = (await upload(svc.url, source, 'map.jpg')).json.id;
     await waitUntilDone(svc.url, id);
@@ -63,7 +63,12 @@ describe('IIIF Image API 3.0', () => {
     assert.equal(info.width, W);
     assert.equal(info.height, H);
     assert.deepEqual(info.tiles, [{ width: 256, height: 256, scaleFactors: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] }]);
-    assert.ok(info.extraFeatures.includes('sizeByConfinedWh'));
+    assert.equal(info.profile, 'level2');
+    assert.deepEqual([info.maxWidth, info.maxHeight, info.maxArea], [4096, 4096, 16_777_216]);
+    for (const f of ['sizeUpscaling', 'rotationArbitrary', 'mirroring', 'canonicalLinkHeader', 'profileLinkHeader']) assert.ok(info.extraFeatures.includes(f), f);
+    assert.deepEqual(info.extraQualities, ['color', 'gray', 'bitonal']);
+    assert.deepEqual(info.extraFormats, ['webp']);
+    assert.match(res.headers.get('link') ?? '', /<http:\/\/iiif\.io\/api\/image\/3\/level2\.json>;rel="profile"/);
     const plain = await fetch(`${svc.url}/iiif/3/${id}/info.json`);
     assert.match(plain.headers.get('content-type') ?? '', /^application\/json/);
     const redirect = await fetch(`${svc.url}/iiif/3/${id}`, { redirect: 'manual' });
@@ -124,8 +129,64 @@ describe('IIIF Image API 3.0', () => {
     assert.equal(webp.meta.format, 'webp');
   });
 
-  test('errors: 400 for bad parameters, 404 for unknown ids, 409 before tiling', async () => {
-    for (const path of ['0,0,0,0/max/0/default.jpg', 'full/^max/0/default.jpg', 'full/max/45/default.jpg', 'full/max/0/default.gif', '5000,0,10,10/max/0/default.jpg', '0,0,10,10/20,/0/default.jpg']) {
+  test('level 2 and beyond: ^ upscaling, any angle, bitonal, canonical Link, the cache', async () => {
+    const up = await image('0,0,100,50/^300,/0/default.png');
+    assert.deepEqual([up.meta.width, up.meta.height], [300, 150]);
+    assert.ok((await meanAbsDiff(up.body, await fromSource(0, 0, 100, 50, 300, 150))) < 10);
+    assert.equal(up.res.headers.get('link'), `<${svc.url}/iiif/3/${id}/0,0,100,50/^300,150/0/default.png>;rel="canonical", <http://iiif.io/api/image/3/level2.json>;rel="profile"`);
+    // 45 degrees: the bounding box of the rotated image (100 x sqrt 2, rounded down), corners transparent in PNG, white in JPEG.
+    const rot = await image('0,0,200,200/100,/45/default.png');
+    assert.deepEqual([rot.meta.width, rot.meta.height, rot.meta.hasAlpha], [141, 141, true]);
+    const corner = await sharp(rot.body).extract({ left: 0, top: 0, width: 1, height: 1 }).raw().toBuffer();
+    assert.equal(corner[3], 0, 'the uncovered corner is transparent');
+    const rotJpeg = await image('0,0,200,200/100,/!22.5/default.jpg');
+    assert.deepEqual([rotJpeg.meta.width, rotJpeg.meta.height], [131, 131]);
+    const jpegCorner = await sharp(rotJpeg.body).extract({ left: 0, top: 0, width: 2, height: 2 }).raw().toBuffer();
+    assert.ok(jpegCorner.every((v) => v > 240), 'white corners in a JPEG');
+    const bitonal = await image('full/200,/0/bitonal.png');
+    const bits = await sharp(bitonal.body).raw().toBuffer();
+    assert.ok(bits.every((v) => v === 0 || v === 255), 'bitonal is black and white only');
+    assert.ok(bits.includes(0) && bits.includes(255));
+    // Composed answers are rendered once, then come from the disk cache; default and color share the entry.
+    const first = await image('10,10,300,300/150,/0/default.webp');
+    assert.equal(first.res.headers.get('x-cache'), 'MISS');
+    assert.equal(first.meta.format, 'webp');
+    const again = await image('10,10,300,300/150,/0/color.webp');
+    assert.equal(again.res.headers.get('x-cache'), 'HIT');
+    assert.ok(again.body.equals(first.body));
+    // Every answer names its canonical form, a stored tile too.
+    const tile = await image('0,0,256,256/256,/0/default.jpg');
+    assert.equal(tile.res.headers.get('x-iiif-source'), 'tile');
+    assert.match(tile.res.headers.get('link') ?? '', new RegExp(`^<${svc.url}/iiif/3/${id}/0,0,256,256/256,256/0/default\\.jpg>;rel="canonical"`));
+    assert.equal(tile.res.headers.get('access-control-allow-origin'), '*');
+  });
+
+  test('info.json and manifests name the server by its own address, never a forged Host or X-Forwarded-Host', async () => {
+    const { request } = await import('node:http');
+    const get = (path: string, headers: Record<string, string>) =>
+      new Promise<string>((resolve, reject) => {
+        const u = new URL(`${svc.url}${path}`);
+        request({ host: u.hostname, port: u.port, path: u.pathname, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString()));
+        })
+          .on('error', reject)
+          .end();
+      });
+    for (const path of [`/iiif/3/${id}/info.json`, `/iiif/3/${id}/manifest.json`]) {
+      const body = await get(path, { Host: 'evil.example', 'X-Forwarded-Host': 'evil2.example', 'X-Forwarded-Proto': 'https' });
+      assert.ok(!body.includes('evil'), `${path}: ${body.slice(0, 200)}`);
+      assert.ok(body.includes(`"${svc.url}/iiif/3/${id}`), path);
+    }
+  });
+
+  test('errors: 400 for bad parameters, 501 for formats not offered, 404 for unknown ids, 409 before tiling', async () => {
+    for (const path of ['full/max/0/default.gif', 'full/max/0/default.tif']) {
+      const res = await fetch(`${svc.url}/iiif/3/${id}/${path}`);
+      assert.equal(res.status, 501, path);
+      assert.equal((await res.json()).error.code, 'HUGEMAP_ERR_NOT_IMPLEMENTED');
+    }
+    for (const path of ['0,0,0,0/max/0/default.jpg', 'full/max/361/default.jpg', 'full/max/0/default.xyz', 'full/5000,/0/default.jpg', '5000,0,10,10/max/0/default.jpg', '0,0,10,10/20,/0/default.jpg', 'full/^5000,/0/default.jpg', 'full/^4097,/0/default.jpg']) {
       const res = await fetch(`${svc.url}/iiif/3/${id}/${path}`);
       assert.equal(res.status, 400, path);
       assert.equal((await res.json()).error.code, 'HUGEMAP_ERR_BAD_REQUEST');

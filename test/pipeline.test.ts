@@ -16,6 +16,7 @@ import { startWorker, type RunningWorker } from '../workers/start-worker.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { deepZoomLevels, tileCount } from '../shared/tiling/pyramid.js';
 import type { Config } from '../shared/config.js';
+import { createTileQueue } from '../shared/queue.js';
 
 async function photoLike(width: number, height: number): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: 90, g: 140, b: 200 }, noise: { type: 'gaussian', mean: 120, sigma: 40 } } })
@@ -206,23 +207,38 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
 
   test('server-sent events carry every stage up to done, progress never going back', async () => {
     const jpeg = await photoLike(900, 900);
-    const res = await uploadFile(api.url, jpeg, 'events.jpg');
-    const events = await fetch(`${api.url}/api/v1/images/${res.json.id}/events`);
-    assert.equal(events.headers.get('content-type')?.split(';')[0], 'text/event-stream');
+    // The queue is paused until the stream is open, so it sees the job from its start whatever the machine's speed.
+    const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+    await queue.pause();
     const docs: any[] = [];
-    const decoder = new TextDecoder();
-    let buffered = '';
-    for await (const chunk of events.body as unknown as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let cut: number;
-      while ((cut = buffered.indexOf('\n\n')) >= 0) {
-        const frame = buffered.slice(0, cut);
-        buffered = buffered.slice(cut + 2);
-        const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
-        if (data) docs.push(JSON.parse(data));
+    try {
+      const res = await uploadFile(api.url, jpeg, 'events.jpg');
+      // A stream that never ends fails the test instead of hanging the run.
+      const events = await fetch(`${api.url}/api/v1/images/${res.json.id}/events`, { signal: AbortSignal.timeout(120_000) });
+      assert.equal(events.headers.get('content-type')?.split(';')[0], 'text/event-stream');
+      const decoder = new TextDecoder();
+      let buffered = '';
+      let resumed = false;
+      for await (const chunk of events.body as unknown as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let cut: number;
+        while ((cut = buffered.indexOf('\n\n')) >= 0) {
+          const frame = buffered.slice(0, cut);
+          buffered = buffered.slice(cut + 2);
+          const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
+          if (data) docs.push(JSON.parse(data));
+        }
+        if (!resumed && docs.length > 0) {
+          resumed = true;
+          await queue.resume();
+        }
+        if (docs.at(-1)?.status === 'done' || docs.at(-1)?.status === 'failed') break;
       }
-      if (docs.at(-1)?.status === 'done' || docs.at(-1)?.status === 'failed') break;
+    } finally {
+      await queue.resume();
+      await queue.close();
     }
+    assert.equal(docs[0]?.status, 'queued', 'the stream opened before the job started');
     assert.equal(docs.at(-1)?.status, 'done');
     const progress = docs.map((d) => d.progress as number);
     assert.deepEqual(progress, [...progress].sort((a, b) => a - b), 'progress must not go backwards');

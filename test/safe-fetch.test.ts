@@ -100,14 +100,17 @@ describe('assertUrlAllowed', () => {
     test(`refuses ${url}`, () => rejectsWithCode(assertUrlAllowed(url, { lookup }), FORBIDDEN));
   }
 
-  test('refuses a hostname that resolves to a private address', () =>
-    rejectsWithCode(assertUrlAllowed('http://intranet.example/', { lookup: fakeLookup({ 'intranet.example': [['10.0.0.5']] }) }), FORBIDDEN, /10\.0\.0\.5 \(private\)/));
+  test('refuses a hostname that resolves to a private address, naming the rule and not the address', async () => {
+    const refused = assertUrlAllowed('http://intranet.example/', { lookup: fakeLookup({ 'intranet.example': [['10.0.0.5']] }) });
+    await rejectsWithCode(refused, FORBIDDEN, /intranet\.example resolves to a private address/);
+    await assert.rejects(refused, (err: Error) => !err.message.includes('10.0.0.5'));
+  });
 
   test('refuses a hostname whose answers mix public and private addresses', () =>
     rejectsWithCode(
       assertUrlAllowed('https://mixed.example/x.png', { lookup: fakeLookup({ 'mixed.example': [['93.184.216.34', '192.168.0.7']] }) }),
       FORBIDDEN,
-      /192\.168\.0\.7/,
+      /resolves to a private address$/,
     ));
 
   test('refuses the real system resolver answer for localhost', () => rejectsWithCode(assertUrlAllowed('http://localhost:8080/', {}), FORBIDDEN));
@@ -246,14 +249,14 @@ describe('safeFetch against loopback servers', () => {
 
   test('checks the address actually dialled: a name resolving to loopback is refused at connect time', async () => {
     const lookup = fakeLookup({ 'images.example': [['127.0.0.1']] });
-    await rejectsWithCode(safeFetch(`http://images.example:${main.port}/big`, { ...opts, lookup }), FORBIDDEN, /127\.0\.0\.1 \(loopback\)/);
+    await rejectsWithCode(safeFetch(`http://images.example:${main.port}/big`, { ...opts, lookup }), FORBIDDEN, /images\.example resolves to a loopback address$/);
   });
 
   test('DNS rebinding: a public answer at pre-check and loopback at connect is refused', async () => {
     const lookup = fakeLookup({ 'rebind.example': [['93.184.216.34'], ['127.0.0.1']] });
     const url = `http://rebind.example:${main.port}/big`;
     await assertUrlAllowed(url, { lookup }); // first answer: public, passes
-    await rejectsWithCode(safeFetch(url, { ...opts, lookup }), FORBIDDEN, /127\.0\.0\.1/);
+    await rejectsWithCode(safeFetch(url, { ...opts, lookup }), FORBIDDEN, /rebind\.example resolves to a loopback address$/);
     assert.equal(lookup.calls.length, 2, 'the fetch must resolve again rather than trust the pre-check');
   });
 

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, stat, utimes, writeFile, mkdir } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { DiskCache } from '../services/scaling/disk-cache.js';
+import { waitFor } from './helpers/test-config.js';
 
 const tmp = () => mkdtemp(path.join(os.tmpdir(), 'hugemap-cache-test-'));
 const bytes = (n: number, fill: number) => Buffer.alloc(n, fill);
@@ -61,9 +62,9 @@ test('the byte cap holds; the least recently used go first', async () => {
   assert.ok(cache.size <= 1000);
   // Many more: never above the cap, on disk as well as in the index.
   for (let i = 0; i < 20; i++) await cache.get(`y/${i}.jpg`, async () => bytes(150 + i, 1));
-  await new Promise((r) => setTimeout(r, 50)); // unlinks run after eviction
   assert.ok(cache.size <= 1000, `index holds ${cache.size}`);
-  assert.ok((await bytesOnDisk(path.join(dir, 'files'))) <= 1000, 'files on disk within the cap');
+  // Evicted files are unlinked just after the eviction, not awaited by get().
+  await waitFor('the files on disk within the cap', async () => ((await bytesOnDisk(path.join(dir, 'files'))) <= 1000 ? true : undefined), 5_000, 10);
   assert.equal((await cache.get('x/b.jpg', async () => bytes(10, 1))).hit, false, 'evicted entries render again');
 });
 
@@ -90,8 +91,9 @@ test('a restart rebuilds the index from the folder, oldest access first, and dro
   const after = new DiskCache(dir, 1000);
   assert.equal((await after.get('r/mid.jpg', async () => bytes(1, 0))).hit, true, 'found on disk');
   await after.get('r/another.jpg', async () => bytes(300, 1));
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(await filesIn(dir), ['another.jpg', 'mid.jpg', 'new.jpg'], 'the oldest was evicted');
+  const expected = ['another.jpg', 'mid.jpg', 'new.jpg'];
+  await waitFor('the oldest to be unlinked', async () => (JSON.stringify(await filesIn(dir)) === JSON.stringify(expected) ? true : undefined), 5_000, 10).catch(() => undefined);
+  assert.deepEqual(await filesIn(dir), expected, 'the oldest was evicted');
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
 });
 

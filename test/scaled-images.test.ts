@@ -129,7 +129,8 @@ describe('scaled images', () => {
     const revalidated = await fetch(`${svc.url}/i/123x77/${id}/any-slug-at-all.webp`, { headers: { 'If-None-Match': etag! } });
     assert.equal(revalidated.status, 304);
     // A size never asked for needs the pyramid, which is gone.
-    assert.notEqual((await fetch(`${svc.url}/i/124x77/${id}.webp`)).status, 200);
+    const uncached = await fetch(`${svc.url}/i/124x77/${id}.webp`);
+    assert.deepEqual([uncached.status, ((await uncached.json()) as { error: { code: string } }).error.code], [404, 'HUGEMAP_ERR_NOT_FOUND']);
     const files = await readdir(svc.cacheDir, { recursive: true });
     assert.ok(files.some((f) => String(f).includes(id)), 'the rendered file is in the cache folder');
   });
@@ -148,7 +149,8 @@ describe('scaled images', () => {
     assert.equal(again.status, 200);
     assert.equal(again.headers.get('x-cache'), 'MISS');
     assert.equal((await fetch(`${svc.url}/api/v1/images/${id}`, { method: 'DELETE' })).status, 204);
-    await new Promise((r) => setTimeout(r, 50)); // unlinks run just after
+    // The unlinks run just after the DELETE is answered.
+    await waitFor('the cached files to be unlinked', async () => ((await cachedFiles()).length === 0 ? true : undefined), 5_000, 10).catch(() => undefined);
     assert.deepEqual(await cachedFiles(), []);
     assert.equal((await fetch(`${svc.url}/i/60x60/${id}.jpg`)).status, 404);
   });
@@ -298,7 +300,8 @@ describe('scaled-image cache under a small byte cap', () => {
       largest = Math.max(largest, Number(res.headers.get('content-length')));
       sum += Number(res.headers.get('content-length'));
       await res.arrayBuffer();
-      await new Promise((r) => setTimeout(r, 20)); // evicted files are unlinked just after
+      // Evicted files are unlinked just after the answer.
+      await waitFor(`the files on disk within the cap after ${s}x${s}`, async () => ((await onDisk()) <= CAP ? true : undefined), 5_000, 10).catch(() => undefined);
       const total = await onDisk();
       assert.ok(total <= CAP, `${total} bytes on disk after ${s}x${s}`);
     }

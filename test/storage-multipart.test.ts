@@ -118,15 +118,19 @@ describe('uploadFileResumable', () => {
     assert.equal(await store.head(key), null);
 
     for (const k of Object.keys(sent)) delete sent[k];
+    // Asserted after the upload (a throw in here would only stop it): every checkpoint continues the same upload.
+    const resumed: Array<{ uploadId: string; parts: number }> = [];
     const res = await uploadFileResumable(store, key, bigPath, {
       meta: { contentType: 'image/tiff' },
       partSize: 5 * MiB,
       concurrency: 3,
       state: first,
       onCheckpoint: async (state) => {
-        assert.equal(state.uploadId, first.uploadId);
+        resumed.push({ uploadId: state.uploadId, parts: state.parts.length });
       },
     });
+    assert.deepEqual(resumed.map((r) => r.uploadId), resumed.map(() => first.uploadId));
+    assert.deepEqual(resumed.map((r) => r.parts), [4, 5, 6, 7, 8, 9], 'a checkpoint after each part sent on resume, counting the 3 already in S3');
     // 9 parts in all (40 MiB + 12345 bytes); S3 already held 3, including the one never checkpointed.
     assert.equal(sent.UploadPartCommand, 6);
     assert.equal(sent.CreateMultipartUploadCommand, undefined);

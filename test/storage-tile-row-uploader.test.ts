@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,7 @@ import { IMMUTABLE_CACHE_CONTROL, ROW_WINDOW, TileRowUploader, type TileRowCheck
 import { deepZoomLevels, tileCount, type PyramidLevel } from '../shared/tiling/pyramid.js';
 import { rowFiles, type TileRow } from '../shared/tiling/tile-rows.js';
 import { startFaultProxy, type Fault, type FaultProxy } from './helpers/fault-proxy.js';
+import { waitFor } from './helpers/test-config.js';
 import { uniqueName, useTestServers } from './helpers/servers.js';
 
 const servers = await useTestServers();
@@ -65,6 +66,13 @@ function successfulPuts(prefix: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const [path, n] of proxy.countSuccessfulPuts(`/${bucket}/${prefix}`)) counts.set(keyOf(path), n);
   return counts;
+}
+
+/** The bytes of every tile on disk: what a complete upload sends. */
+async function tileBytes(): Promise<number> {
+  let bytes = 0;
+  for (const row of dzsaveOrder(tilesDir)) for (const f of row.files) bytes += (await stat(f.abs)).size;
+  return bytes;
 }
 
 function allTileKeys(prefix: string): string[] {
@@ -129,7 +137,7 @@ describe('TileRowUploader', () => {
     assert.equal(events[0], 'persist after 0 PUTs', 'the first checkpoint is written before any tile goes up');
     assert.deepEqual(saved[0], { tiler: TILER, rows: levels.map(() => 0) });
     assert.deepEqual(saved.at(-1), { tiler: TILER, rows: levels.map((l) => l.rows) });
-    assert.deepEqual(uploader.stats, { uploaded: total, skipped: 0, checked: 0, bytes: uploader.stats.bytes });
+    assert.deepEqual(uploader.stats, { uploaded: total, skipped: 0, checked: 0, bytes: await tileBytes() });
     assert.equal(arrivals.slice(firstArrival).filter((a) => a.method === 'HEAD').length, 0, 'a fresh upload asks S3 nothing');
     for (let i = 1; i < saved.length; i++) {
       saved[i]!.rows.forEach((n, level) => assert.ok(n >= saved[i - 1]!.rows[level]!, 'a level count never goes back'));
@@ -165,27 +173,43 @@ describe('TileRowUploader', () => {
       if (r.method === 'PUT' && m && Number(m[1]) === top.level && Number(m[2]) >= persistedTop + ROW_WINDOW) violations.push(r.key);
       return null;
     };
-    let gate = new Promise<void>((resolve) => (release = resolve));
+    /** Checkpoints held so far, and the last one let through: one is waiting while `gates > released`. */
+    let gates = 0;
+    let released = 0;
+    let persisted: number[] = levels.map(() => -ROW_WINDOW);
+    /** Tiles the window allows under the last persisted checkpoint: all a correct uploader can send until the next one. */
+    const allowed = () => levels.reduce((sum, l) => sum + Math.min(l.rows, Math.max(0, persisted[l.level]! + ROW_WINDOW)) * l.cols, 0);
+    const uploadedWhileHeld: Array<{ uploaded: number; allowed: number }> = [];
+    let settled = false;
     try {
       const uploader = uploaderFor(storeVia(proxy.url), prefix, null, async (cp) => {
         // Persisting the top level's progress is slow: the uploader must wait for it, not run ahead.
-        if (cp.rows[top.level]! > persistedTop) await gate;
+        if (cp.rows[top.level]! > persistedTop) {
+          const gate = new Promise<void>((resolve) => (release = resolve));
+          gates++;
+          await gate;
+        }
         persistedTop = cp.rows[top.level]!;
+        persisted = [...cp.rows];
       });
       for (const row of dzsaveOrder(tilesDir)) uploader.row(row);
-      const drained = uploader.drain();
-      // Let the slow checkpoint through a few times, each time after the uploader had time to run ahead.
-      for (let i = 0; i < top.rows; i++) {
-        await new Promise((r) => setTimeout(r, 100));
+      const drained = uploader.drain().finally(() => (settled = true));
+      // Each time the slow checkpoint holds, let the uploader send everything the window allows (every row
+      // was handed over at the start), so it has every chance to run ahead; only then let the checkpoint through.
+      while (!settled) {
+        await waitFor('the uploader to fill its window, or finish', async () => (settled || (gates > released && uploader.stats.uploaded >= allowed()) ? true : undefined), 60_000, 10).catch((err) => { throw new Error(`${err.message}: gates ${gates}, released ${released}, uploaded ${uploader.stats.uploaded}, allowed ${allowed()}, persisted ${persisted.join(',')}`); });
+        if (settled) break;
+        uploadedWhileHeld.push({ uploaded: uploader.stats.uploaded, allowed: allowed() });
+        released = gates;
         release();
-        gate = new Promise<void>((resolve) => (release = resolve));
       }
-      release();
-      gate = Promise.resolve();
       await drained;
     } finally {
       failing = () => null;
     }
+    // The window lets at most ROW_WINDOW top-level rows complete per checkpoint.
+    assert.ok(uploadedWhileHeld.length >= Math.ceil(top.rows / ROW_WINDOW), `the checkpoint held the window ${uploadedWhileHeld.length} times`);
+    assert.deepEqual(uploadedWhileHeld.filter((h) => h.uploaded !== h.allowed), [], 'exactly the window uploaded while the checkpoint held');
     assert.deepEqual(violations, []);
     await assertEveryTileOnce(prefix);
   });
@@ -226,8 +250,12 @@ describe('TileRowUploader', () => {
   });
 
   test("a checkpoint written by another tiler is not trusted: every tile goes up again", async () => {
-    const prefix = 'images/plain/'; // completed by the first test
+    const prefix = 'images/other-tiler/';
+    const complete = uploaderFor(storeVia(proxy.url), prefix, null, async () => undefined);
+    for (const row of dzsaveOrder(tilesDir)) complete.row(row);
+    await complete.drain();
     const before = successfulPuts(prefix);
+    assert.deepEqual([...before.keys()].sort(), allTileKeys(prefix), 'every tile is in S3 before');
     const uploader = uploaderFor(storeVia(proxy.url), prefix, { tiler: 'older-tiler/0', rows: levels.map((l) => l.rows) }, async () => undefined);
     for (const row of dzsaveOrder(tilesDir)) uploader.row(row);
     await uploader.drain();

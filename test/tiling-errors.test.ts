@@ -29,7 +29,8 @@ async function assertNothingLeft(outDir: string): Promise<void> {
   let entries: string[] = [];
   try {
     entries = await readdir(outDir);
-  } catch {
+  } catch (err) {
+    assert.equal((err as NodeJS.ErrnoException).code, 'ENOENT', `reading ${outDir}: ${String(err)}`);
     return; // not even created
   }
   assert.deepEqual(entries, [], `nothing left in ${outDir}`);

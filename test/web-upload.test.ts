@@ -9,12 +9,13 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
-import { WAIT, dropFiles, gridImage, itemResult, startWebStack, type WebStack } from './helpers/web-stack.js';
+import { collectPageErrors, screenshot, skipWithoutChromium } from './helpers/browser.js';
+import { dropFiles, gridImage, itemResult, startWebStack, type WebStack } from './helpers/web-stack.js';
+import { waitFor } from './helpers/test-config.js';
 
 const servers = await useTestServers();
 
-describe('upload page in a real browser', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('upload page in a real browser', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   let api: WebStack['api'];
   let context: WebStack['context'];
@@ -66,32 +67,44 @@ describe('upload page in a real browser', { skip: hasChromium() ? false : 'no /u
   test('a reload in the middle of an upload: dropping the same file again resumes from the stored offset', async () => {
     // A real JPEG followed by 12 MiB of trailing bytes (decoders stop at the end-of-image marker).
     const bytes = Buffer.concat([await gridImage(1200, 800, 280), Buffer.alloc(12 * 1024 * 1024, 7)]);
+    // The page talks to the API through a proxy that passes on only the first 7 MiB of the first PATCH and
+    // holds the rest: the reload lands mid-upload whatever the machine's speed (no throttling, no race).
+    const cutAt = 7 * 1024 * 1024;
+    const front = await stallingProxy(api.url, cutAt);
     const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Network.enable');
-    // About 4 MiB/s up, so the reload lands mid-upload.
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 4 * 1024 * 1024 });
-    await page.goto(`${api.url}/`);
-    await dropFiles(page, [{ name: 'resumable.jpg', type: 'image/jpeg', bytes }]);
-    await page.waitForFunction(() => {
-      const p = document.querySelector('.item progress') as HTMLProgressElement | null;
-      return p !== null && p.value > 0.6;
-    }, null, WAIT);
-    await page.reload();
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    try {
+      let location: string | null = null;
+      page.on('response', (res) => {
+        if (res.request().method() === 'POST' && res.url().endsWith('/api/v1/uploads')) location = res.headers()['location'] ?? null;
+      });
+      await page.goto(`${front.url}/`);
+      await dropFiles(page, [{ name: 'resumable.jpg', type: 'image/jpeg', bytes }]);
+      await front.stalled;
+      await page.reload();
+      assert.ok(location, 'the upload was created');
+      // The aborted PATCH settles on the server (what arrived is stored) once the proxy has dropped it.
+      const stored = await waitFor('the server to store the interrupted part', async () => {
+        const head = await fetch(new URL(location!, api.url), { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+        const offset = Number(head.headers.get('upload-offset'));
+        return head.status === 200 && offset > 0 ? offset : undefined;
+      }, 20_000, 100);
+      assert.ok(stored >= 5 * 1024 * 1024 && stored <= cutAt, `stored ${stored} of the ${cutAt} bytes passed on`);
 
-    const offsets: number[] = [];
-    page.on('request', (req) => {
-      if (req.method() === 'PATCH' && req.url().includes('/api/v1/uploads/')) offsets.push(Number(req.headers()['upload-offset']));
-    });
-    await dropFiles(page, [{ name: 'resumable.jpg', type: 'image/jpeg', bytes }]);
-    const result = await itemResult(page, 'resumable.jpg');
-    assert.equal(result.state, 'done', result.message);
-    assert.equal(await page.locator('.item[data-resumed=true]').count(), 1, 'found the earlier upload');
-    assert.ok(offsets.length > 0 && offsets[0]! > 5 * 1024 * 1024, `resumed at ${offsets[0]} of ${bytes.length}, not from 0`);
-    const image = (await (await fetch(`${api.url}/api/v1/images/${result.imageId}`)).json()) as { bytes: number };
-    assert.equal(image.bytes, bytes.length);
-    await page.close();
+      const offsets: number[] = [];
+      page.on('request', (req) => {
+        if (req.method() === 'PATCH' && req.url().includes('/api/v1/uploads/')) offsets.push(Number(req.headers()['upload-offset']));
+      });
+      await dropFiles(page, [{ name: 'resumable.jpg', type: 'image/jpeg', bytes }]);
+      const result = await itemResult(page, 'resumable.jpg');
+      assert.equal(result.state, 'done', result.message);
+      assert.equal(await page.locator('.item[data-resumed=true]').count(), 1, 'found the earlier upload');
+      assert.equal(offsets[0], stored, `resumed at ${offsets[0]} of ${bytes.length}, where the server had stopped`);
+      const image = (await (await fetch(`${api.url}/api/v1/images/${result.imageId}`)).json()) as { bytes: number };
+      assert.equal(image.bytes, bytes.length);
+    } finally {
+      await page.close();
+      await front.close();
+    }
   });
 
   test('refused files and failed jobs show their error code', async () => {
@@ -131,3 +144,46 @@ describe('upload page in a real browser', { skip: hasChromium() ? false : 'no /u
     }
   });
 });
+
+/**
+ * A proxy to the API for one browser page: everything passes through, except that the first tus PATCH
+ * gets only its first `cutAt` bytes passed on (each flushed to the API) and then stalls; `stalled`
+ * resolves at that moment. A client that goes away (a reload) drops its request to the API too, as a
+ * broken connection would.
+ */
+async function stallingProxy(target: string, cutAt: number): Promise<{ url: string; stalled: Promise<void>; close(): Promise<void> }> {
+  const to = new URL(target);
+  let cutting = true;
+  let markStalled: () => void = () => undefined;
+  const stalled = new Promise<void>((resolve) => (markStalled = resolve));
+  const server = http.createServer((req, res) => {
+    const upstream = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    if (!(cutting && req.method === 'PATCH' && (req.url ?? '').startsWith('/api/v1/uploads/'))) return void req.pipe(upstream);
+    cutting = false;
+    let passed = 0;
+    req.on('data', (chunk: Buffer) => {
+      const part = chunk.subarray(0, Math.max(0, cutAt - passed));
+      passed += part.length;
+      if (passed < cutAt) return void upstream.write(part);
+      req.pause();
+      upstream.write(part, () => markStalled());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stalled,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

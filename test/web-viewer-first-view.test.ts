@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
+import { collectPageErrors, screenshot, skipWithoutChromium } from './helpers/browser.js';
 import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
 import { WAIT, dropFiles, gridImage, itemResult, startWebStack, uploadAndWait, zoomAndCollect, type WebStack } from './helpers/web-stack.js';
 
 const servers = await useTestServers();
 
-describe('viewer before the image is done', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('viewer before the image is done', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   /** The status store as the worker uses it: every change is published to the API's event stream. */
   let store: StatusStore;
@@ -100,7 +100,7 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     await page.waitForSelector('body[data-ready=true][data-levels=preview]', WAIT);
     await page.waitForFunction(() => [...document.querySelectorAll('.leaflet-thumbnail-pane img')].some((i) => (i as HTMLImageElement).complete && (i as HTMLImageElement).naturalWidth > 0), null, WAIT);
     assert.deepEqual(await underlays(page), [{ src: 'preview.jpg', width: 1050 }]);
-    assert.equal(await page.locator('img.leaflet-tile').count(), 0);
+    assert.equal(await page.locator('.leaflet-tile').count(), 0);
     await page.locator('#viewer-message', { hasText: 'Processing: tile 60% (full detail when done)' }).waitFor(WAIT);
     await screenshot(page, '15-viewer-preview');
 
@@ -118,13 +118,13 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
 
     // Done, while the view sits between two levels (as after a wheel zoom): the same page draws the
     // top level and gets the thumbnail and minimap, asking only for whole levels.
-    await page.evaluate(() => (window as any).hugemapMap.setZoom(10.75, { animate: false }));
+    await page.evaluate(() => (window as any).hugemapMap.setZoom(11.75, { animate: false }));
     await page.waitForFunction(() => !(window as any).hugemapTiles.isLoading(), null, WAIT);
     await store.update(id, { status: 'done', stage: 'done', progress: 1, 'tiles.done': 9999 });
     await page.waitForSelector('body[data-levels=all]', WAIT);
     await page.waitForFunction(() => !(window as any).hugemapTiles.isLoading(), null, WAIT);
     assert.ok(tileRequests.every((r) => Number.isInteger(r.level)), `whole levels only: ${tileRequests.filter((r) => !Number.isInteger(r.level)).map((r) => r.path).join(', ')}`);
-    assert.ok((await page.locator('img.leaflet-tile-loaded').count()) > 0, 'tiles drawn at 10.75');
+    assert.ok((await page.locator('.leaflet-tile-loaded').count()) > 0, 'tiles drawn at 11.75');
     await page.waitForFunction(() => document.querySelectorAll('.leaflet-tile-pane .leaflet-layer').length === 1, null, WAIT);
     const { tiles } = await zoomAndCollect(page, MAX_LEVEL);
     assert.ok(tiles.length > 0 && tiles.every((t) => t.level === MAX_LEVEL), tiles.map((t) => t.src).join(', '));
@@ -181,7 +181,7 @@ describe('viewer before the image is done', { skip: hasChromium() ? false : 'no 
     await page.goto(`${stack.api.url}/v/${id}`);
     await page.waitForSelector('body[data-ready=true][data-levels=first-view]', WAIT);
     await page.waitForFunction(() => !(window as any).hugemapTiles.isLoading(), null, WAIT);
-    assert.ok((await page.locator('img.leaflet-tile-loaded').count()) > 0);
+    assert.ok((await page.locator('.leaflet-tile-loaded').count()) > 0);
     assert.deepEqual(await underlays(page), [], 'no preview for this state, no thumbnail yet');
     assert.ok(tileRequests.every((r) => r.level <= FIRST_VIEW_LEVEL && r.status === 200), JSON.stringify(tileRequests));
     assert.deepEqual(errors, []);

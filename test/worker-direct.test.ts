@@ -43,8 +43,16 @@ test('WORKER_VIPS_THREADS: 1 by default, validated, and given to libvips by star
   assert.equal((await testConfig(servers, 'direct-threads')).workerVipsThreads, 1);
   await assert.rejects(testConfig(servers, 'direct-threads', { WORKER_VIPS_THREADS: '0' }), /WORKER_VIPS_THREADS/);
   await assert.rejects(testConfig(servers, 'direct-threads', { WORKER_VIPS_THREADS: 'two' }), /WORKER_VIPS_THREADS/);
-  // sharp's own default is the core count (or VIPS_CONCURRENCY); 7, an unusual count, is what the worker above was given.
-  assert.equal(sharp.concurrency(), 7);
+  // sharp's own default is the core count (or VIPS_CONCURRENCY); 5, an unusual count, is what this worker is given.
+  const before = sharp.concurrency();
+  sharp.concurrency(2);
+  const own = await startWorker(await testConfig(servers, 'direct-threads', { WORKER_VIPS_THREADS: '5' }));
+  try {
+    assert.equal(sharp.concurrency(), 5);
+  } finally {
+    await own.close();
+    sharp.concurrency(before);
+  }
 });
 
 after(async () => {

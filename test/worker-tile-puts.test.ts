@@ -5,8 +5,7 @@
  * a place for another.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { after, test } from 'node:test';
 import { newImageDoc } from '../shared/image-status.js';
 import { createLogger } from '../shared/logger.js';
@@ -42,11 +41,16 @@ async function holdingProxy(): Promise<{ proxy: FaultProxy; held: () => number }
   return { proxy, held: () => held };
 }
 
-/** Waits (bounded) for `want` held PUTs, then a while for any beyond it: had the limit not applied, they would all be there at once. */
-async function heldSettles(held: () => number, want: number): Promise<number> {
-  for (let i = 0; i < 600 && held() < want; i++) await sleep(50);
-  await sleep(500);
+/** Waits (bounded) until `want` tile PUTs are held at the proxy; returns how many are, then. */
+async function heldReach(held: () => number, want: number): Promise<number> {
+  await waitFor(`${want} held tile PUTs`, async () => (held() >= want ? true : undefined), 60_000, 20).catch(() => undefined);
   return held();
+}
+
+/** Whether a file named `name` exists anywhere under `dir`. */
+async function existsUnder(dir: string, name: string): Promise<boolean> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.some((e) => e.isFile() && e.name === name);
 }
 
 after(async () => {
@@ -69,6 +73,20 @@ test('a job keeps WORKER_TILE_PUTS tile PUTs in flight, no more, and stores ever
   const config = await testConfig(servers, 'tile-puts', { S3_ENDPOINT: proxy.url, WORKER_TILE_PUTS: '3' });
   const s3 = new S3Store(config.s3);
   await s3.ensureBucket();
+  // Counted in this process as the uploader starts them: what it tried to send, whether or not it reached the proxy yet.
+  let started = 0;
+  let finished = 0;
+  let peak = 0;
+  const put = s3.putSmallObject.bind(s3);
+  s3.putSmallObject = async (...args: Parameters<S3Store['putSmallObject']>) => {
+    started++;
+    peak = Math.max(peak, started - finished);
+    try {
+      return await put(...args);
+    } finally {
+      finished++;
+    }
+  };
   const store = await StatusStore.connect(config.mongoUrl);
   const source = tmp.file('photo.jpg');
   await gradient(2000, 1500).jpeg().toFile(source);
@@ -89,10 +107,17 @@ test('a job keeps WORKER_TILE_PUTS tile PUTs in flight, no more, and stores ever
     report: new ThrottledReporter(async (set) => store.update(id, set)),
   };
   const tiling = tileOriginal(ctx, await probeImage(source, { maxPixels: config.maxPixels }));
-  const inFlight = await heldSettles(held, 3);
+  // The tiler writes manifest.json just before it waits for the upload to drain: by then every row has been
+  // handed to the uploader, so with none of its PUTs answered it has started all it ever will.
+  const cut = await waitFor('the cut to end (manifest.json in the staging folder)', async () => ((await existsUnder(paths.outDir, 'manifest.json')) ? true : undefined), 120_000, 20).catch(() => false);
+  const inFlight = await heldReach(held, 3);
+  const startedWhileHeld = started;
   proxy.release();
   await tiling;
-  assert.equal(inFlight, 3, 'tile PUTs in flight while none is answered');
+  assert.equal(cut, true, 'the cut ended while the PUTs were held');
+  assert.equal(startedWhileHeld, 3, 'tile PUTs started while none is answered');
+  assert.equal(inFlight, 3, 'tile PUTs that reached S3 while none is answered');
+  assert.equal(peak, 3, 'never more than 3 in flight, after the release too');
   const keys: string[] = [];
   for await (const o of s3.listKeys(`images/${id}/image_files/`)) keys.push(o.key);
   assert.equal(keys.length, tileCount(deepZoomLevels(2000, 1500, 256)));
@@ -115,7 +140,8 @@ test('a worker opens a socket for each of its tile PUTs, also past 32 (the store
     await store.create(newImageDoc(id, { kind: 'upload', filename: 'big.jpg' }, null));
     await enqueueTileJob(queue, id);
     // Released before asserting, so that a failure still lets the job finish and everything close.
-    const inFlight = await heldSettles(held, 40);
+    // How many may be in flight at most is the test above's; this one needs the sockets past 32 to open.
+    const inFlight = await heldReach(held, 40);
     proxy.release();
     const done = await waitFor('job done', async () => {
       const doc = await store.get(id);

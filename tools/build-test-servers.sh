@@ -6,6 +6,9 @@
 #             the benchmark's second service-path contender (bench/run.ts)
 # and rclone, the upload half of the benchmark's shell-script baseline
 # (bench/shell-script.ts: vips dzsave, then rclone copy to S3),
+# and for the Helm chart's test (test/helm.test.ts): helm and kubeconform, plus
+# Kubernetes' OpenAPI document (from the k8s.io/kubernetes Go module, into
+# k8s-openapi/), since kubeconform's own schema catalogue needs the network,
 # into ${HUGEMAP_TOOLS_DIR:-$HOME/.cache/hugemap-tools}/bin. Redis comes from
 # the Debian package. Idempotent: a binary whose stamp file names the pinned
 # version is kept, so a second run takes a second.
@@ -19,6 +22,9 @@ FERRETDB_VERSION=v1.24.2                          # must match tools/ferretdb/go
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # MinIO master of 2026-02-12
 RCLONE_VERSION=v1.76.0
 VERSITYGW_VERSION=v1.8.0
+HELM_VERSION=v4.3.2
+KUBECONFORM_VERSION=v0.8.0
+KUBERNETES_OPENAPI_VERSION=v1.37.2                # the Kubernetes release whose API the chart is validated against
 GO_BOOTSTRAP_VERSION=1.26.8                       # only used when no usable go is installed
 GO_MIN_MINOR=24
 
@@ -100,8 +106,30 @@ build_go_install() {
   log "$name built in $((SECONDS - start))s"
 }
 
+# Kubernetes' OpenAPI document (api/openapi-spec/swagger.json of the k8s.io/kubernetes module,
+# a 21 MB module download) as k8s-openapi/swagger.json, stamped with its release.
+fetch_kubernetes_openapi() {
+  local dir=$TOOLS_DIR/k8s-openapi
+  if [[ -f "$dir/swagger.json" && "$(cat "$dir/swagger.json.version" 2>/dev/null)" == "$KUBERNETES_OPENAPI_VERSION" ]]; then
+    log "kubernetes openapi up to date ($KUBERNETES_OPENAPI_VERSION)"
+    return
+  fi
+  ensure_go
+  log "fetching the Kubernetes $KUBERNETES_OPENAPI_VERSION OpenAPI document (k8s.io/kubernetes module)"
+  local moddir
+  moddir=$(cd "$TOOLS_DIR" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBERNETES_OPENAPI_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -f "$moddir/api/openapi-spec/swagger.json" ]] || { log "no api/openapi-spec/swagger.json in $moddir"; exit 1; }
+  mkdir -p "$dir"
+  cp "$moddir/api/openapi-spec/swagger.json" "$dir/swagger.json.tmp"
+  mv "$dir/swagger.json.tmp" "$dir/swagger.json"
+  echo "$KUBERNETES_OPENAPI_VERSION" >"$dir/swagger.json.version"
+}
+
 build_ferretdb
 build_go_install minio github.com/minio/minio "$MINIO_VERSION"
 build_go_install rclone github.com/rclone/rclone "$RCLONE_VERSION"
 build_go_install versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
+build_go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION"
+build_go_install kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
+fetch_kubernetes_openapi
 log "binaries in $BIN_DIR"

@@ -78,6 +78,7 @@ export async function processAssembleJob(imageId: string, deps: WorkerDeps): Pro
     width: plan.width,
     height: plan.height,
   });
+  deps.metrics?.pixelsTiled.inc(plan.width * plan.height);
   await deps.s3.deletePrefix(imageKeys.work(imageId));
   await rm(ctx.dir, { recursive: true, force: true });
   return 'done';

@@ -15,6 +15,7 @@ import { uploadFinishingFiles } from './stages/upload.js';
 import { splitIntoBands } from './stages/split.js';
 import { planBands } from '../shared/tiling/band-plan.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
+import type { JobStage } from './metrics.js';
 
 /** `split`: the image was handed to band jobs (docs/split-jobs.md); `image-failed`: a part found its image already failed. */
 export type JobOutcome = 'done' | 'already-done' | 'image-gone' | 'split' | 'image-failed';
@@ -42,22 +43,23 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
     }),
   };
 
-  await fetchOriginal(ctx);
+  const stage = stageTimer(deps);
+  await stage('fetch', () => fetchOriginal(ctx));
   releaseGarbage();
-  const probe = await probeOriginal(ctx);
+  const probe = await stage('probe', () => probeOriginal(ctx));
   const plan = deps.splitQueue ? planBands(probe.width, probe.height, deps.config.workerSplitPixels) : null;
   if (plan && deps.splitQueue) {
-    await storePreview(ctx, probe);
+    await stage('preview', () => storePreview(ctx, probe));
     await splitIntoBands(ctx, probe, plan, deps.splitQueue);
     await rm(ctx.dir, { recursive: true, force: true });
     return 'split';
   }
   let previewStored: Promise<void> = Promise.resolve();
   if (previewBesideCut(probe)) previewStored = storePreview(ctx, probe);
-  else await storePreview(ctx, probe);
+  else await stage('preview', () => storePreview(ctx, probe));
   // Its file is in the job's folder, and 'done' must not come before the preview's link.
-  const manifest = await tileOriginal(ctx, probe, previewStored).finally(() => previewStored);
-  await uploadFinishingFiles(ctx);
+  const manifest = await stage('tile', () => tileOriginal(ctx, probe, previewStored).finally(() => previewStored));
+  await stage('finish', () => uploadFinishingFiles(ctx));
   await ctx.report.now({
     status: 'done',
     stage: 'done',
@@ -70,8 +72,15 @@ export async function processImageJob(imageId: string, deps: WorkerDeps): Promis
     width: manifest.width,
     height: manifest.height,
   });
+  deps.metrics?.pixelsTiled.inc(manifest.width * manifest.height);
   await rm(ctx.dir, { recursive: true, force: true });
   return 'done';
+}
+
+/** Times each stage when the worker has metrics (workers/metrics.ts), else just runs it. */
+function stageTimer(deps: WorkerDeps): <T>(name: JobStage, run: () => Promise<T>) => Promise<T> {
+  const { metrics } = deps;
+  return (name, run) => (metrics ? metrics.timeStage(name, run) : run());
 }
 
 /** Buffers still held after the worker's last forced collection: what it keeps alive between jobs. */
@@ -80,15 +89,10 @@ let buffersAfterLastCollection = 0;
 const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
 
 /**
- * One full collection before the cut, when the worker runs with --expose-gc (as it is started:
- * workers/process-settings.ts) and the download left enough dead Buffers behind to matter: 20-30 MB
- * of socket buffers at 944 MP, which V8 would otherwise still hold when libvips adds its 200 MB of
- * strips (docs/memory.md). Only then, because a forced collection also throws away the optimised
- * code of the previous job's hot functions (the upload and signing paths, V8's "weak objects"
- * deoptimisation), and recompiling it cost the next 236 MP job about 0.3 CPU-seconds (worker
- * 6.32 against 5.98 CPU-s with this rule, bench/service-cpu.ts, 2026-12-01). Measured
- * (process.memoryUsage): 48 MB of Buffers before the first big job's collection, 17.5 after; 19.6
- * before the next jobs', whose downloads V8 had already collected on its own.
+ * One full collection before the cut (with --expose-gc, as workers/process-settings.ts starts the
+ * worker), so the download's dead socket buffers are not still held when libvips adds its strips;
+ * only when they are worth it, since a forced collection also drops the previous job's optimised
+ * code, which the next job pays for in CPU. Figures: docs/memory.md.
  */
 function releaseGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -30,12 +30,10 @@ export const WORKER_MALLOC_CONF = 'narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:
 export const WORKER_NODE_OPTIONS = ['--max-semi-space-size=4', '--expose-gc'];
 
 /**
- * V8 lets its old generation grow up to 4x what survived the last full collection before the next,
- * and in a worker running job after job the upload requests' garbage (promoted out of the small
- * young generation) piled up that way: three 944 MP jobs in a row peaked at 225, 284 and 355 MB of
- * own memory, V8's heap (heapTotal) growing to 47, 94 and 143 MiB. At 1.5x the same three peaked at 242, 232 and 241 MB
- * with the stack's CPU unchanged (docs/memory.md, 2026-12-06). V8 refuses this flag in NODE_OPTIONS
- * and reads it at every collection, so the worker sets it on itself when it starts.
+ * V8 lets its old generation grow up to 4x what survived the last full collection, and job after
+ * job the upload requests' garbage piled up that way; 1.5x keeps a worker's peak flat from job to
+ * job at the same CPU (docs/memory.md). V8 refuses this flag in NODE_OPTIONS and reads it at every
+ * collection, so the worker sets it on itself when it starts.
  */
 export const WORKER_HEAP_GROWING_PERCENT = 50;
 

@@ -7,11 +7,14 @@ import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { createFlowProducer, createTileQueue } from '../shared/queue.js';
 import { limitHeapGrowth, missingWorkerSettings } from './process-settings.js';
+import { WorkerMetrics } from './metrics.js';
 import { createTileWorker } from './tile-worker.js';
 
 export interface RunningWorker {
   /** Stops taking jobs and waits for the running ones up to the deadline; after it, leaves them to stall recovery (exit the process then). */
   close(): Promise<void>;
+  /** The metrics listener's base URL when WORKER_METRICS_PORT is set. */
+  metricsUrl?: string;
 }
 
 export async function startWorker(config: Config, logger: Logger = createLogger('worker', config.logLevel)): Promise<RunningWorker> {
@@ -21,19 +24,23 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   );
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
   // Every job in this process keeps WORKER_TILE_PUTS tile PUTs going: a socket for each.
-  const s3 = new S3Store(config.s3, { maxSockets: config.workerTilePuts * config.workerConcurrency });
+  const metrics = new WorkerMetrics();
+  const s3 = new S3Store(config.s3, { maxSockets: config.workerTilePuts * config.workerConcurrency, onRequestError: metrics.s3Error });
   await s3.ensureBucket();
   // Process-wide, so set once before the first job: every preview and cut gets the same threads.
   sharp.concurrency(config.workerVipsThreads);
   // Where this worker queues the parts of the large images it splits (docs/split-jobs.md).
   const splitQueue = { flows: createFlowProducer(config.redisUrl, config.queuePrefix), queue: createTileQueue(config.redisUrl, config.queuePrefix) };
-  const worker = createTileWorker({ config, store, s3, logger, splitQueue });
+  const worker = createTileWorker({ config, store, s3, logger, metrics, splitQueue });
+  metrics.watch(worker);
   await worker.waitUntilReady();
+  const metricsServer = await metrics.serve(config, worker, logger);
   logger.info({ concurrency: config.workerConcurrency, vipsThreads: config.workerVipsThreads, queuePrefix: config.queuePrefix }, 'worker ready');
   const missing = missingWorkerSettings();
   if (missing.length > 0) logger.info({ missing }, 'started without some worker process settings: it works, with more memory at gigapixel sizes (docs/memory.md)');
 
   return {
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     async close() {
       const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdownTimeoutMs).unref());
       const outcome = await Promise.race([worker.close().then(() => 'closed' as const), deadline]);
@@ -44,7 +51,7 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
         logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving the running job to be recovered');
         return;
       }
-      await Promise.allSettled([store.close(), events.close(), splitQueue.flows.close(), splitQueue.queue.close()]);
+      await Promise.allSettled([store.close(), events.close(), metricsServer?.close(), splitQueue.flows.close(), splitQueue.queue.close()]);
       s3.close();
       logger.info('worker stopped');
     },

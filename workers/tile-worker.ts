@@ -32,8 +32,8 @@ export function createTileWorker(deps: WorkerDeps): Worker<TileJobData> {
     stalledInterval: config.workerLockMs,
     maxStalledCount: 3,
   });
-  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message }, 'job attempt failed'));
-  worker.on('completed', (job) => logger.info({ jobId: job.id }, 'job completed'));
+  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, ...reqIdOf(job), err: err.message }, 'job attempt failed'));
+  worker.on('completed', (job) => logger.info({ jobId: job.id, ...reqIdOf(job) }, 'job completed'));
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
   return worker;
 }
@@ -45,15 +45,21 @@ function processJob(data: TileJobData, deps: WorkerDeps): Promise<JobOutcome> {
   return processImageJob(data.imageId, deps);
 }
 
+/** The submitting request's id, for log lines about this job. */
+function reqIdOf(job: Job<TileJobData> | undefined): { reqId?: string } {
+  return job?.data.reqId ? { reqId: job.data.reqId } : {};
+}
+
 async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> {
-  const { imageId } = job.data;
-  const log = deps.logger.child({ imageId, jobId: job.id, attempt: job.attemptsMade + 1 });
+  const { imageId, reqId } = job.data;
+  // Every line this job logs carries the id of the request that submitted the image.
+  const log = deps.logger.child({ imageId, jobId: job.id, attempt: job.attemptsMade + 1, ...(reqId ? { reqId } : {}) });
   log.info('job started');
   // A part's local folder is its own (part-context.ts); the image's folder is the whole job's.
   const localDir = job.data.part ? partDirName(imageId, partKey(job.data.part)) : imageId;
   const paths = jobPaths(deps.config.workDir, localDir);
   try {
-    const outcome = await processJob(job.data, deps);
+    const outcome = await processJob(job.data, { ...deps, logger: log });
     log.info({ outcome }, 'job finished');
     return outcome;
   } catch (thrown) {

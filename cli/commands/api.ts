@@ -4,7 +4,9 @@
  * only when this command runs, so `hugemap tile` never pays for it.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { withExamples } from '../help-examples.js';
 import { runUntilSignal } from '../run-until-signal.js';
+import { withUsageErrors } from '../usage-errors.js';
 
 function portNumber(value: string): number {
   const n = Number(value);
@@ -13,7 +15,7 @@ function portNumber(value: string): number {
 }
 
 export function apiCommand(): Command {
-  return new Command('api')
+  const command = new Command('api')
     .description('run the HTTP API: uploads, status, live events, tile origin')
     .option('--port <port>', 'listen on this port (default: $PORT or 8080)', portNumber)
     .option('--host <host>', 'listen on this address (default: $HOST or 0.0.0.0)')
@@ -30,4 +32,8 @@ export function apiCommand(): Command {
         return server;
       });
     });
+  return withExamples(withUsageErrors(command), [
+    ['REDIS_URL=redis://queue:6379 MONGO_URL=mongodb://db:27017/hugemap S3_ENDPOINT=http://s3:9000 hugemap api', 'against your own Redis, MongoDB and S3 (configuration: docs/configuration.md)'],
+    ['hugemap api --port 3000 --host 127.0.0.1', 'on another port, loopback only'],
+  ]);
 }

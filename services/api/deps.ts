@@ -6,6 +6,7 @@ import type { TileJobData } from '../../shared/queue.js';
 import type { StatusEvents } from '../../shared/status-events.js';
 import type { StatusStore } from '../../shared/status-store.js';
 import type { S3Store } from '../../shared/storage/s3-store.js';
+import type { ApiMetrics } from './metrics.js';
 import type { OpenStreams } from './open-streams.js';
 
 export interface ApiDeps {
@@ -17,4 +18,6 @@ export interface ApiDeps {
   logger: Logger;
   /** Long-lived event streams, ended on shutdown; createApp makes one if absent. */
   streams?: OpenStreams;
+  /** Prometheus metrics (services/api/metrics.ts); absent: nothing is measured. */
+  metrics?: ApiMetrics;
 }

@@ -4,7 +4,7 @@
  * answered with a bare 500, so internals never reach a client.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { BadRequestError, HugemapError, NotFoundError } from '../../shared/errors.js';
+import { BadRequestError, BodyTooLargeError, HugemapError, NotFoundError, RateLimitedError, UnauthenticatedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 const INTERNAL = { error: { code: 'HUGEMAP_ERR_INTERNAL', message: 'internal error' } };
@@ -30,8 +30,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.status(500).json(INTERNAL);
       return;
     }
+    // Busy (503) and rate-limited (429) answers say when to come back.
+    if ('retryAfterSeconds' in known && typeof known.retryAfterSeconds === 'number') res.set('Retry-After', String(known.retryAfterSeconds));
     // A 5xx message names hosts and ports of our own servers: the log has it, the client gets the code.
     const message = known.httpStatus >= 500 ? 'temporarily unavailable; try again later' : oneLine(known.message);
+    if (known instanceof UnauthenticatedError) res.set('WWW-Authenticate', 'Bearer realm="hugemap"');
+    if (known instanceof RateLimitedError) res.set('Retry-After', String(known.retryAfterSeconds));
     res.status(known.httpStatus).json({ error: { code: known.code, message } });
   };
 }
@@ -41,7 +45,7 @@ function asKnownError(err: unknown): HugemapError | null {
   if (err instanceof HugemapError) return err;
   if (isClientHttpError(err)) {
     if (err.type === 'entity.parse.failed') return new BadRequestError('request body is not valid JSON');
-    if (err.type === 'entity.too.large') return new BadRequestError('request body is too large');
+    if (err.type === 'entity.too.large') return new BodyTooLargeError();
     return new BadRequestError('invalid request body');
   }
   return null;

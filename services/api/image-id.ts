@@ -9,15 +9,26 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { BadRequestError } from '../../shared/errors.js';
+import { BOOTSTRAP_ADMIN } from './access/principal.js';
 
 export const IMAGE_ID_LENGTH = 22;
 /** 22 characters; 16 is the random id of images stored before content ids, still addressable. */
-const IMAGE_ID = /^(?:[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{16})$/;
+export const IMAGE_ID = /^(?:[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{16})$/;
 
 /** The first 16 bytes of the content's SHA-256, base64url. */
 export function contentImageId(sha256: Buffer): string {
   if (sha256.length !== 32) throw new RangeError(`expected a 32-byte SHA-256 digest, got ${sha256.length} bytes`);
   return sha256.subarray(0, 16).toString('base64url');
+}
+
+/**
+ * An upload's id: the content id for the bootstrap admin (so images from before
+ * accounts keep theirs), else the content id of (owner, SHA-256): the same
+ * bytes from two users are two images, neither revealing the other's id.
+ */
+export function ownedImageId(owner: string, sha256: Buffer): string {
+  if (owner === BOOTSTRAP_ADMIN) return contentImageId(sha256);
+  return contentImageId(createHash('sha256').update(`hugemap-owner\0${owner}\0`).update(sha256).digest());
 }
 
 export function contentImageIdOf(bytes: Buffer): string {

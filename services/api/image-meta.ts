@@ -20,12 +20,22 @@ const tagSchema = z
   .toLowerCase()
   .min(1, 'a tag cannot be empty')
   .max(50, 'a tag must be at most 50 characters')
-  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u, 'a tag may hold letters, digits, space, "_", "." and "-", starting with a letter or digit');
+  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u, 'a tag may hold letters, digits, space, "_", "." and "-", starting with a letter or digit')
+  // For the OpenAPI document, which would otherwise carry the regex's "/u" flag inside the pattern.
+  .meta({ pattern: '^[\\p{L}\\p{N}][\\p{L}\\p{N} _.-]*$' });
 
 export const tagsSchema = z
   .array(tagSchema)
   .max(MAX_TAGS, `at most ${MAX_TAGS} tags`)
   .transform((tags) => [...new Set(tags)]);
+
+export const visibilitySchema = z.enum(['public', 'unlisted', 'private']);
+
+/** The multipart/tus `visibility` field; absent means the configured default. */
+export function parseVisibility(raw: string | null | undefined, fallback: z.infer<typeof visibilitySchema>): z.infer<typeof visibilitySchema> {
+  if (raw === null || raw === undefined || raw === '') return fallback;
+  return check(visibilitySchema, raw, 'visibility');
+}
 
 export function parseTitle(raw: string | null): string | null {
   if (raw === null) return null;

@@ -6,6 +6,8 @@
 import type { Config } from '../../shared/config.js';
 import type { ImageDoc } from '../../shared/image-status.js';
 import { firstViewLevel } from '../../shared/tiling/pyramid.js';
+import { canWrite, ownerOf, visibilityOf, type Visibility } from './access/image-access.js';
+import { ANONYMOUS, type Principal } from './access/principal.js';
 
 export interface ImageLinks {
   self: string;
@@ -47,7 +49,14 @@ export interface ImageView {
   attempts: number;
   createdAt: string;
   updatedAt: string;
+  /** Only the owner and admins see a submitted URL's query (it may carry a signature or credentials). */
   source: { kind: ImageDoc['source']['kind']; filename?: string; url?: string };
+  owner: string;
+  visibility: Visibility;
+  /** Whether the original may be downloaded by others (/i/o/...). */
+  downloadable: boolean;
+  /** Whether the caller may change or delete it (the owner or an admin). */
+  canEdit: boolean;
   links: ImageLinks;
 }
 
@@ -60,8 +69,9 @@ export const apiPath = {
  * With PUBLIC_BASE_URL a CDN serves the bucket's `images/` prefix directly;
  * without it the API's own /tiles routes act as the origin.
  */
-export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publicBaseUrl'>, hasPreview = false): ImageLinks {
-  const base = config.publicBaseUrl ? `${config.publicBaseUrl}/images/${id}` : `/tiles/${id}`;
+export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publicBaseUrl'>, hasPreview = false, visibility: Visibility = 'public'): ImageLinks {
+  // Private tiles never go through the CDN: the API's /tiles checks who asks.
+  const base = config.publicBaseUrl && visibility !== 'private' ? `${config.publicBaseUrl}/images/${id}` : `/tiles/${id}`;
   return {
     self: apiPath.image(id),
     events: apiPath.events(id),
@@ -72,10 +82,13 @@ export function imageLinks(id: string, done: boolean, config: Pick<Config, 'publ
   };
 }
 
-export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>): ImageView {
+/** `viewer`: who is asking (decides canEdit and whether a URL's query shows); anonymous when absent. */
+export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>, viewer: Principal = ANONYMOUS): ImageView {
+  const canEdit = canWrite(viewer, doc);
+  const visibility = visibilityOf(doc);
   const source: ImageView['source'] = { kind: doc.source.kind };
   if (doc.source.filename !== undefined) source.filename = doc.source.filename;
-  if (doc.source.url !== undefined) source.url = doc.source.url;
+  if (doc.source.url !== undefined) source.url = canEdit ? doc.source.url : withoutQuery(doc.source.url);
   return {
     id: doc._id,
     status: doc.status,
@@ -102,6 +115,20 @@ export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>
     createdAt: new Date(doc.createdAt).toISOString(),
     updatedAt: new Date(doc.updatedAt).toISOString(),
     source,
-    links: imageLinks(doc._id, doc.status === 'done', config, doc.preview !== undefined),
+    owner: ownerOf(doc),
+    visibility,
+    downloadable: doc.downloadable === true,
+    canEdit,
+    links: imageLinks(doc._id, doc.status === 'done', config, doc.preview !== undefined, visibility),
   };
+}
+
+/** The URL without user info, query or fragment: what others may see of a submitted URL. */
+export function withoutQuery(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '';
+  }
 }

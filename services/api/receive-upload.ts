@@ -1,5 +1,5 @@
 /**
- * Streams a multipart/form-data upload (`file`, optional `title` and `tags`, in
+ * Streams a multipart/form-data upload (`file`, optional `title`, `tags`, `visibility`, in
  * any order) straight into S3, hashing the bytes on the way (SHA-256, for the
  * content id): memory stays bounded whatever the file's size. Refused
  * uploads leave nothing behind: a failed multipart upload is aborted by
@@ -19,6 +19,8 @@ export interface ReceivedUpload {
   title: string | null;
   /** Raw `tags` field (comma-separated), unvalidated; null when absent. */
   tags: string | null;
+  /** Raw `visibility` field, unvalidated; null when absent. */
+  visibility: string | null;
   /** SHA-256 of the file's bytes. */
   sha256: Buffer;
   filename: string | undefined;
@@ -44,8 +46,10 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
   try {
     parser = busboy({
       headers: req.headers,
-      // busboy fires filesLimit/fieldsLimit on one too many, but partsLimit on reaching the count: 4 means "a fourth part".
-      limits: { files: 1, fields: 2, fieldSize: 4096, parts: 4, headerPairs: 20 },
+      // RFC 7578: browsers send file names as raw UTF-8; busboy's default reads them as latin1.
+      defParamCharset: 'utf8',
+      // busboy fires filesLimit/fieldsLimit on one too many, but partsLimit on reaching the count: 5 means "a fifth part".
+      limits: { files: 1, fields: 3, fieldSize: 4096, parts: 5, headerPairs: 20 },
     });
   } catch {
     return Promise.reject(new BadRequestError('malformed multipart/form-data request (missing boundary?)'));
@@ -54,6 +58,7 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
   return new Promise<ReceivedUpload>((resolve, reject) => {
     let title: string | null = null;
     let tags: string | null = null;
+    let visibility: string | null = null;
     let fileStream: Readable | null = null;
     let stored: Promise<StoredFile> | null = null;
     let settled = false;
@@ -82,12 +87,15 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       stored.catch(fail);
     });
     parser.on('field', (name, value, info) => {
-      if (name !== 'title' && name !== 'tags') return fail(new BadRequestError(`unknown field "${name}" (expected "file" and optional "title", "tags")`));
+      if (name !== 'title' && name !== 'tags' && name !== 'visibility') {
+        return fail(new BadRequestError(`unknown field "${name}" (expected "file" and optional "title", "tags", "visibility")`));
+      }
       if (info.valueTruncated) return fail(new BadRequestError(`${name} is too long`));
       if (name === 'title') title = value;
-      else tags = value;
+      else if (name === 'tags') tags = value;
+      else visibility = value;
     });
-    const tooMany = () => fail(new BadRequestError('too many parts: send one "file" and optional "title" and "tags"'));
+    const tooMany = () => fail(new BadRequestError('too many parts: send one "file" and optional "title", "tags" and "visibility"'));
     parser.on('filesLimit', tooMany);
     parser.on('fieldsLimit', tooMany);
     parser.on('partsLimit', tooMany);
@@ -97,7 +105,7 @@ export function receiveUpload(req: IncomingMessage, opts: ReceiveOptions): Promi
       stored.then((file) => {
         if (settled) return;
         settled = true;
-        resolve({ title, tags, ...file });
+        resolve({ title, tags, visibility, ...file });
       }, fail);
     });
     req.on('close', () => {

@@ -12,10 +12,16 @@ import { SizePolicy } from '../scaling/size-access.js';
 
 export interface Scaling {
   policy: SizePolicy;
+  /** Scaled sizes and composed IIIF answers, keyed `{id}/...` so deleting an image purges both. */
   cache: DiskCache;
   scaler: ScalerDeps;
-  /** Renders (scaled images and composed IIIF answers) running at once in this process. */
+  /** Scaled-size renders (/i/) running at once in this process. */
   renders: RenderLimit;
+  /**
+   * IIIF renders, in slots and a queue of their own: any IIIF client can ask for
+   * endless distinct regions, and those must not hold up the presets pages show.
+   */
+  iiifRenders: RenderLimit;
 }
 
 /** Two at a time: the machine's cores, and peak memory about twice one large render's. */
@@ -31,7 +37,8 @@ export function scalingFor(deps: ApiDeps): Scaling {
       policy: new SizePolicy(deps.config),
       cache: new DiskCache(scale.cacheDir, scale.cacheMaxBytes),
       scaler: { s3: deps.s3, maxPixels: deps.config.maxPixels, tmpDir: path.join(scale.cacheDir, 'tmp') },
-      renders: new RenderLimit(CONCURRENT_RENDERS),
+      renders: new RenderLimit(CONCURRENT_RENDERS, scale.renderQueue, 'scaled-image renders'),
+      iiifRenders: new RenderLimit(scale.iiifRenders, scale.iiifRenderQueue, 'IIIF renders'),
     };
     made.set(deps, scaling);
   }

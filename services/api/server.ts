@@ -12,10 +12,14 @@ import { StatusEvents } from '../../shared/status-events.js';
 import { StatusStore } from '../../shared/status-store.js';
 import { S3Store } from '../../shared/storage/s3-store.js';
 import { createApp } from './app.js';
+import { migrateLegacyImages } from '../../shared/accounts/migrate-images.js';
 import { OpenStreams } from './open-streams.js';
+import { ApiMetrics, serveApiMetrics } from './metrics.js';
 
 export interface ApiServer {
   url: string;
+  /** The metrics listener's base URL when METRICS_PORT is set. */
+  metricsUrl?: string;
   close(): Promise<void>;
 }
 
@@ -27,6 +31,8 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   const redisTrouble = (err: Error) => logger.warn({ err: err.message }, 'redis connection problem');
   const events = new StatusEvents(config.redisUrl, config.queuePrefix, redisTrouble);
   const store = await StatusStore.connect(config.mongoUrl, { onChange: (doc) => events.publish(doc) });
+  const migrated = await migrateLegacyImages(store.images);
+  if (migrated > 0) logger.info({ migrated }, 'images from before accounts now belong to the bootstrap admin, public');
   const queue = createTileQueue(config.redisUrl, config.queuePrefix);
   queue.on('error', redisTrouble);
   const s3 = new S3Store(config.s3);
@@ -37,11 +43,15 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
     logger.warn({ err }, 'could not ensure the S3 bucket exists');
   }
   const streams = new OpenStreams();
-  const app = createApp({ config, store, events, queue, s3, logger, streams });
+  const metrics = new ApiMetrics(queue, logger);
+  const app = createApp({ config, store, events, queue, s3, logger, streams, metrics });
 
   const server = createServer(app);
-  // Multi-gigabyte uploads outlast Node's 5-minute request timeout; idle sockets are still cut.
+  // Multi-gigabyte uploads outlast Node's 5-minute request timeout: a body is cut instead when it
+  // arrives slower than MIN_UPLOAD_BYTES_PER_SECOND (upload-rate.ts); idle sockets are cut too.
   server.requestTimeout = 0;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.maxConnections = config.maxConnections;
   server.setTimeout(IDLE_SOCKET_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -52,6 +62,7 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
   });
   const url = `http://${displayHost(server.address() as AddressInfo)}`;
   logger.info({ url }, 'api listening');
+  const metricsServer = await serveApiMetrics(metrics, config, logger);
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -71,10 +82,10 @@ export async function startApiServer(config: Config, opts: { logger?: Logger } =
       clearTimeout(timer);
       server.closeAllConnections();
       await drained;
-      await Promise.allSettled([queue.close(), events.close(), store.close()]);
+      await Promise.allSettled([queue.close(), events.close(), store.close(), metricsServer?.close()]);
       logger.info('api closed');
     })());
-  return { url, close };
+  return { url, ...(metricsServer ? { metricsUrl: metricsServer.url } : {}), close };
 }
 
 function displayHost({ address, port, family }: AddressInfo): string {

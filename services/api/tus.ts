@@ -17,16 +17,43 @@ import { Server, type Upload } from '@tus/server';
 import { S3Store as TusS3Store } from '@tus/s3-store';
 import { HugemapError, NotAnImageError, EmptyInputError } from '../../shared/errors.js';
 import { imageKeys, type ImageSource } from '../../shared/image-status.js';
-import { registerImage } from './create-image.js';
+import { requestIdOf } from './request-id.js';
+import { registerImage, type Ownership } from './create-image.js';
+import type { Request as ExpressRequest } from 'express';
+import { ANONYMOUS, ownerName, type Principal } from './access/principal.js';
+import { auditFrom } from './access/audit.js';
+import { quotaFor } from './access/upload-quota.js';
 import type { ApiDeps } from './deps.js';
-import { contentImageId } from './image-id.js';
-import { parseTagsField, parseTitle } from './image-meta.js';
+import { ownedImageId } from './image-id.js';
+import { parseTagsField, parseTitle, parseVisibility } from './image-meta.js';
 import { imageLinks } from './image-view.js';
 import { moveObject } from './move-object.js';
 import { SNIFF_BYTES, sniffImageFormat } from './sniff-image.js';
 
 export const TUS_PATH = '/api/v1/uploads';
 const PENDING_KEY = /^uploads\/tus-[A-Za-z0-9_-]{16,64}$/;
+/** An upload's URL segment: base64url of its pending key. */
+const UPLOAD_SEGMENT = /^[A-Za-z0-9_-]{1,200}$/;
+/** Upload metadata key the server sets at creation (after the client's own metadata). */
+const OWNER_META = 'hugemap-owner';
+
+/** The express request behind the web Request @tus/server hands to hooks (srvx keeps it). */
+function expressRequestOf(req: unknown): ExpressRequest | undefined {
+  const r = req as { runtime?: { node?: { req?: ExpressRequest } }; node?: { req?: ExpressRequest } };
+  return r.runtime?.node?.req ?? r.node?.req;
+}
+
+function principalOf(req: unknown): Principal {
+  return expressRequestOf(req)?.principal ?? ANONYMOUS;
+}
+
+/** A malformed upload id never reaches S3 (whose answer would leak as a 500): 404 like any unknown upload. */
+function isWellFormedUploadPath(path: string): boolean {
+  const rest = path.slice(TUS_PATH.length).replace(/^\/+/, '').split('?')[0] ?? '';
+  if (rest === '') return true;
+  if (!UPLOAD_SEGMENT.test(rest)) return false;
+  return PENDING_KEY.test(Buffer.from(rest, 'base64url').toString('utf8'));
+}
 
 /** A tus error answer: the body carries our usual `{error: {code, message}}`. */
 class TusRefusal {
@@ -66,17 +93,27 @@ export function createTusHandler(deps: ApiDeps): TusHandler {
     namingFunction: () => imageKeys.pendingUpload(`tus-${randomBytes(16).toString('base64url')}`),
     generateUrl: (_req, { path, id }) => `${path}/${Buffer.from(id, 'utf8').toString('base64url')}`,
     getFileIdFromRequest: (_req, lastPath) => (lastPath ? Buffer.from(lastPath, 'base64url').toString('utf8') : undefined),
-    async onUploadCreate(_req, upload) {
+    async onUploadCreate(req, upload) {
       const type = upload.metadata?.filetype ?? '';
       // Browsers say what they think; the bytes are sniffed again at the end.
       if (type !== '' && !type.startsWith('image/')) {
         throw refusal(415, new NotAnImageError('uploaded file').code, `refused: "${type}" is not an image type`);
       }
       if (upload.size === 0) throw refusal(400, new EmptyInputError('uploaded file').code, 'the file is empty');
-      return {};
+      // Who creates the upload owns the image; written into the upload's own metadata, which clients cannot change later.
+      const principal = principalOf(req);
+      const owner = ownerName(principal);
+      if (owner === null) throw refusal(401, 'HUGEMAP_ERR_UNAUTHENTICATED', 'sign in or send an API key');
+      const visibility = parseVisibility(upload.metadata?.visibility, config.defaultVisibility);
+      (await quotaFor(deps, principal)).assert({ images: 1, bytes: upload.size ?? 0 });
+      return { metadata: { ...upload.metadata, [OWNER_META]: owner, visibility } };
     },
-    async onUploadFinish(_req, upload) {
-      const { id, status, duplicate } = await registerFinished(deps, upload);
+    async onUploadFinish(req, upload) {
+      const original = expressRequestOf(req);
+      const { id, status, duplicate } = await registerFinished(deps, upload, original ? requestIdOf(original) : undefined);
+      deps.metrics?.countUpload(200, duplicate);
+      deps.metrics?.uploadBytes.inc(upload.size ?? 0);
+      if (!duplicate && original) await auditFrom(deps)(original, 'image.create', `image:${id}`, { detail: { source: 'tus' } });
       const { self, events, dzi, thumbnail } = imageLinks(id, status === 'done', config);
       return {
         status_code: 200,
@@ -106,7 +143,7 @@ interface Registered {
 }
 
 /** Hashes and sniffs the finished upload, then registers it; a refused file is deleted. */
-async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Registered> {
+async function registerFinished(deps: ApiDeps, upload: Upload, reqId: string | undefined): Promise<Registered> {
   const key = upload.id;
   if (!PENDING_KEY.test(key)) throw refusal(400, 'HUGEMAP_ERR_BAD_REQUEST', 'unexpected upload id');
   const dropPending = () =>
@@ -117,13 +154,17 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
   let source: ImageSource;
   let title: string | null;
   let tags: string[];
+  let ownership: Ownership;
   try {
     title = parseTitle(cleanTitle(upload.metadata?.title));
     tags = parseTagsField(upload.metadata?.tags ?? null);
     const { head, sha256, bytes } = await readBack(deps, key);
     const format = sniffImageFormat(head);
     if (!format) throw refusal(415, new NotAnImageError('uploaded file').code, 'refused: the uploaded file is not a JPEG, PNG, TIFF or WebP image');
-    id = contentImageId(sha256);
+    const owner = upload.metadata?.[OWNER_META];
+    if (!owner) throw refusal(400, 'HUGEMAP_ERR_BAD_REQUEST', 'upload has no owner');
+    ownership = { owner, visibility: parseVisibility(upload.metadata?.visibility, deps.config.defaultVisibility) };
+    id = ownedImageId(owner, sha256);
     source = { kind: 'upload', contentType: `image/${format}`, bytes, sha256: sha256.toString('hex') };
     const filename = cleanName(upload.metadata?.filename);
     if (filename) source.filename = filename;
@@ -138,7 +179,7 @@ async function registerFinished(deps: ApiDeps, upload: Upload): Promise<Register
   }
   try {
     await moveObject(deps.s3, key, imageKeys.original(id), source.bytes!, source.contentType!);
-    await registerImage(deps, id, source, title, tags);
+    await registerImage(deps, id, source, title, tags, ownership, { reqId });
   } catch (err) {
     await dropPending();
     // The same bytes registered a moment ago by someone else: theirs stands.
@@ -183,6 +224,10 @@ export function tusRouter(deps: ApiDeps): (req: IncomingMessage & { originalUrl?
   const handle = createTusHandler(deps);
   return (req, res) => {
     if (req.originalUrl) req.url = req.originalUrl;
+    if (!isWellFormedUploadPath(req.url ?? '')) {
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: { code: 'HUGEMAP_ERR_NOT_FOUND', message: 'upload not found' } }));
+      return;
+    }
     handle(req, res).catch((err: unknown) => {
       deps.logger.error({ err }, 'tus handler failed');
       if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: { code: 'HUGEMAP_ERR_INTERNAL', message: 'internal error' } }));

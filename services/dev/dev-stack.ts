@@ -1,8 +1,9 @@
 /**
  * `hugemap dev`'s moving parts: the backing servers (started or reused), then
- * the API and one worker as child processes of this same CLI, as in
+ * the API and N workers as child processes of this same CLI, as in
  * production (separate memory; a crash in one is seen, not shared). Their
- * output is forwarded line by line with a `[api]` / `[worker]` prefix.
+ * output is forwarded line by line with a `[api]` / `[worker]` (or
+ * `[worker-2]`...) prefix.
  */
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -29,15 +30,19 @@ export interface DevStackOptions {
   stopGraceMs: number;
   /** How long the API may take to start listening. Default 120 s. */
   readyTimeoutMs?: number;
+  /** Worker processes to start. Default 1. */
+  workers?: number;
+  /** AUTH_MODE for the API and workers (dev-auth.ts decides it). Default: as in `env`. */
+  authMode?: 'open' | 'required';
 }
 
 export interface DevStack {
   /** The API's base URL, e.g. http://127.0.0.1:8080. */
   url: string;
   servers: LocalServers;
-  /** Resolves with the child's name if api or worker ends without stop() being called. */
+  /** Resolves with the child's name if the api or a worker ends without stop() being called. */
   crashed: Promise<string>;
-  /** api and worker first (graceful), then the servers this stack started. */
+  /** api and workers first (graceful), then the servers this stack started. */
   stop(): Promise<void>;
 }
 
@@ -60,6 +65,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     S3_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
     PORT: String(opts.port),
     HOST: opts.host,
+    ...(opts.authMode ? { AUTH_MODE: opts.authMode } : {}),
     WORK_DIR: env.WORK_DIR || join(dataDir, 'work'),
     // jemalloc lets sharp use every core without glibc's heap fragmenting (docs/memory.md:
     // 236 MP in 7.8-8.7 s instead of 13.1-13.9 s); it must be preloaded before the child starts.
@@ -73,15 +79,16 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const stopChildren = () => Promise.all(children.map((c) => c.stop(opts.stopGraceMs)));
   let apiUrl: Promise<string> | undefined;
   try {
-    for (const name of ['worker', 'api'] as const) {
-      const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, name], {
-        // The worker also gets its allocator and heap settings (workers/process-settings.ts).
-        env: name === 'worker' ? workerProcessEnv(childEnv) : childEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+    const parts = [
+      // Workers also get their allocator and heap settings (workers/process-settings.ts), and a metrics port each.
+      ...workerNames(opts.workers ?? 1).map((name, i) => ({ name, command: 'worker', env: workerProcessEnv(workerMetricsEnv(childEnv, i)) })),
+      { name: 'api', command: 'api', env: childEnv },
+    ];
+    for (const { name, command, env: partEnv } of parts) {
+      const child = spawnManaged(name, opts.cli.execPath, [...opts.cli.args, command], { env: partEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       const stdout = forwardLines(child, opts.log);
-      if (name === 'api') apiUrl = waitForListening(child, stdout, opts.readyTimeoutMs ?? 120_000);
+      if (command === 'api') apiUrl = waitForListening(child, stdout, opts.readyTimeoutMs ?? 120_000);
     }
     const url = await apiUrl!;
     const crashed = Promise.race(children.map((c) => c.exited.then(() => c.name))).then((name) => (stopping ? new Promise<string>(() => {}) : name));
@@ -101,6 +108,21 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
     await servers.stop();
     throw err;
   }
+}
+
+/** One worker is `worker`, as before; several are `worker-1`... so their log lines can be told apart. */
+function workerNames(count: number): string[] {
+  return count === 1 ? ['worker'] : Array.from({ length: count }, (_, i) => `worker-${i + 1}`);
+}
+
+/**
+ * Worker i of this stack listens for metrics on WORKER_METRICS_PORT + i, so several workers on one
+ * machine do not collide (0, "pick a free port", stays 0). Unset stays unset: no listener.
+ */
+export function workerMetricsEnv(env: NodeJS.ProcessEnv, index: number): NodeJS.ProcessEnv {
+  const base = Number(env.WORKER_METRICS_PORT);
+  if (!env.WORKER_METRICS_PORT || !Number.isInteger(base) || base === 0) return env;
+  return { ...env, WORKER_METRICS_PORT: String(base + index) };
 }
 
 /** `mongodb://h:1/` -> `mongodb://h:1/hugemap`. */

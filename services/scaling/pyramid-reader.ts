@@ -45,6 +45,8 @@ export function levelFor(p: StoredPyramid, downscale: number): { level: PyramidL
  * The smallest level at which `region` (full-resolution pixels) still covers
  * at least `out` pixels, with the region in that level's pixels (edges
  * rounded outwards). Exact for tile-aligned requests, so they map onto tiles.
+ * A small region of a gigapixel image so costs a few tiles of a deep level,
+ * and a small output of a large region a few tiles of a shallow one.
  */
 export function levelForRegion(
   p: StoredPyramid,
@@ -66,7 +68,24 @@ export function levelForRegion(
     };
     if (rect.width >= out.width && rect.height >= out.height) return { level, factor, rect };
   }
-  throw new RangeError('region smaller than the output at full resolution (upscaling is not supported)');
+  // Upscaling (IIIF ^): no level has enough pixels, so the full-resolution one.
+  const factor = 1;
+  const level = levels[top]!;
+  const rect = {
+    left: region.x,
+    top: region.y,
+    width: Math.max(1, Math.min(level.width, region.x + region.w) - region.x),
+    height: Math.max(1, Math.min(level.height, region.y + region.h) - region.y),
+  };
+  return { level, factor, rect };
+}
+
+/** How many stored tiles a rectangle of one level covers: what a render fetches. */
+export function tilesCovering(p: StoredPyramid, rect: Rect): number {
+  const t = p.tileSize;
+  const cols = Math.floor((rect.left + rect.width - 1) / t) - Math.floor(rect.left / t) + 1;
+  const rows = Math.floor((rect.top + rect.height - 1) / t) - Math.floor(rect.top / t) + 1;
+  return cols * rows;
 }
 
 export function tileKey(p: StoredPyramid, level: number, col: number, row: number): string {

@@ -155,7 +155,8 @@ function normaliseAnswer(answer: string | LookupAddress[]): LookupAddress[] {
 function firstForbidden(url: URL, hostname: string, addresses: LookupAddress[]): UrlForbiddenError | null {
   for (const { address } of addresses) {
     const reason = isForbiddenAddress(address);
-    if (reason !== null) return new UrlForbiddenError(redact(url), `${hostname} resolves to ${address} (${reason})`);
+    // Which rule refused it, not the address: the answer would map our internal network for whoever asks.
+    if (reason !== null) return new UrlForbiddenError(redact(url), `${hostname} resolves to a ${reason} address`);
   }
   return null;
 }

@@ -58,6 +58,8 @@ export interface S3StoreOptions {
   requestTimeoutMs?: number;
   /** Retried failures are logged here at warn level. Without one they are silent. */
   logger?: Logger;
+  /** Told of every failed request attempt (not a 404), with its operation, e.g. PutObject: the worker counts them. */
+  onRequestError?: (op: string) => void;
   /** Sockets `putSmallObject` keeps to the server at most: as many as the tile PUTs meant to be in flight. @defaultValue 32 */
   maxSockets?: number;
 }
@@ -88,6 +90,7 @@ export class S3Store {
   private readonly region: string;
   private readonly retry: RetryOptions;
   private readonly lean: LeanPut;
+  private readonly onRequestError: ((op: string) => void) | undefined;
 
   constructor(settings: S3Settings, opts: S3StoreOptions = {}) {
     this.bucket = settings.bucket;
@@ -117,6 +120,8 @@ export class S3Store {
         : {}),
     });
     this.lean = new LeanPut(this.client, this.bucket, opts.requestTimeoutMs ?? 60_000, opts.maxSockets ?? 32);
+    this.onRequestError = opts.onRequestError;
+    if (this.onRequestError) reportRequestErrors(this.client, this.onRequestError);
   }
 
   /** Closes the sockets this store holds open (its SDK client's and `putSmallObject`'s). */
@@ -191,7 +196,8 @@ export class S3Store {
       const target = await this.lean.resolveTarget();
       if (target === null) return await this.putBody(key, body, meta);
       const sha256 = createHash('sha256').update(body).digest('hex');
-      return await withRetries(() => this.lean.put(target, key, body, sha256, meta), this.retry);
+      const put = () => this.lean.put(target, key, body, sha256, meta);
+      return await withRetries(this.onRequestError ? reportingFailures(put, 'PutObject', this.onRequestError) : put, this.retry);
     } catch (err) {
       if (err instanceof StorageError) throw err;
       throw storageError('PutObject', key, err);
@@ -352,4 +358,38 @@ export class S3Store {
 
 export function metaParams(meta: ObjectMeta): { ContentType: string; CacheControl?: string } {
   return { ContentType: meta.contentType, ...(meta.cacheControl === undefined ? {} : { CacheControl: meta.cacheControl }) };
+}
+
+/**
+ * An SDK middleware inside its retry loop, so each failed attempt is reported with its operation.
+ * A 404 is an answer (head() returns null for it), not a failure.
+ */
+function reportRequestErrors(client: S3Client, report: (op: string) => void): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (!notFound(err)) report((context.commandName ?? 'unknown').replace(/Command$/, ''));
+        throw err;
+      }
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'hugemapRequestErrors' },
+  );
+}
+
+/** The lean PUT bypasses the SDK's middleware: the same report, around each of its attempts. */
+function reportingFailures<T>(attempt: () => Promise<T>, op: string, report: (op: string) => void): () => Promise<T> {
+  return async () => {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!notFound(err)) report(op);
+      throw err;
+    }
+  };
+}
+
+function notFound(err: unknown): boolean {
+  return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode === 404;
 }

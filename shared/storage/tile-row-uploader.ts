@@ -48,6 +48,8 @@ export interface TileRowUploaderOptions {
   persist: (cp: TileRowCheckpoint) => Promise<void>;
   /** Tiles known to be in S3 so far (uploaded, found, or skipped by the checkpoint). */
   onProgress?: (tilesInS3: number) => void;
+  /** Called after each tile PUT with its size (tiles skipped or found in S3 are not PUT). */
+  onUploaded?: (bytes: number) => void;
   /** PUTs in flight: the worker passes WORKER_TILE_PUTS (shared/config.ts has its default and why). */
   concurrency: number;
 }
@@ -215,6 +217,7 @@ export class TileRowUploader implements TileSink {
         try {
           await this.opts.persist(snapshot);
           this.persisted = snapshot.rows;
+          this.pump(); // the window has moved: use it while the next checkpoint is written
         } catch (err) {
           this.fail(err);
         }
@@ -239,6 +242,7 @@ export class TileRowUploader implements TileSink {
     await this.store.putSmallObject(key, data, { contentType: contentTypeFor(file.rel), cacheControl: IMMUTABLE_CACHE_CONTROL });
     this.stats.uploaded++;
     this.stats.bytes += data.length;
+    this.opts.onUploaded?.(data.length);
   }
 
   private fail(err: unknown): void {

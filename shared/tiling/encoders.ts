@@ -42,7 +42,7 @@ export function withTileEncoder(pipeline: Sharp, format: TileFormat, quality: nu
       // with 22% fewer bytes, on a PNG and a JPEG source alike. mozjpeg's trellis + table 3 saves
       // more bytes only by lowering quality (q85: SSIM 0.9902 vs 0.9931 on the PNG source); at
       // equal SSIM it is ~10% smaller than this but takes 1.5-2x the encode time, which would put
-      // tiling far outside its time budget (README, "Performance"). Baseline, not progressive:
+      // tiling far outside its time budget (docs/performance.md). Baseline, not progressive:
       // scans cost time for nothing on 256 px tiles.
       return pipeline.jpeg({
         quality,

@@ -45,7 +45,7 @@ interface PassEnd {
  * The process's one re-coding thread, shared by every pass and kept between jobs: a thread started
  * per job compiled the re-coder from cold every time (bench/huffman-pass.ts: 1.18 CPU-s for a 236 MP
  * tile set from cold, 1.05 warm; in whole service jobs the gain was within the noise,
- * docs/performance.md). It keeps the process alive only while rows are
+ * bench/results/history.md). It keeps the process alive only while rows are
  * outstanding. Should it die, the passes waiting on it fail and the next row starts a new one.
  */
 class RecodingThread {

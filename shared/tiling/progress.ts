@@ -13,8 +13,11 @@ export interface TileProgress {
   tilesTotal: number;
   levelsDone: number;
   levels: number;
+  /** The image's width x height, so a reader can turn the tile fraction into a pixel rate. */
+  pixels: number;
 }
 
+/** How often the tile files are counted by default. */
 export const PROGRESS_INTERVAL_MS = 250;
 
 export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Promise<{ tilesDone: number; levelsDone: number }> {
@@ -34,8 +37,20 @@ export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Prom
   return { tilesDone, levelsDone };
 }
 
-/** Polls until stopped; returns the stop function. Never throws into the tiler. */
-export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal: number, report: (p: TileProgress) => void): () => void {
+/**
+ * Polls every `intervalMs` until stopped; returns the stop function. Never throws into the tiler.
+ * Each poll lists the level folders, the largest holding every tile of the full-size level
+ * (150,000 names at 10 GP): a reader that shows a line every few seconds should poll as rarely.
+ */
+export function watchTiles(
+  tilesDir: string,
+  levels: PyramidLevel[],
+  tilesTotal: number,
+  report: (p: TileProgress) => void,
+  intervalMs = PROGRESS_INTERVAL_MS,
+): () => void {
+  const top = levels.at(-1);
+  const pixels = top ? top.width * top.height : 0;
   let stopped = false;
   let busy = false;
   const timer = setInterval(() => {
@@ -43,13 +58,13 @@ export function watchTiles(tilesDir: string, levels: PyramidLevel[], tilesTotal:
     busy = true;
     countTiles(tilesDir, levels)
       .then((c) => {
-        if (!stopped) report({ stage: 'tile', tilesTotal, levels: levels.length, ...c });
+        if (!stopped) report({ stage: 'tile', tilesTotal, levels: levels.length, pixels, ...c });
       })
       .catch(() => undefined)
       .finally(() => {
         busy = false;
       });
-  }, PROGRESS_INTERVAL_MS);
+  }, intervalMs);
   timer.unref();
   return () => {
     stopped = true;

@@ -62,6 +62,11 @@ export interface TileOptions {
   /** Where the intermediate for non-streamable inputs goes. @defaultValue os.tmpdir() */
   tmpDir?: string;
   onProgress?: (p: TileProgress) => void;
+  /**
+   * How often onProgress gets a count of the tiles written while the cut runs; 0: no counting,
+   * only the reports at each stage's start. @defaultValue 250
+   */
+  progressIntervalMs?: number;
   /** Gets each finished row of tiles while dzsave runs; tileImage returns only after it has drained. */
   sink?: TileSink;
   signal?: AbortSignal;
@@ -101,7 +106,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const tilesTotal = tileCount(levels);
     boundLineBuffers(probe);
     const report = (stage: TileProgress['stage'], tilesDone: number, levelsDone: number) =>
-      opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length });
+      opts.onProgress?.({ stage, tilesDone, tilesTotal, levelsDone, levels: levels.length, pixels: probe.width * probe.height });
     report('probe', 0, 0);
 
     const source: SourceOptions = {
@@ -117,8 +122,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
 
     const usedEncoder = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
     report('tile', 0, 0);
-    const stopWatching = opts.onProgress
-      ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p))
+    const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
+      ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p), opts.progressIntervalMs)
       : () => undefined;
     const sink = opts.sink;
     // Direct-mode tiles get their Huffman tables optimised row by row while dzsave goes on, before the sink sees them.

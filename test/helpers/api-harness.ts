@@ -23,6 +23,8 @@ export interface TestApi {
   events: StatusEvents;
   queue: Queue<TileJobData>;
   s3: S3Store;
+  /** What the app was built from (for tests that build a second app or walk its routes). */
+  deps: ApiDeps;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function startTestApi(
     events,
     queue,
     s3,
+    deps,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

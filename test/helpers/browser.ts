@@ -15,6 +15,17 @@ export function hasChromium(): boolean {
   return existsSync(CHROMIUM);
 }
 
+/**
+ * For a browser suite's `skip` option: false when chromium is there; a reason to skip
+ * on a developer's machine without it; under CI=true it throws, failing the run
+ * instead of turning the browser tests into a green skip.
+ */
+export function skipWithoutChromium(env: NodeJS.ProcessEnv = process.env, browser = CHROMIUM): false | string {
+  if (existsSync(browser)) return false;
+  if (env.CI === 'true') throw new Error(`${browser} is missing and CI=true: the browser tests must run in CI (install chromium, or set CHROMIUM_PATH)`);
+  return `no ${browser}`;
+}
+
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,

@@ -45,6 +45,8 @@ export interface FaultProxyOptions {
   delayMs?: number;
   /** Requests for which this returns true wait, unanswered, until `release()`: a link that hangs mid-transfer. */
   hold?: (req: ProxiedRequest) => boolean;
+  /** Called once a forwarded request's whole body has been passed on to the server (from then on it goes on without its client). */
+  onForwarded?: (req: ProxiedRequest) => void;
 }
 
 export interface FaultProxy {
@@ -108,11 +110,18 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       });
       return;
     }
-    const go = () => forward(req, res, { target, agent, method, record });
-    if (!released && options.hold?.({ method, path, query, n, seq })) {
+    const seen: ProxiedRequest = { method, path, query, n, seq };
+    const go = () => forward(req, res, { target, agent, method, record, forwarded: () => options.onForwarded?.(seen) });
+    if (!released && options.hold?.(seen)) {
       // A link that hangs mid-transfer: if the client gives up (or dies) meanwhile, the server never
-      // gets the request (forward() drops it).
+      // gets the request. It is recorded as its client leaves, so a test can wait for that.
       held.push(go);
+      res.on('close', () => {
+        const i = held.indexOf(go);
+        if (i < 0) return; // released meanwhile: forward() records it
+        held.splice(i, 1);
+        record(0);
+      });
     }
     else if (options.delayMs) setTimeout(go, options.delayMs);
     else go();
@@ -155,6 +164,7 @@ interface ForwardContext {
   agent: Agent;
   method: string;
   record: (status: number, serverStatus: number) => void;
+  forwarded: () => void;
 }
 
 function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
@@ -198,6 +208,7 @@ function forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext)
   res.on('close', () => {
     if (!res.writableFinished && !req.complete) upstream.destroy();
   });
+  req.on('end', ctx.forwarded);
   req.pipe(upstream);
 }
 

@@ -108,6 +108,7 @@ export interface TileInfo {
   level: number;
   x: number;
   y: number;
+  /** Drawn width in CSS pixels of the level: the image's width, plus the copied seam edge where a neighbour follows. */
   width: number;
   naturalWidth: number;
   left: number;
@@ -126,13 +127,14 @@ export async function zoomAndCollect(page: Page, zoom: number): Promise<{ tiles:
     const map = w.hugemapMap;
     const box = map.getContainer().getBoundingClientRect();
     const level = Math.min(Math.round(map.getZoom()), w.hugemapTiles.options.maxNativeZoom);
-    const tiles = [...document.querySelectorAll('img.leaflet-tile-loaded')]
-      .map((img) => img as HTMLImageElement)
-      .filter((img) => Number(img.dataset.level) === level)
-      .map((img) => {
-        const m = /\/(\d+)\/(\d+)_(\d+)\.\w+$/.exec(img.src)!;
-        const r = img.getBoundingClientRect();
-        return { src: img.src, level: Number(m[1]), x: Number(m[2]), y: Number(m[3]), width: parseFloat(img.style.width), naturalWidth: img.naturalWidth, left: r.left - box.left, right: r.right - box.left };
+    // Tiles are canvases (web/js/dz-layer.js): the URL and the image's own size are in data attributes.
+    const tiles = [...document.querySelectorAll('.leaflet-tile-loaded')]
+      .map((el) => el as HTMLCanvasElement)
+      .filter((el) => Number(el.dataset.level) === level)
+      .map((el) => {
+        const m = /\/(\d+)\/(\d+)_(\d+)\.\w+$/.exec(el.dataset.src!)!;
+        const r = el.getBoundingClientRect();
+        return { src: el.dataset.src!, level: Number(m[1]), x: Number(m[2]), y: Number(m[3]), width: parseFloat(el.style.width), naturalWidth: Number(el.dataset.naturalWidth), left: r.left - box.left, right: r.right - box.left };
       });
     const left = map.latLngToContainerPoint([0, 0]).x;
     const right = map.latLngToContainerPoint([0, w.hugemapTiles._dz.width]).x;

@@ -69,8 +69,9 @@ export const MinimapControl = L.Control.extend({
     L.DomEvent.disableClickPropagation(box);
     L.DomEvent.disableScrollPropagation(box);
     L.DomEvent.on(box, 'click', (e) => {
+      // From inside the border (clientLeft/Top), where the thumbnail and the view box are drawn.
       const r = box.getBoundingClientRect();
-      map.panTo([((e.clientY - r.top) / height) * h, ((e.clientX - r.left) / width) * w]);
+      map.panTo([((e.clientY - r.top - box.clientTop) / height) * h, ((e.clientX - r.left - box.clientLeft) / width) * w]);
     });
     return box;
   },
@@ -99,5 +100,31 @@ export const LayerToggleControl = L.Control.extend({
       else map.removeLayer(this._layer);
     });
     return box;
+  },
+});
+
+/**
+ * On a narrow screen the drawing tools fold behind this one button, so that
+ * they do not cover the image; wider screens show them all and hide it (CSS).
+ */
+export const ToolsToggleControl = L.Control.extend({
+  options: { position: 'topleft' },
+  onAdd(map) {
+    const bar = L.DomUtil.create('div', 'leaflet-bar tools-toggle');
+    const button = L.DomUtil.create('a', 'tools-toggle-button', bar);
+    button.href = '#';
+    button.setAttribute('role', 'button');
+    button.setAttribute('aria-label', 'Annotation tools');
+    button.setAttribute('aria-expanded', 'false');
+    button.title = 'Annotation tools';
+    button.innerHTML = '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M2 14l1-4 8-8 3 3-8 8zM10 3l3 3" fill="none" stroke="currentColor" stroke-width="1.6"/></svg>';
+    L.DomEvent.disableClickPropagation(bar);
+    L.DomEvent.on(button, 'click', (e) => {
+      L.DomEvent.preventDefault(e);
+      const open = map.getContainer().classList.toggle('tools-open');
+      button.setAttribute('aria-expanded', String(open));
+      if (!open) map.pm?.disableDraw();
+    });
+    return bar;
   },
 });

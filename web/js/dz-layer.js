@@ -3,6 +3,9 @@
 // drawn 1:1 and each level below halves.
 const L = window.L;
 
+/** How far (in the level's pixels) a tile's copied edge reaches under its right and bottom neighbours. */
+const SEAM_PX = 2;
+
 /** Reads Format, TileSize, Overlap and Size from the descriptor. */
 export async function loadDzi(url) {
   const res = await fetch(url);
@@ -70,23 +73,70 @@ const DeepZoomLayer = L.TileLayer.extend({
     return coords.x * ts < width && coords.y * ts < height;
   },
 
+  /**
+   * Each tile is a canvas: the tile's pixels at their true size, plus SEAM_PX
+   * copies of its last column and row where a neighbour follows. At a
+   * fractional zoom (and a device pixel ratio of 1.5) tile edges fall between
+   * device pixels; browsers blend each edge with what lies below, which shows
+   * as thin seams. The copied edge reaches under the neighbour (drawn above it:
+   * z-index grows with x and y), so every device pixel is covered by an opaque
+   * tile. At the image's own right and bottom edges nothing is added.
+   */
   createTile(coords, done) {
-    const tile = document.createElement('img');
-    tile.alt = '';
+    const tile = document.createElement('canvas');
     tile.setAttribute('role', 'presentation');
+    const img = new Image();
+    tile.complete = false;
+    tile.pending = img;
+    const url = this.getTileUrl(coords);
     const overlap = this._dz.overlap;
-    L.DomEvent.on(tile, 'load', () => {
-      // Edge tiles are smaller than tileSize (and overlap adds a border): draw them at their true size, never stretched.
-      tile.style.width = `${tile.naturalWidth}px`;
-      tile.style.height = `${tile.naturalHeight}px`;
+    img.onload = () => {
+      const w = img.naturalWidth;
+      const h = img.naturalHeight;
+      const level = levelSize(this._dz, this._maxLevel, coords.z);
+      const ts = this._dz.tileSize;
+      const ex = (coords.x + 1) * ts < level.width ? SEAM_PX : 0;
+      const ey = (coords.y + 1) * ts < level.height ? SEAM_PX : 0;
+      tile.width = w + ex;
+      tile.height = h + ey;
+      const ctx = tile.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      if (ex) ctx.drawImage(img, w - 1, 0, 1, h, w, 0, ex, h);
+      if (ey) ctx.drawImage(img, 0, h - 1, w, 1, 0, h, w, ey);
+      if (ex && ey) ctx.drawImage(img, w - 1, h - 1, 1, 1, w, h, ex, ey);
+      // Drawn 1:1: one canvas pixel per CSS pixel of the level, never stretched.
+      tile.style.width = `${w + ex}px`;
+      tile.style.height = `${h + ey}px`;
       tile.style.marginLeft = coords.x > 0 ? `${-overlap}px` : '0';
       tile.style.marginTop = coords.y > 0 ? `${-overlap}px` : '0';
+      tile.style.zIndex = String(coords.x + coords.y);
       tile.dataset.level = String(coords.z);
+      tile.dataset.src = img.src;
+      tile.dataset.naturalWidth = String(w);
+      tile.dataset.naturalHeight = String(h);
+      tile.complete = true;
+      tile.pending = null;
       done(null, tile);
-    });
-    L.DomEvent.on(tile, 'error', (e) => done(e, tile));
-    tile.src = this.getTileUrl(coords);
+    };
+    img.onerror = (e) => done(e, tile);
+    img.src = url;
     return tile;
+  },
+
+  // Leaflet's version aborts <img> tiles; ours are canvases waiting on an Image. As there: tiles of
+  // another zoom that are still loading are dropped, loaded ones stay until the new level covers them.
+  _abortLoading() {
+    for (const key of Object.keys(this._tiles)) {
+      const { coords, el } = this._tiles[key];
+      if (coords.z === this._tileZoom || el.complete) continue;
+      if (el.pending) {
+        el.pending.onload = el.pending.onerror = null;
+        el.pending.src = L.Util.emptyImageUrl;
+      }
+      L.DomUtil.remove(el);
+      delete this._tiles[key];
+      this.fire('tileabort', { tile: el, coords });
+    }
   },
 });
 

@@ -1,4 +1,5 @@
 // Embed page: an iframe snippet for the chosen size, and a live preview of it.
+import './header.js';
 import { imageTitle, pageData } from './common.js';
 
 const { image } = pageData();
@@ -44,6 +45,6 @@ document.getElementById('copy').addEventListener('click', async () => {
   } catch {
     document.execCommand('copy');
   }
-  document.getElementById('copied').hidden = false;
+  document.getElementById('copied').textContent = 'copied';
 });
 render();

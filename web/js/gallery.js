@@ -1,6 +1,11 @@
 // Gallery: thumbnail grid (cursor pages, loaded as you scroll), tag filter and
 // tag cloud, random image, and editing of title and tags, and delete.
-import { api, el, imageTitle } from './common.js';
+import './header.js';
+import { api, el, imageTitle, pageData } from './common.js';
+
+const { session } = pageData();
+/** Edit and delete only for those who may (the API says per image; older servers did not, then: whoever may upload). */
+const canEdit = (img) => img.canEdit ?? Boolean(session?.canUpload);
 
 // ?limit= makes pages small (tests, slow links); the API caps it at 100.
 const PAGE = Math.min(100, Math.max(1, Number(new URLSearchParams(location.search).get('limit')) || 24));
@@ -34,9 +39,11 @@ function card(image) {
     caption.replaceChildren(
       el('a', { class: 'card-title', href: `/v/${img.id}`, text: imageTitle(img) }),
       tagChips(img.tags ?? []),
-      el('div', { class: 'card-actions' },
-        el('button', { type: 'button', class: 'edit', text: 'Edit', onclick: () => edit(img) }),
-        el('button', { type: 'button', class: 'delete danger', text: 'Delete', onclick: () => remove(img) })),
+      canEdit(img)
+        ? el('div', { class: 'card-actions' },
+          el('button', { type: 'button', class: 'edit', text: 'Edit', 'aria-label': `Edit ${imageTitle(img)}`, onclick: () => edit(img) }),
+          el('button', { type: 'button', class: 'delete danger', text: 'Delete', 'aria-label': `Delete ${imageTitle(img)}`, onclick: () => remove(img) }))
+        : null,
     );
   };
   const edit = (img) => {

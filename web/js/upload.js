@@ -1,6 +1,8 @@
 // Upload page: drag-and-drop / file picker (resumable tus uploads) and URL
 // submissions. Each item shows its upload bar, then its processing bar fed by
 // the image's server-sent events, then a link to the viewer.
+// Visitors who may not upload get a page without the form; this module then does nothing.
+import './header.js';
 import { api, el, formatBytes, pageData, partlyViewable } from './common.js';
 
 const { maxUploadBytes } = pageData();
@@ -11,6 +13,17 @@ const STAGES = { queued: 'waiting for a worker', fetch: 'fetching', probe: 'read
 const list = document.getElementById('uploads');
 const dropzone = document.getElementById('dropzone');
 const input = document.getElementById('file-input');
+const visibility = document.getElementById('visibility');
+
+/** The server's default for new images, when it says one; public otherwise. */
+async function showDefaultVisibility() {
+  try {
+    const { defaultVisibility } = await api('/api/v1/session');
+    if (defaultVisibility && [...visibility.options].some((o) => o.value === defaultVisibility)) visibility.value = defaultVisibility;
+  } catch {
+    /* keep "public" */
+  }
+}
 
 function bar(label) {
   const progress = el('progress', { max: '1', value: '0' });
@@ -120,7 +133,7 @@ async function uploadFile(file) {
     chunkSize: 64 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
     removeFingerprintOnSuccess: true,
-    metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
+    metadata: { filename: file.name, filetype: file.type || 'application/octet-stream', visibility: visibility.value },
     onProgress(sent, total) {
       entry.upload.set(sent / total, `${formatBytes(sent)} of ${formatBytes(total)}`);
     },
@@ -154,7 +167,7 @@ async function submitUrl(url) {
   const entry = item(url, 'from a URL');
   entry.upload.set(0, 'submitting');
   try {
-    const body = await api('/api/v1/images', { method: 'POST', body: { url } });
+    const body = await api('/api/v1/images', { method: 'POST', body: { url, visibility: visibility.value } });
     // The worker fetches the bytes; the processing bar shows that as its "fetching" stage.
     entry.upload.set(1, 'submitted');
     entry.upload.finish('done');
@@ -169,26 +182,29 @@ function addFiles(files) {
   for (const file of files) uploadFile(file).catch((err) => console.error(err));
 }
 
-dropzone.addEventListener('dragover', (e) => {
-  e.preventDefault();
-  dropzone.classList.add('over');
-});
-dropzone.addEventListener('dragleave', () => dropzone.classList.remove('over'));
-dropzone.addEventListener('drop', (e) => {
-  e.preventDefault();
-  dropzone.classList.remove('over');
-  addFiles([...(e.dataTransfer?.files ?? [])]);
-});
-dropzone.addEventListener('keydown', (e) => {
-  if (e.key === 'Enter' || e.key === ' ') input.click();
-});
-input.addEventListener('change', () => {
-  addFiles([...input.files]);
-  input.value = '';
-});
-document.getElementById('url-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const field = document.getElementById('url-input');
-  submitUrl(field.value.trim());
-  field.value = '';
-});
+if (dropzone) {
+  showDefaultVisibility();
+  dropzone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    dropzone.classList.add('over');
+  });
+  dropzone.addEventListener('dragleave', () => dropzone.classList.remove('over'));
+  dropzone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    dropzone.classList.remove('over');
+    addFiles([...(e.dataTransfer?.files ?? [])]);
+  });
+  dropzone.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') input.click();
+  });
+  input.addEventListener('change', () => {
+    addFiles([...input.files]);
+    input.value = '';
+  });
+  document.getElementById('url-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const field = document.getElementById('url-input');
+    submitUrl(field.value.trim());
+    field.value = '';
+  });
+}

@@ -1,13 +1,14 @@
 // The zoomable viewer: Deep Zoom tiles in Leaflet (pixel CRS), thumbnail
 // underlay until tiles arrive, fullscreen, minimap, permalink, annotations.
 // An image still being tiled opens as soon as its preview or first tiles are in S3.
+import { disclosure } from './header.js';
 import { api, debounce, pageData, partlyViewable } from './common.js';
 import { deepZoomLayer, imageBounds, loadDzi, maxLevelFor, pixelCrs } from './dz-layer.js';
 import { FullscreenControl, LayerToggleControl, MinimapControl } from './controls.js';
 import { setupAnnotations } from './annotations.js';
 
 const L = window.L;
-const { image, embedded } = pageData();
+const { image, embedded, editable } = pageData();
 const params = new URLSearchParams(location.search);
 const message = document.getElementById('viewer-message');
 
@@ -39,6 +40,28 @@ function dzFromStatus(img) {
   return { format: img.format, tileSize: img.tileSize, overlap: 0, width: img.width, height: img.height };
 }
 
+/** Screen pixels of slack around the image when panning. */
+const EDGE_MARGIN_PX = 48;
+
+/**
+ * Zooming out stops where the whole image fits; panning stops at its edges
+ * with a small margin of screen pixels (so the margin is re-measured in image
+ * pixels at every zoom). Both follow the map's size (rotation, fullscreen).
+ */
+function keepInBounds(map, bounds, maxLevel) {
+  const update = () => {
+    const size = map.getSize();
+    if (size.x === 0 || size.y === 0) return;
+    map.setMinZoom(Math.max(0, map.getBoundsZoom(bounds, false)));
+    const margin = EDGE_MARGIN_PX * 2 ** (maxLevel - map.getZoom());
+    const sw = bounds.getSouthWest(), ne = bounds.getNorthEast();
+    map.setMaxBounds(L.latLngBounds([sw.lat - margin, sw.lng - margin], [ne.lat + margin, ne.lng + margin]));
+  };
+  map.on('zoomend resize', update);
+  // Only once the map has a view: the margin depends on its zoom.
+  map.whenReady(update);
+}
+
 /**
  * Opens the map. A finished image shows every level. One still being tiled
  * shows what is in S3 so far: its preview (the whole image at the first-view
@@ -63,17 +86,18 @@ async function showMap(img) {
     zoomDelta: 0.5,
     wheelPxPerZoomLevel: 120,
     attributionControl: false,
-    maxBounds: bounds.pad(0.5),
-    maxBoundsViscosity: 0.8,
+    // Panning stops at the image's edges (plus a small margin, kept in step with the zoom below).
+    maxBounds: bounds,
+    maxBoundsViscosity: 1,
+    keyboardPanDelta: 100,
   });
   window.hugemapMap = map; // for tests and the curious
+  keepInBounds(map, bounds, maxLevel);
 
   // The preview or thumbnail, stretched over the image, shows until the tiles above it load.
   map.createPane('thumbnail').style.zIndex = '150';
   if (!done && img.links.preview) L.imageOverlay(img.links.preview, bounds, { pane: 'thumbnail', interactive: false }).addTo(map);
 
-  const fitZoom = map.getBoundsZoom(bounds);
-  map.setMinZoom(Math.max(0, Math.floor(fitZoom) - 1));
   const view = viewFromUrl();
   if (view) map.setView(view.center, Math.min(Math.max(view.zoom, map.getMinZoom()), map.getMaxZoom()), { animate: false });
   else map.fitBounds(bounds, { animate: false });
@@ -86,7 +110,16 @@ async function showMap(img) {
   const showAnnotations = params.get('annotations') !== '0';
   if (showAnnotations) {
     try {
-      const group = await setupAnnotations(map, img.id, { editable: !embedded });
+      const ui = {
+        list: document.getElementById('annotation-list'),
+        undo: document.getElementById('undo'),
+        saveState: document.getElementById('save-state'),
+        onCount: (n) => {
+          const button = document.getElementById('annotations-button');
+          if (button) button.textContent = `Annotations (${n})`;
+        },
+      };
+      const group = await setupAnnotations(map, img.id, { editable: Boolean(editable), ui });
       group.addTo(map);
       window.hugemapAnnotations = group;
       map.addControl(new LayerToggleControl(group));
@@ -182,5 +215,27 @@ for (const [linkId, path] of [['previous', `/api/v1/images/${image.id}/previous`
     } catch (err) {
       say(err.message, true);
     }
+  });
+}
+
+// The image menu folds on narrow screens; the annotation list opens beside the map (below it on a phone).
+disclosure(document.getElementById('viewer-menu-button'));
+const panel = document.getElementById('annotation-panel');
+const panelButton = document.getElementById('annotations-button');
+if (panel && panelButton) {
+  const setPanel = (open) => {
+    panel.hidden = !open;
+    panelButton.setAttribute('aria-expanded', String(open));
+    // The map's size changed: Leaflet must measure it again.
+    window.hugemapMap?.invalidateSize();
+  };
+  panelButton.addEventListener('click', () => {
+    const open = panel.hidden;
+    setPanel(open);
+    if (open) (panel.querySelector('#annotation-list button') ?? panel.querySelector('button'))?.focus();
+  });
+  document.getElementById('annotations-close')?.addEventListener('click', () => {
+    setPanel(false);
+    panelButton.focus();
   });
 }

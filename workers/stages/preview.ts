@@ -17,11 +17,9 @@ import type { JobContext } from '../job-context.js';
 
 /**
  * The preview decodes the whole JPEG once more (at 1/8 scale, on one core). Beside the cut it uses
- * a core that the cut's start leaves partly idle: from the 202 to the last tile, 1.30x and 1.42x of
- * vips dzsave at 59 MP against 1.66x and 1.47x with the preview first, 1.26x and 1.26x at 236 MP
- * against 1.34x and 1.24x (docs/performance.md, 2026-12-06), the preview 0.06-0.13 s later. But
- * sharp's libvips maps the JPEG it decodes (84 MB at 944 MP), and there the decode and the mapping
- * on top of the cut took the worker over 300 MB. So beside the cut up to this size, before it above.
+ * a core the cut's start leaves partly idle, so the job ends sooner; but at 944 MP the decode and
+ * its mapped input on top of the cut took the worker over 300 MB. So beside the cut up to this
+ * size, before it above (measurements: bench/results/history.md).
  */
 export const PREVIEW_BESIDE_CUT_MAX_PIXELS = 300e6;
 

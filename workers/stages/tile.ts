@@ -15,10 +15,12 @@ import { jpegEncoderFor, tileImage, type TileManifest } from '../../shared/tilin
 import { allRows } from '../../shared/tiling/tile-rows.js';
 import { TILES_DIR } from '../../shared/tiling/output-dir.js';
 import { overallProgress, type JobContext } from '../job-context.js';
+import { assertPixelQuota } from './pixel-quota.js';
 
 export async function probeOriginal(ctx: JobContext): Promise<ImageProbe> {
   await ctx.report.now({ stage: 'probe' });
   const probe = await probeImage(ctx.originalPath, { maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels });
+  await assertPixelQuota(ctx, probe.width, probe.height);
   const levels = deepZoomLevels(probe.width, probe.height, 256);
   await ctx.report.now({
     width: probe.width,
@@ -64,6 +66,7 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe, previewSt
     persist: (cp) =>
       ctx.report.now({ 'checkpoint.tileRows': cp, ...(previewSettled && levelsComplete(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
     onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
+    ...(ctx.metrics ? { onUploaded: ctx.metrics.tileUploaded } : {}),
   });
 
   if (previous) {

@@ -3,8 +3,10 @@
  * `requires(...)` and the service layer (image-access.ts), never re-derived
  * from headers by a route.
  */
-export type Role = 'admin' | 'member';
-export type Scope = 'read' | 'write' | 'admin';
+import { LEGACY_OWNER } from '../../../shared/accounts/migrate-images.js';
+import type { Role, Scope } from '../../../shared/accounts/accounts-store.js';
+
+export type { Role, Scope };
 export const SCOPES: readonly Scope[] = ['read', 'write', 'admin'];
 
 /** How the caller proved who they are; `open` is AUTH_MODE=open's local admin. */
@@ -32,7 +34,7 @@ export type Principal = AnonymousPrincipal | UserPrincipal;
 export const ANONYMOUS: AnonymousPrincipal = Object.freeze({ kind: 'anonymous' });
 
 /** The bootstrap admin's name: owner of images from before accounts existed, and AUTH_MODE=open's caller. */
-export const BOOTSTRAP_ADMIN = 'admin';
+export const BOOTSTRAP_ADMIN = LEGACY_OWNER;
 
 export function isAdmin(p: Principal): boolean {
   return p.kind === 'user' && p.role === 'admin' && p.scopes.includes('admin');

@@ -5,6 +5,7 @@
  */
 import { Router } from 'express';
 import { NotFoundError } from '../../../shared/errors.js';
+import { imageAccess, listingFilter } from '../access/image-access.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
 import { nextImageId, previousImageId, randomImageId, tagCounts } from '../browse-queries.js';
@@ -17,23 +18,21 @@ export function browseRouter(deps: ApiDeps): Router {
     next();
   });
 
-  router.get('/images/random', requires('anyone'), async (_req, res) => {
-    const id = await randomImageId(deps.store);
+  router.get('/images/random', requires('anyone'), async (req, res) => {
+    const id = await randomImageId(deps.store, listingFilter(req.principal));
     if (id === null) throw new NotFoundError('any image (there are none yet)');
     res.json({ id });
   });
 
   for (const [path, find] of [['next', nextImageId], ['previous', previousImageId]] as const) {
     router.get(`/images/:id/${path}`, requires('anyone'), async (req, res) => {
-      const id = parseImageId(req.params.id);
-      const doc = await deps.store.get(id);
-      if (!doc) throw new NotFoundError(`image ${id}`);
-      res.json({ id: await find(deps.store, doc) });
+      const doc = await imageAccess(deps).readable(req.principal, parseImageId(req.params.id));
+      res.json({ id: await find(deps.store, doc, listingFilter(req.principal)) });
     });
   }
 
-  router.get('/tags', requires('anyone'), async (_req, res) => {
-    res.json({ tags: await tagCounts(deps.store) });
+  router.get('/tags', requires('anyone'), async (req, res) => {
+    res.json({ tags: await tagCounts(deps.store, listingFilter(req.principal)) });
   });
   return router;
 }

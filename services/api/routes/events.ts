@@ -12,6 +12,7 @@ import type { ImageDoc } from '../../../shared/image-status.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
 import { toImageView } from '../image-view.js';
+import { canRead, imageAccess } from '../access/image-access.js';
 import type { OpenStreams } from '../open-streams.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -24,7 +25,7 @@ export async function streamImageEvents(req: Request, res: Response, deps: ApiDe
   const unsubscribe = await deps.events.subscribe(id, (doc) => deliver(doc));
   let doc: ImageDoc | null;
   try {
-    doc = await deps.store.get(id);
+    doc = await imageAccess(deps).readable(req.principal, id);
   } catch (err) {
     await unsubscribe();
     throw err;
@@ -63,7 +64,9 @@ export async function streamImageEvents(req: Request, res: Response, deps: ApiDe
     const at = new Date(next.updatedAt).getTime();
     if (at < lastSent) return;
     lastSent = at;
-    res.write(`data: ${JSON.stringify(toImageView(next, deps.config))}\n\n`);
+    // Made private (or deleted and replaced) while watched: stop telling someone who may no longer see it.
+    if (!canRead(req.principal, next)) return close();
+    res.write(`data: ${JSON.stringify(toImageView(next, deps.config, req.principal))}\n\n`);
     if (next.status === 'done' || next.status === 'failed') close();
   };
   deliver(doc);

@@ -10,23 +10,34 @@ import { createImage } from '../create-image.js';
 import { annotationsFor } from '../annotations.js';
 import type { ApiDeps } from '../deps.js';
 import { parseImageId } from '../image-id.js';
-import { parseTag, tagsSchema, titleSchema } from '../image-meta.js';
+import { parseTag, tagsSchema, titleSchema, visibilitySchema } from '../image-meta.js';
+import { imageAccess, listingFilter, visibilityOf } from '../access/image-access.js';
+import { auditFrom } from '../access/audit.js';
 import { toImageView } from '../image-view.js';
 import type { OpenStreams } from '../open-streams.js';
 import { scalingFor } from '../scaling.js';
 import { streamImageEvents } from './events.js';
 import { requires } from '../access/requires.js';
 
-const listQuery = z.strictObject({
+export const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(200).optional(),
   tag: z.string().min(1).max(50).optional(),
+  /** 1: the caller's own images, every visibility. */
+  mine: z.enum(['0', '1', 'true', 'false']).optional(),
 });
 
-const metaPatch = z.strictObject({ title: titleSchema.nullable().optional(), tags: tagsSchema.optional() });
+export const metaPatch = z.strictObject({
+  title: titleSchema.nullable().optional(),
+  tags: tagsSchema.optional(),
+  visibility: visibilitySchema.optional(),
+  downloadable: z.boolean().optional(),
+});
 
 export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   const router = Router();
+  const access = imageAccess(deps);
+  const audit = auditFrom(deps);
   // Status changes by the second: never cache API answers.
   router.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -38,42 +49,47 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
   router.get('/', requires('anyone'), async (req, res) => {
     const parsed = listQuery.safeParse(req.query);
     if (!parsed.success) throw new BadRequestError(`invalid query: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
-    const { limit, cursor, tag } = parsed.data;
+    const { limit, cursor, tag, mine } = parsed.data;
     if (cursor !== undefined && decodeCursor(cursor) === null) throw new BadRequestError('invalid cursor');
-    const filter = tag === undefined ? {} : { tags: parseTag(tag) };
+    const visible = listingFilter(req.principal, { mine: mine === '1' || mine === 'true' });
+    const filter = tag === undefined ? visible : { $and: [visible, { tags: parseTag(tag) }] };
     const page = await deps.store.list({ limit, cursor: cursor ?? null, filter });
-    res.json({ items: page.items.map((doc) => toImageView(doc, deps.config)), nextCursor: page.nextCursor });
+    res.json({ items: page.items.map((doc) => toImageView(doc, deps.config, req.principal)), nextCursor: page.nextCursor });
   });
 
   router.get('/:id', requires('anyone'), async (req, res) => {
-    const id = parseImageId(req.params.id);
-    const doc = await deps.store.get(id);
-    if (!doc) throw new NotFoundError(`image ${id}`);
-    res.json(toImageView(doc, deps.config));
+    const doc = await access.readable(req.principal, parseImageId(req.params.id));
+    res.json(toImageView(doc, deps.config, req.principal));
   });
 
-  /** Title and tags only; `tags` replaces the whole list, `title: null` clears it. */
+  /** Title, tags, visibility, downloadable; `tags` replaces the whole list, `title: null` clears it. */
   router.patch('/:id', requires('write'), express.json({ limit: '16kb' }), async (req, res) => {
     const id = parseImageId(req.params.id);
     const parsed = metaPatch.safeParse(req.body ?? {});
     if (!parsed.success) {
       const first = parsed.error.issues[0];
-      throw new BadRequestError(`invalid body: ${first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'expected {"title"?, "tags"?}'}`);
+      throw new BadRequestError(`invalid body: ${first ? `${first.path.join('.') || 'body'}: ${first.message}` : 'expected {"title"?, "tags"?, "visibility"?, "downloadable"?}'}`);
     }
+    const current = await access.writable(req.principal, id);
     const set: Record<string, unknown> = {};
-    if (parsed.data.title !== undefined) set.title = parsed.data.title;
-    if (parsed.data.tags !== undefined) set.tags = parsed.data.tags;
-    const doc = Object.keys(set).length > 0 ? await deps.store.update(id, set) : await deps.store.get(id);
+    for (const field of ['title', 'tags', 'visibility', 'downloadable'] as const) {
+      if (parsed.data[field] !== undefined) set[field] = parsed.data[field];
+    }
+    const doc = Object.keys(set).length > 0 ? await deps.store.update(id, set) : current;
     if (!doc) throw new NotFoundError(`image ${id}`);
-    res.json(toImageView(doc, deps.config));
+    if (set.visibility !== undefined && set.visibility !== visibilityOf(current)) {
+      // Renders of a now-private image must not outlive the change in a shared cache path.
+      scalingFor(deps).cache.purge(`${id}/`);
+    }
+    if (Object.keys(set).length > 0) await audit(req, 'image.update', `image:${id}`, { detail: { fields: Object.keys(set) } });
+    res.json(toImageView(doc, deps.config, req.principal));
   });
 
   router.get('/:id/events', requires('anyone'), (req, res) => streamImageEvents(req, res, deps, streams));
 
   router.delete('/:id', requires('write'), async (req, res) => {
     const id = parseImageId(req.params.id);
-    const doc = await deps.store.get(id);
-    if (!doc) throw new NotFoundError(`image ${id}`);
+    await access.writable(req.principal, id);
     const jobRemoved = await removeJob(deps.queue, id);
     if (!jobRemoved) deps.logger.info({ id }, 'job is running; its worker finds the status document gone and discards its result');
     // Objects before the document: if S3 fails, the client can retry the DELETE.
@@ -83,6 +99,7 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     await (await annotationsFor(deps)).deleteAll(id);
     await deps.store.delete(id);
     scalingFor(deps).cache.purge(`${id}/`);
+    await audit(req, 'image.delete', `image:${id}`);
     res.status(204).end();
   });
 

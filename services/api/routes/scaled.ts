@@ -11,8 +11,11 @@ import { BadRequestError, NotFoundError } from '../../../shared/errors.js';
 import { imageKeys } from '../../../shared/image-status.js';
 import type { ApiDeps } from '../deps.js';
 import { isImageId } from '../image-id.js';
+import { canWrite, imageAccess, visibilityOf } from '../access/image-access.js';
+import { rateLimitsFor } from '../access/rate-limits.js';
 import { scalingFor } from '../scaling.js';
 import { renderScaled, type OutputFormat } from '../../scaling/scaler.js';
+import { timeRender } from '../metrics.js';
 import { formatSizeSpec } from '../../scaling/size-spec.js';
 import { requires } from '../access/requires.js';
 
@@ -20,6 +23,8 @@ const FILE = /^([A-Za-z0-9_-]+)\.([a-z]+)$/;
 const SLUG_FILE = /^[^/]{1,200}\.([a-z]+)$/;
 const FORMATS: Record<string, OutputFormat> = { jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp' };
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** A private image's renders stay in its owner's browser, never in a shared cache. */
+const PRIVATE = 'private, max-age=3600';
 
 export function scaledRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -40,17 +45,26 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   const { policy, cache, scaler, renders } = scalingFor(deps);
   const spec = policy.authorize(size, id, req.query.s);
   if (!isImageId(id)) throw new NotFoundError(`image ${id}`);
-  const doc = await deps.store.get(id);
-  if (!doc) throw new NotFoundError(`image ${id}`);
-  res.set('Access-Control-Allow-Origin', '*');
-  if (spec.kind === 'original') return serveOriginal(req, res, deps, id, ext);
+  const doc = await imageAccess(deps).readable(req.principal, id);
+  const isPrivate = visibilityOf(doc) === 'private';
+  if (!isPrivate) res.set('Access-Control-Allow-Origin', '*');
+  const cacheControl = isPrivate ? PRIVATE : IMMUTABLE;
+  if (spec.kind === 'original') {
+    // Originals keep their EXIF (GPS too): only when the owner allows it, and never a failed upload's bytes.
+    if (doc.status === 'failed' || !(doc.downloadable === true || canWrite(req.principal, doc))) throw new NotFoundError(`original of image ${id}`);
+    return serveOriginal(req, res, deps, id, ext, cacheControl);
+  }
 
   const format = FORMATS[ext];
   if (!format) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
   const key = `${id}/${formatSizeSpec(spec)}.${ext === 'jpeg' ? 'jpg' : ext}`;
   // Evicted between lookup and open: look again (it renders anew) rather than fail.
   for (let attempt = 0; ; attempt++) {
-    const entry = await cache.get(key, async () => (await renders.run(() => renderScaled(scaler, doc, spec, format))).data);
+    const entry = await cache.get(key, async () => {
+      await rateLimitsFor(deps).render(req, res);
+      return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, doc, spec, format)))).data;
+    });
+    if (entry.hit) deps.metrics?.renderCacheHits.inc();
     let handle;
     try {
       handle = await open(entry.file, 'r');
@@ -61,7 +75,7 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
       }
       throw err;
     }
-    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': IMMUTABLE, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
+    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': cacheControl, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
     if (matches(req, entry.etag)) {
       await handle.close();
       res.status(304).end();
@@ -80,7 +94,7 @@ const ORIGINAL_EXTENSIONS: Record<string, string[]> = {
   'image/tiff': ['tif', 'tiff'],
 };
 
-async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: string, ext: string): Promise<void> {
+async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: string, ext: string, cacheControl: string): Promise<void> {
   const object = await deps.s3.getStream(imageKeys.original(id)).catch((err: unknown) => {
     throw err instanceof NotFoundError ? new NotFoundError(`original of image ${id} (not stored yet)`) : err;
   });
@@ -91,7 +105,14 @@ async function serveOriginal(req: Request, res: Response, deps: ApiDeps, id: str
     throw new BadRequestError(`the original is ${type}: ask for .${allowed[0] ?? 'bin'}`);
   }
   const etag = object.etag.startsWith('"') ? object.etag : `"${object.etag}"`;
-  res.set({ 'Content-Type': type, 'Cache-Control': IMMUTABLE, ETag: etag });
+  res.set({
+    'Content-Type': type,
+    'Cache-Control': cacheControl,
+    ETag: etag,
+    // A download, never rendered in our origin's context, whatever the bytes claim to be.
+    'Content-Disposition': `attachment; filename="${id}.${ext}"`,
+    'X-Content-Type-Options': 'nosniff',
+  });
   if (matches(req, etag)) {
     object.stream.destroy();
     res.status(304).end();

@@ -1,8 +1,10 @@
 /**
- * /tiles/:id/...: the API as CDN origin for the public tile pyramid (used when
- * PUBLIC_BASE_URL is not set). Only four shapes of path exist and every
- * parameter is checked against a strict pattern, so no request can name any
- * other key (originals stay private).
+ * /tiles/:id/...: the API as CDN origin for the tile pyramid (used when
+ * PUBLIC_BASE_URL is not set, and always for private images). Only four shapes
+ * of path exist and every parameter is checked against a strict pattern, so no
+ * request can name any other key (originals stay private). Each request asks
+ * the access layer whether the caller may read the image: a private image's
+ * tiles are 404 to others and carry `Cache-Control: private` for its owner.
  */
 import { Router, type Request, type Response } from 'express';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +12,8 @@ import type { Readable } from 'node:stream';
 import { NotFoundError } from '../../../shared/errors.js';
 import { imageKeys } from '../../../shared/image-status.js';
 import type { S3Store } from '../../../shared/storage/s3-store.js';
+import type { ApiDeps } from '../deps.js';
+import { imageAccess, visibilityOf } from '../access/image-access.js';
 import type { Logger } from '../../../shared/logger.js';
 import { isImageId } from '../image-id.js';
 import { requires } from '../access/requires.js';
@@ -23,12 +27,20 @@ interface ObjectInfo {
   contentType?: string | undefined;
 }
 
-export function tilesRouter(s3: S3Store, logger: Logger): Router {
+export function tilesRouter(deps: ApiDeps): Router {
   const router = Router();
-  const serve = (key: (id: string) => string) => async (req: Request, res: Response) => {
-    const id = req.params.id;
+  const { s3, logger } = deps;
+  const access = imageAccess(deps);
+  /** Readable by this caller, else 404 (thrown); true when the image is private (no shared caches). */
+  const checkAccess = async (req: Request, id: string | undefined): Promise<boolean> => {
     if (!isImageId(id)) throw new NotFoundError('tile');
-    await serveObject(req, res, s3, key(id), logger);
+    const doc = await access.readable(req.principal, id);
+    return visibilityOf(doc) === 'private';
+  };
+  const serve = (key: (id: string) => string) => async (req: Request, res: Response) => {
+    const id = req.params.id as string | undefined;
+    const isPrivate = await checkAccess(req, id);
+    await serveObject(req, res, s3, key(id!), logger, isPrivate);
   };
 
   router.get('/:id/image.dzi', requires('anyone'), serve(imageKeys.descriptor));
@@ -37,7 +49,8 @@ export function tilesRouter(s3: S3Store, logger: Logger): Router {
   router.get('/:id/image_files/:level/:tile', requires('anyone'), async (req, res) => {
     const { id, level, tile } = req.params;
     if (!isImageId(id) || !LEVEL.test(level ?? '') || !TILE.test(tile ?? '')) throw new NotFoundError('tile');
-    await serveObject(req, res, s3, `${imageKeys.prefix(id)}image_files/${level}/${tile}`, logger);
+    const isPrivate = await checkAccess(req, id);
+    await serveObject(req, res, s3, `${imageKeys.prefix(id)}image_files/${level}/${tile}`, logger, isPrivate);
   });
   // Anything else under /tiles, traversal attempts included, is simply not there.
   router.use((req) => {
@@ -46,13 +59,13 @@ export function tilesRouter(s3: S3Store, logger: Logger): Router {
   return router;
 }
 
-async function serveObject(req: Request, res: Response, s3: S3Store, key: string, logger: Logger): Promise<void> {
-  res.set('Access-Control-Allow-Origin', '*');
+async function serveObject(req: Request, res: Response, s3: S3Store, key: string, logger: Logger, isPrivate: boolean): Promise<void> {
+  if (!isPrivate) res.set('Access-Control-Allow-Origin', '*');
   // A revalidation or HEAD needs only the metadata: no body is fetched from S3.
   if (req.headers['if-none-match'] !== undefined || req.method === 'HEAD') {
     const head = await s3.head(key);
     if (!head) throw new NotFoundError('tile');
-    setObjectHeaders(res, head);
+    setObjectHeaders(res, head, isPrivate);
     if (notModified(req, head.etag)) {
       res.status(304).end();
       return;
@@ -63,7 +76,7 @@ async function serveObject(req: Request, res: Response, s3: S3Store, key: string
     }
   }
   const object = await s3.getStream(key);
-  setObjectHeaders(res, object);
+  setObjectHeaders(res, object, isPrivate);
   if (notModified(req, object.etag)) {
     object.stream.destroy();
     res.status(304).end();
@@ -95,12 +108,12 @@ function notModified(req: Request, etag: string): boolean {
 
 const quoted = (etag: string) => (etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`);
 
-function setObjectHeaders(res: Response, info: ObjectInfo): void {
+function setObjectHeaders(res: Response, info: ObjectInfo, isPrivate: boolean): void {
   res.set({
     'Content-Type': info.contentType ?? 'application/octet-stream',
     'Content-Length': String(info.size),
-    // Tiles of an id never change: a re-tiled image gets a new id.
-    'Cache-Control': 'public, max-age=31536000, immutable',
+    // Tiles of an id never change (a re-tiled image gets a new id); a private image's only in the owner's browser.
+    'Cache-Control': isPrivate ? 'private, max-age=3600' : 'public, max-age=31536000, immutable',
     ETag: quoted(info.etag),
   });
 }

@@ -1,0 +1,34 @@
+/**
+ * The pixel quota (QUOTA_PIXELS, per user): only now, with the header read, is
+ * an image's size known, and a file of a few megabytes can declare a gigapixel
+ * whose tiles would fill the bucket. Refused as a permanent failure
+ * (HUGEMAP_ERR_QUOTA_EXCEEDED) before any tile is cut. Admins, and images from
+ * before accounts, are exempt, as at upload (shared/accounts/quotas.ts).
+ */
+import type { Db } from 'mongodb';
+import { AccountsStore } from '../../shared/accounts/accounts-store.js';
+import { LEGACY_OWNER } from '../../shared/accounts/migrate-images.js';
+import { assertWithinQuota, effectiveQuota, usageOf } from '../../shared/accounts/quotas.js';
+import type { JobContext } from '../job-context.js';
+
+const opened = new WeakMap<Db, Promise<AccountsStore>>();
+
+function accountsOf(db: Db): Promise<AccountsStore> {
+  let store = opened.get(db);
+  if (!store) {
+    store = AccountsStore.open(db);
+    store.catch(() => opened.delete(db));
+    opened.set(db, store);
+  }
+  return store;
+}
+
+export async function assertPixelQuota(ctx: Pick<JobContext, 'id' | 'doc' | 'config' | 'store'>, width: number, height: number): Promise<void> {
+  const owner = ctx.doc.owner;
+  if (owner === undefined || owner === LEGACY_OWNER) return;
+  const user = await (await accountsOf(ctx.store.images.db)).getUser(owner);
+  if (user?.role === 'admin') return;
+  const quota = effectiveQuota(ctx.config.quota, user?.quota);
+  if (quota.pixels === 0) return;
+  assertWithinQuota(quota, await usageOf(ctx.store.images, owner, ctx.id), { pixels: width * height });
+}
