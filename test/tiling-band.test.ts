@@ -144,3 +144,12 @@ test('a plain JPEG (the direct encoder): the split pyramid is the unsplit one, b
   assert.deepEqual(plan, { width: 1301, height: 2100, shrinks: 2, bandHeight: 2048, bands: 2 });
   await assertSplitMatches('plain', input, plan);
 });
+
+test('a tall image split with k = 3 (bands of 4096 rows, the last 37): the split pyramid is the unsplit one, byte for byte', async () => {
+  // Taller than wide: each band's pyramid has fewer levels than the image's, so band level numbers map by their distance from the top.
+  const input = tmp.file('tall.jpg');
+  await noisy(301, 4133, 3).jpeg({ quality: 85 }).toFile(input);
+  const plan = planBands(301, 4133, 700_000)!;
+  assert.deepEqual(plan, { width: 301, height: 4133, shrinks: 3, bandHeight: 4096, bands: 2 });
+  await assertSplitMatches('tall', input, plan);
+});
