@@ -48,7 +48,7 @@ export function tileCommand(): Command {
         .choices(JPEG_ENCODERS)
         .default('direct'),
     )
-    .option('--max-pixels <n>', 'refuse images with more pixels than this', integerIn('max-pixels', 1, Number.MAX_SAFE_INTEGER), DEFAULT_MAX_PIXELS)
+    .option('--max-pixels <n>', 'pixel limit of an input', integerIn('max-pixels', 1, Number.MAX_SAFE_INTEGER), DEFAULT_MAX_PIXELS)
     .option(
       '--max-buffered-pixels <n>',
       'refuse progressive JPEGs that cannot be rewritten as baseline (12-bit, arithmetic-coded) above this many pixels (they are decoded whole in memory, ~3.7 bytes a pixel)',
