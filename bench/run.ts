@@ -27,6 +27,7 @@ import { markdownReport } from './report.js';
 import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, ThroughputResult } from './results.js';
 import { runServicePath, runThroughput, startStack, type Stack, type ThroughputRun } from './service-path.js';
 import { rcloneBinary, rcloneVersion, runShellScript, SHELL_SCRIPT } from './shell-script.js';
+import { splitBench } from './split.js';
 import { FIRST_VIEW_PX } from '../shared/tiling/pyramid.js';
 import { isS3ServerKind, S3_SERVER_KINDS, type S3ServerKind } from '../services/dev/local-servers.js';
 import { rotation, spread } from './stats.js';
@@ -369,7 +370,10 @@ function round3(n: number): number {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   // Exit explicitly: a keep-alive socket of a client must not hold a finished benchmark open.
-  main(process.argv.slice(2)).then(() => process.exit(0), (err: unknown) => {
+  // --split is a benchmark of its own (bench/split.ts): one large image, split across workers.
+  const argv = process.argv.slice(2);
+  const run: Promise<unknown> = argv.includes('--split') ? splitBench(argv) : main(argv);
+  run.then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });

@@ -88,7 +88,8 @@ const schema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** Address the metrics listeners bind; unset: the same as HOST. */
   METRICS_HOST: z.string().min(1).optional(),
-  MAX_PIXELS: z.coerce.number().int().positive().default(1_000_000_000),
+  /** Larger images are refused from their header; 10 GP, since memory stays bounded at any size (the service path splits such images: docs/split-jobs.md). */
+  MAX_PIXELS: z.coerce.number().int().positive().default(10_000_000_000),
   /** Progressive JPEGs the baseline rewrite cannot handle (12-bit, arithmetic-coded...) are decoded whole: refuse them above this (docs/memory.md). */
   MAX_BUFFERED_PIXELS: z.coerce.number().int().positive().default(50_000_000),
   MAX_UPLOAD_BYTES: z.coerce.number().int().positive().default(4 * 1024 ** 3),
@@ -105,6 +106,14 @@ const schema = z.object({
   WORKER_TILE_PUTS: z.coerce.number().int().min(1).max(256).default(64),
   /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
+  /**
+   * Images above this many pixels are cut as horizontal bands by several workers at once, then
+   * assembled (docs/split-jobs.md); 0: never split. 1 GP, the largest image accepted before 10 GP
+   * inputs were: a split costs about 1.8x the workers' CPU of a whole cut (decoding the rows above
+   * each band, the band's file, its level image), measured on 2 shared cores (docs/split-jobs.md),
+   * so only images that would otherwise take one worker minutes are split.
+   */
+  WORKER_SPLIT_PIXELS: z.coerce.number().int().min(0).default(1_000_000_000),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   /** How long a database operation waits for an unreachable server before the API answers 503 (and a job backs off). */
@@ -212,6 +221,7 @@ export type Config = Readonly<{
   uploadsExpireDays: number;
   /** S3_SETUP */
   s3Setup: boolean;
+  workerSplitPixels: number;
   fetchAllowHosts: readonly string[];
   fetchTimeoutMs: number;
   workDir: string;
@@ -296,6 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcile: Object.freeze({ intervalMs: e.RECONCILE_INTERVAL_MS, graceMs: e.RECONCILE_GRACE_MS }),
     uploadsExpireDays: e.UPLOADS_EXPIRE_DAYS,
     s3Setup: e.S3_SETUP,
+    workerSplitPixels: e.WORKER_SPLIT_PIXELS,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),
     fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
     workDir: e.WORK_DIR,

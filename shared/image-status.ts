@@ -3,7 +3,8 @@
  * and, minus internals, as the API returns it. MongoDB is the durable history;
  * BullMQ's own job events are not.
  */
-import type { TileFormat } from './tiling/tile-image.js';
+import type { JpegEncoder, TileFormat } from './tiling/tile-image.js';
+import type { BandPlan } from './tiling/band-plan.js';
 import type { MultipartState } from './storage/multipart-upload.js';
 import type { TileRowCheckpoint } from './storage/tile-row-uploader.js';
 
@@ -28,6 +29,22 @@ export interface ImageCheckpoint {
   originalStored?: boolean;
   /** Rows of tiles already in S3, per pyramid level (tile-row-uploader.ts). */
   tileRows?: TileRowCheckpoint;
+  /** The same per part of a split image: `b{index}` for a band (its own level and row numbers), `assemble`. */
+  parts?: Record<string, TileRowCheckpoint>;
+}
+
+/** A split image's internals (docs/split-jobs.md): what every band and the assembling job read. */
+export interface SplitState {
+  plan: BandPlan;
+  format: TileFormat;
+  /** Decided once from the original, so every part writes the bytes an unsplit cut would. */
+  jpegEncoder: JpegEncoder | null;
+  /** Tiles in S3 per part (`b{index}`, `assemble`): their sum is `tiles.done`. */
+  tiles: Record<string, number>;
+  /** Bytes of each part's tiles, for the manifest. */
+  bytes: Record<string, number>;
+  /** Indexes of the bands whose tiles and level image are stored. */
+  finished: number[];
 }
 
 export interface ImageDoc {
@@ -52,6 +69,9 @@ export interface ImageDoc {
   error: { code: string; message: string } | null;
   attempts: number;
   checkpoint: ImageCheckpoint;
+  /** Set when the image is cut as bands by several workers: bands, and bands finished. */
+  parts?: { total: number; done: number };
+  split?: SplitState;
   /** The user who uploaded it; absent on documents from before accounts (the bootstrap admin's). */
   owner?: string;
   /** public (listed), unlisted (by id only) or private (owner and admins); absent means public. */
@@ -96,4 +116,7 @@ export const imageKeys = {
   thumbnail: (id: string) => `images/${id}/thumbnail.jpg`,
   /** The whole image at the first-view level's size, stored before the tiles (shared/tiling/preview.ts). */
   preview: (id: string) => `images/${id}/preview.jpg`,
+  /** A split image's intermediate files (the bands' level images): private, removed once it is done. */
+  work: (id: string) => `work/${id}/`,
+  bandLevelImage: (id: string, band: number) => `work/${id}/level-${band}.png`,
 };

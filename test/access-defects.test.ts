@@ -11,6 +11,8 @@ import { newImageDoc } from '../shared/image-status.js';
 import { migrateLegacyImages } from '../shared/accounts/migrate-images.js';
 import { useTestServers } from './helpers/servers.js';
 import { startTestApi, type TestApi } from './helpers/api-harness.js';
+import { testConfig } from './helpers/test-config.js';
+import { startApiServer } from '../services/api/server.js';
 import { patterned } from './helpers/image-service.js';
 import { bearer, createKey, createUser, uploadAs, type Caller } from './helpers/principals.js';
 
@@ -166,4 +168,40 @@ test('tus uploads: anonymous creation is 401; the creator owns the image, with t
   const audit = (await (await fetch(`${api.base}/api/v1/audit?limit=500`, { headers: admin.headers })).json()) as { items: Array<{ action: string; target: string; actor: string; detail?: { source: string } }> };
   const entry = audit.items.find((e) => e.target === `image:${id}`);
   assert.deepEqual([entry?.action, entry?.actor, entry?.detail?.source], ['image.create', 'alice', 'tus']);
+});
+
+test('11: past MAX_CONNECTIONS the server refuses new connections; the ones it holds still work', async () => {
+  const config = await testConfig(servers, 'max-connections', { AUTH_MODE: 'required', MAX_CONNECTIONS: '3', LOG_LEVEL: 'silent' });
+  const server = await startApiServer(config);
+  const sockets: net.Socket[] = [];
+  try {
+    const { port } = new URL(server.url);
+    const connect = async () => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      sockets.push(socket);
+      await new Promise<void>((resolve, reject) => socket.once('connect', () => resolve()).once('error', reject));
+      return socket;
+    };
+    const held = [await connect(), await connect(), await connect()];
+    // Accepted in order: the server has counted the three by the time it takes the fourth.
+    const extra = await connect();
+    const closed = await Promise.race([
+      new Promise<boolean>((resolve) => extra.once('close', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000)),
+    ]);
+    assert.equal(closed, true, 'the fourth connection is closed by the server');
+    assert.ok(held.every((s) => !s.destroyed), 'the first three stay open');
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      held[0]!.on('data', (d) => {
+        text += d.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+      held[0]!.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    assert.match(answer, /^HTTP\/1\.1 200/);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await server.close();
+  }
 });

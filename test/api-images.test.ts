@@ -248,13 +248,14 @@ describe('GET /api/v1/images/:id', () => {
     const view = (await documented(res, 'get', '/api/v1/images/{id}')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(view).sort(), [
       'attempts', 'bytes', 'canEdit', 'createdAt', 'downloadable', 'error', 'filename', 'format', 'height', 'id', 'levels', 'links',
-      'owner', 'progress', 'source', 'stage', 'status', 'tags', 'tileSize', 'tiles', 'title', 'updatedAt', 'visibility', 'width',
+      'owner', 'parts', 'progress', 'source', 'stage', 'status', 'tags', 'tileSize', 'tiles', 'title', 'updatedAt', 'visibility', 'width',
     ]);
     // A document from before accounts: the bootstrap admin's, public; AUTH_MODE=open's caller is that admin.
     assert.equal(view.owner, 'admin');
     assert.equal(view.visibility, 'public');
     assert.equal(view.downloadable, false);
     assert.equal(view.canEdit, true);
+    assert.equal(view.parts, null, 'an image cut whole has no parts (docs/split-jobs.md)');
     assert.equal(view.bytes, 10);
     assert.equal(view.filename, 'x.png');
     assert.deepEqual(view.tags, []);

@@ -178,10 +178,10 @@ describe('pipeline: API -> queue -> worker -> S3 -> MongoDB', () => {
   });
 
   test('a decompression bomb is refused from its header', async () => {
-    // A valid PNG whose header claims 100000 x 100000 pixels (10 gigapixels) but holds almost nothing.
+    // A valid PNG whose header claims 200000 x 100000 pixels (20 gigapixels, above the 10 GP default) but holds almost nothing.
     const small = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).png().toBuffer();
     const bomb = Buffer.from(small);
-    bomb.writeUInt32BE(100_000, 16);
+    bomb.writeUInt32BE(200_000, 16);
     bomb.writeUInt32BE(100_000, 20);
     const res = await uploadFile(api.url, bomb, 'bomb.png');
     assert.equal(res.status, 202);

@@ -77,7 +77,7 @@ test('the JPEG encoder: direct by default, sharp on request; the summary names i
 const failures: Array<[string, () => Promise<string[]>, number, RegExp]> = [
   ['not an image', async () => { await writeFile(tmp.file('x.jpg'), 'plain text'); return [tmp.file('x.jpg')]; }, 1, /^hugemap: HUGEMAP_ERR_NOT_AN_IMAGE: /],
   ['truncated JPEG', async () => [await truncatedCopy(photo, tmp.file('cut.jpg'), 0.4)], 1, /^hugemap: HUGEMAP_ERR_CORRUPT_IMAGE: /],
-  ['decompression bomb', async () => [await pngBomb(tmp.file('bomb.png'), 100_000, 100_000)], 1, /^hugemap: HUGEMAP_ERR_TOO_MANY_PIXELS: image is 100000x100000/],
+  ['decompression bomb', async () => [await pngBomb(tmp.file('bomb.png'), 200_000, 100_000)], 1, /^hugemap: HUGEMAP_ERR_TOO_MANY_PIXELS: image is 200000x100000/],
   ['missing input', async () => [tmp.file('missing.jpg')], 1, /^hugemap: HUGEMAP_ERR_INPUT_NOT_FOUND: /],
   ['--max-pixels below the image', async () => [photo, '--max-pixels', '1000'], 1, /^hugemap: HUGEMAP_ERR_TOO_MANY_PIXELS: /],
   ['--quality 0', async () => [photo, '--quality', '0'], 2, /^hugemap: HUGEMAP_ERR_USAGE: .*quality must be an integer from 1 to 100/],
@@ -102,6 +102,12 @@ test('missing --out is a usage error', async () => {
   const run = await hugemap(photo);
   assert.equal(run.code, 2);
   assert.match(run.stderr, /^hugemap: HUGEMAP_ERR_USAGE: required option '--out <dir>' not specified\n$/);
+});
+
+test('--help shows the 10 gigapixel default of --max-pixels on its own line', async () => {
+  const run = await hugemap('--help');
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /--max-pixels <n> +pixel limit of an input \(default: 10000000000\)\n/);
 });
 
 test('not-an-image.jpg --out x: exit 1 and no x afterwards, nor the folders above it that the run made', async () => {

@@ -42,7 +42,7 @@ const cases: Array<[string, () => Promise<string>, string]> = [
   ['truncated JPEG', () => truncatedCopy(photo, tmp.file('cut.jpg'), 0.5), 'HUGEMAP_ERR_CORRUPT_IMAGE'],
   ['truncated PNG', () => truncatedCopy(photoPng, tmp.file('cut.png'), 0.6), 'HUGEMAP_ERR_CORRUPT_IMAGE'],
   ['JPEG cut inside its header', () => truncatedCopy(photo, tmp.file('head.jpg'), 0.0005), 'HUGEMAP_ERR_CORRUPT_IMAGE'],
-  ['decompression bomb (PNG header 100000x100000)', () => pngBomb(tmp.file('bomb.png'), 100_000, 100_000), 'HUGEMAP_ERR_TOO_MANY_PIXELS'],
+  ['decompression bomb (PNG header 200000x100000, above the 10 GP default)', () => pngBomb(tmp.file('bomb.png'), 200_000, 100_000), 'HUGEMAP_ERR_TOO_MANY_PIXELS'],
   ['path that does not exist', async () => tmp.file('nope/missing.jpg'), 'HUGEMAP_ERR_INPUT_NOT_FOUND'],
   ['a directory', async () => { await mkdir(tmp.file('a-dir'), { recursive: true }); return tmp.file('a-dir'); }, 'HUGEMAP_ERR_NOT_AN_IMAGE'],
 ];

@@ -12,7 +12,7 @@ import { access } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { newImageDoc } from '../shared/image-status.js';
-import { tileJobOptions } from '../shared/queue.js';
+import { TILE_BACKOFF, tileJobOptions } from '../shared/queue.js';
 import { newImageId, contentImageIdOf } from '../services/api/image-id.js';
 import { jobPaths } from '../workers/job-context.js';
 import { startWorker, type RunningWorker } from '../workers/start-worker.js';
@@ -116,9 +116,9 @@ describe('a job in the worker: retries, URL sources failing, deletion mid-job', 
     await assert.rejects(access(jobPaths(api.config.workDir, id).dir), { code: 'ENOENT' }, 'no folder in the worker');
   }
 
-  test('the job options retry with backoff: five attempts, exponential from 2 s', () => {
-    assert.equal(tileJobOptions.attempts, 5);
-    assert.deepEqual(tileJobOptions.backoff, { type: 'exponential', delay: 2_000 });
+  test('the job options retry with the worker\'s backoff: JOB_ATTEMPTS attempts (workers/job-failure.ts decides the delays)', () => {
+    assert.equal(tileJobOptions.attempts, 12);
+    assert.deepEqual(tileJobOptions.backoff, { type: TILE_BACKOFF });
   });
 
   test('a remote server answering 503 once: the job is retried and the image is done', async () => {

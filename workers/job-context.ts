@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ImageDoc } from '../shared/image-status.js';
 import type { StatusStore } from '../shared/status-store.js';
 import type { S3Store } from '../shared/storage/s3-store.js';
+import type { SplitQueue } from './stages/split.js';
 import type { WorkerMetrics } from './metrics.js';
 
 export interface WorkerDeps {
@@ -12,6 +13,8 @@ export interface WorkerDeps {
   store: StatusStore;
   s3: S3Store;
   logger: Logger;
+  /** Where a large image's parts are queued; without it every image is cut whole. */
+  splitQueue?: SplitQueue;
   /** Prometheus metrics (workers/metrics.ts); absent: nothing is measured. */
   metrics?: WorkerMetrics;
 }

@@ -5,12 +5,13 @@
  *  - transient: the database, Redis, S3, the network or the scratch disk; retried with a long
  *    backoff (RETRY_DELAY_MS doubling up to RETRY_MAX_DELAY_MS) over JOB_ATTEMPTS attempts, so an
  *    outage of hours does not fail the image;
- *  - internal: anything else (a bug, an unrecognised libvips error); a few quick retries, then failed.
+ *  - internal: anything else (a bug, an unrecognised libvips error, a remote URL's server failing
+ *    for a moment); a few quick retries, then failed.
  * Users see a code and a plain sentence; the full message, with hosts and ports, goes to the log.
  */
 import { statfs } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { DiskFullError, withLocalPathsHidden, type HugemapError } from '../shared/errors.js';
+import { DiskFullError, TransientError, withLocalPathsHidden, type HugemapError } from '../shared/errors.js';
 import { classifyError, isDiskFull } from '../shared/infra-errors.js';
 import type { Config } from '../shared/config.js';
 
@@ -28,7 +29,7 @@ const NEARLY_FULL_BYTES = 1024 * 1024;
 
 export function failureKind(err: HugemapError): FailureKind {
   if (err.permanent) return 'permanent';
-  return err.code === 'HUGEMAP_ERR_INTERNAL' ? 'internal' : 'transient';
+  return err instanceof TransientError ? 'transient' : 'internal';
 }
 
 /** The thrown value as one of our errors; a libvips write error on a nearly full WORK_DIR as DiskFullError. */

@@ -2,6 +2,8 @@
  * One tiling job as a straight line of idempotent stages:
  *   fetch original -> probe -> preview (JPEG only; beside the cut up to 300 MP) -> tile (+ thumbnail,
  *   optimise; rows of tiles uploaded as they are cut) -> upload the rest, descriptor last -> done
+ * Above WORKER_SPLIT_PIXELS the tile stage is handed to band jobs and an assembling job instead
+ * (stages/split.ts, process-band-job.ts, process-assemble-job.ts).
  * Each stage reads what earlier attempts left (local files, the checkpoint in
  * MongoDB, objects already in S3) and does only what is missing.
  */
@@ -10,11 +12,14 @@ import { fetchOriginal } from './stages/fetch-original.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
 import { previewBesideCut, storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
+import { splitIntoBands } from './stages/split.js';
+import { planBands } from '../shared/tiling/band-plan.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
 import type { ImageDoc } from '../shared/image-status.js';
 import type { JobStage } from './metrics.js';
 
-export type JobOutcome = 'done' | 'already-done' | 'image-gone';
+/** `split`: the image was handed to band jobs (docs/split-jobs.md); `image-failed`: a part found its image already failed. */
+export type JobOutcome = 'done' | 'already-done' | 'image-gone' | 'split' | 'image-failed';
 
 export interface JobHooks {
   /** Called once the attempt is counted in the status document (its `attempts` is this attempt's number). */
@@ -58,6 +63,13 @@ export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: 
   await stage('fetch', () => fetchOriginal(ctx));
   releaseGarbage();
   const probe = await stage('probe', () => probeOriginal(ctx));
+  const plan = deps.splitQueue ? planBands(probe.width, probe.height, deps.config.workerSplitPixels) : null;
+  if (plan && deps.splitQueue) {
+    await stage('preview', () => storePreview(ctx, probe));
+    await splitIntoBands(ctx, probe, plan, deps.splitQueue);
+    await rm(ctx.dir, { recursive: true, force: true });
+    return 'split';
+  }
   let previewStored: Promise<void> = Promise.resolve();
   if (previewBesideCut(probe)) previewStored = storePreview(ctx, probe);
   else await stage('preview', () => storePreview(ctx, probe));

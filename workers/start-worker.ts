@@ -5,10 +5,10 @@ import { createLogger, type Logger } from '../shared/logger.js';
 import { StatusEvents } from '../shared/status-events.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
+import { createFlowProducer, createTileQueue } from '../shared/queue.js';
 import { limitHeapGrowth, missingWorkerSettings } from './process-settings.js';
 import { WorkerMetrics } from './metrics.js';
 import { createTileWorker } from './tile-worker.js';
-import { createTileQueue } from '../shared/queue.js';
 import { startReconciler } from './reconciler.js';
 
 export interface RunningWorker {
@@ -30,7 +30,9 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
   await s3.ensureBucket();
   // Process-wide, so set once before the first job: every preview and cut gets the same threads.
   sharp.concurrency(config.workerVipsThreads);
-  const worker = createTileWorker({ config, store, s3, logger, metrics });
+  // Where this worker queues the parts of the large images it splits (docs/split-jobs.md).
+  const splitQueue = { flows: createFlowProducer(config.redisUrl, config.queuePrefix), queue: createTileQueue(config.redisUrl, config.queuePrefix) };
+  const worker = createTileWorker({ config, store, s3, logger, metrics, splitQueue });
   metrics.watch(worker);
   await worker.waitUntilReady();
   // The reconciler re-queues images whose job went missing: it needs a producer of its own.
@@ -55,7 +57,7 @@ export async function startWorker(config: Config, logger: Logger = createLogger(
         logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; leaving the running job to be recovered');
         return;
       }
-      await Promise.allSettled([store.close(), events.close(), queue.close(), metricsServer?.close()]);
+      await Promise.allSettled([store.close(), events.close(), queue.close(), metricsServer?.close(), splitQueue.flows.close(), splitQueue.queue.close()]);
       s3.close();
       logger.info('worker stopped');
     },

@@ -12,18 +12,25 @@
  *
  * A worker killed outright leaves its job's lock to expire; BullMQ's stalled
  * check hands the job to another worker, which resumes from the checkpoint.
+ * The parts of a split image (a band, the assembling job: docs/split-jobs.md)
+ * are jobs of the same queue and fail the same way: a band's last failure
+ * fails the image with its code, and BullMQ then fails the assembling job.
+ *
  * The lock is renewed every sixth of WORKER_LOCK_MS and the stalled check runs
  * as often, so the handover comes between 5/6 and 7/6 of WORKER_LOCK_MS after
  * the kill (handoverWindowMs).
  */
-import { rm } from 'node:fs/promises';
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { HugemapError } from '../shared/errors.js';
-import { imageKeys } from '../shared/image-status.js';
 import { redisConnection, TILE_BACKOFF, TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
+import type { ImageDoc } from '../shared/image-status.js';
 import { jobPaths, type WorkerDeps } from './job-context.js';
-import { ImageDeletedError, processImageJob } from './process-image-job.js';
+import { ImageDeletedError, processImageJob, type JobOutcome } from './process-image-job.js';
+import { partDirName, partKey } from './part-context.js';
+import { processBandJob } from './process-band-job.js';
+import { processAssembleJob } from './process-assemble-job.js';
+import { removeImageData } from './remove-image-data.js';
 import { classifyJobFailure, errorForStatus, failureKind, isLastAttempt, retryDelayMs, type FailureKind } from './job-failure.js';
 
 export { errorForStatus } from './job-failure.js';
@@ -72,6 +79,13 @@ export function createTileWorker(deps: WorkerDeps): Worker<TileJobData> {
   return worker;
 }
 
+/** The whole image, or one part of a split image (docs/split-jobs.md). */
+function processJob(data: TileJobData, deps: WorkerDeps, onStarted: (doc: ImageDoc) => void): Promise<JobOutcome> {
+  if (data.part?.kind === 'band') return processBandJob(data.imageId, data.part.index, deps);
+  if (data.part?.kind === 'assemble') return processAssembleJob(data.imageId, deps);
+  return processImageJob(data.imageId, deps, { onStarted });
+}
+
 /** The submitting request's id, for log lines about this job. */
 function reqIdOf(job: Job<TileJobData> | undefined): { reqId?: string } {
   return job?.data.reqId ? { reqId: job.data.reqId } : {};
@@ -81,30 +95,34 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
   const { imageId, reqId } = job.data;
   // Every line this job logs carries the id of the request that submitted the image, and the
   // attempt number as the status document counts it (stalled attempts included), so the log and
-  // the status agree; until the document is read, BullMQ's.
+  // the status agree; until the document is read (and for the parts of a split image), BullMQ's.
   const base = deps.logger.child({ imageId, jobId: job.id, ...(reqId ? { reqId } : {}) });
-  let log: Logger = base;
+  let log: Logger = job.data.part ? base.child({ attempt: job.attemptsMade + 1 }) : base;
   let attempt: number | undefined;
+  const onStarted = (doc: ImageDoc) => {
+    attempt = doc.attempts;
+    log = base.child({ attempt });
+    log.info('job started');
+  };
+  if (job.data.part) log.info('job started');
+  // A part's local folder is its own (part-context.ts); the image's folder is the whole job's.
+  const localDir = job.data.part ? partDirName(imageId, partKey(job.data.part)) : imageId;
+  const paths = jobPaths(deps.config.workDir, localDir);
   try {
-    const outcome = await processImageJob(imageId, { ...deps, logger: base }, {
-      onStarted: (doc) => {
-        attempt = doc.attempts;
-        log = base.child({ attempt });
-        log.info('job started');
-      },
-    });
+    const outcome = await processJob(job.data, { ...deps, logger: log }, onStarted);
     log.info({ outcome }, 'job finished');
     return outcome;
   } catch (thrown) {
-    if (thrown instanceof ImageDeletedError) {
-      await removeEverything(imageId, deps);
+    // Deleted meanwhile: whatever failed (its original gone from S3, its status write refused) failed because of that.
+    const deleted = thrown instanceof ImageDeletedError || (await deps.store.get(imageId).then((d) => d === null, () => false));
+    if (deleted) {
+      await removeImageData(imageId, deps, { localDirs: [localDir] });
       return 'image-gone';
     }
     const err = await classifyJobFailure(thrown, deps.config.workDir);
     const kind = failureKind(err);
     const bullAttempt = job.attemptsMade + 1;
     const lastAttempt = isLastAttempt(kind, bullAttempt, job.opts.attempts ?? 1);
-    const paths = jobPaths(deps.config.workDir, imageId);
     const error = errorForStatus(err, paths, { final: lastAttempt });
     log.warn(
       { code: err.code, err: err.message, cause: causeOf(err), kind, lastAttempt, ...(attempt === undefined ? { attempt: bullAttempt } : {}), retryInMs: lastAttempt ? null : retryDelayMs(kind, bullAttempt, deps.config.retry) },
@@ -113,7 +131,7 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
     const record: JobFailureRecord = { code: error.code, message: error.message, kind };
     await job.updateData({ ...job.data, lastError: record }).catch(() => undefined);
     if (lastAttempt) {
-      await recordFailure(deps, imageId, error).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not record the failure; the reconciler will'));
+      await recordFailure(deps, imageId, error, [localDir]).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not record the failure; the reconciler will'));
     } else {
       await deps.store.update(imageId, { error }).catch(() => null);
     }
@@ -123,20 +141,13 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
 }
 
 /** Marks the image failed and removes its partial pyramid (the original stays, for a retry). */
-export async function recordFailure(deps: Pick<WorkerDeps, 'store' | 's3' | 'config'>, imageId: string, error: { code: string; message: string }): Promise<void> {
+export async function recordFailure(deps: WorkerDeps, imageId: string, error: { code: string; message: string }, localDirs: string[] = []): Promise<void> {
   // The preview goes with everything else under the image's prefix, so the status stops linking it.
   await deps.store.update(imageId, { status: 'failed', stage: 'failed', error }, { $unset: { preview: '' } });
-  await removeEverything(imageId, deps, { keepOriginal: true }).catch(() => null);
+  await removeImageData(imageId, deps, { keepOriginal: true, localDirs }).catch(() => null);
 }
 
 function causeOf(err: HugemapError): string | undefined {
   const cause = err.cause;
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
-}
-
-/** A failed or deleted image leaves no partial pyramid behind that could look complete. */
-async function removeEverything(imageId: string, deps: Pick<WorkerDeps, 's3' | 'config'>, opts: { keepOriginal?: boolean } = {}): Promise<void> {
-  await deps.s3.deletePrefix(imageKeys.prefix(imageId));
-  if (!opts.keepOriginal) await deps.s3.deletePrefix(imageKeys.original(imageId));
-  await rm(jobPaths(deps.config.workDir, imageId).dir, { recursive: true, force: true });
 }

@@ -43,6 +43,8 @@ export interface ImageView {
   tiles: { done: number; total: number; viewable: boolean; firstViewLevel: number | null };
   /** Length of the original in bytes (known at once for uploads, after the fetch for URLs). */
   bytes: number | null;
+  /** An image cut by several workers (docs/split-jobs.md): its bands, and bands finished; null when cut whole. */
+  parts: { total: number; done: number } | null;
   error: { code: string; message: string } | null;
   attempts: number;
   createdAt: string;
@@ -107,6 +109,7 @@ export function toImageView(doc: ImageDoc, config: Pick<Config, 'publicBaseUrl'>
       firstViewLevel: doc.width && doc.height ? firstViewLevel(doc.width, doc.height, doc.tileSize).level : null,
     },
     bytes: doc.bytes,
+    parts: doc.parts ? { total: doc.parts.total, done: doc.parts.done } : null,
     error: doc.error ? { code: doc.error.code, message: doc.error.message } : null,
     attempts: doc.attempts,
     createdAt: new Date(doc.createdAt).toISOString(),

@@ -6,7 +6,7 @@
  * oldest access time first. Concurrent misses for one key render once.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 
@@ -73,6 +73,22 @@ export class DiskCache {
   /** Drops one entry (its file vanished under us, say). */
   forget(key: string): void {
     this.index.delete(key);
+  }
+
+  /**
+   * get(), then the file opened for reading. A file evicted between the lookup and the open is
+   * looked up again (it renders anew) rather than failing the request. The caller closes the handle.
+   */
+  async open(key: string, render: () => Promise<Buffer>): Promise<{ entry: CacheLookup; handle: FileHandle }> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = await this.get(key, render);
+      try {
+        return { entry, handle: await open(entry.file, 'r') };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+        this.forget(key);
+      }
+    }
   }
 
   /** Drops every file of keys starting with `prefix` (an image deleted). */

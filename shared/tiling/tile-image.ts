@@ -28,7 +28,11 @@ import { boundLineBuffers } from './line-buffers.js';
 export type { JpegEncoder, TileFormat } from './encoders.js';
 export type { TileProgress } from './progress.js';
 
-export const DEFAULT_MAX_PIXELS = 1_000_000_000;
+/**
+ * 10 gigapixels: the tiler's memory does not grow with the image (README, Memory), so the limit is
+ * about time and disk, not RAM. JPEG itself stops at 65535 x 65535 (4.29 GP); larger inputs are PNG or TIFF.
+ */
+export const DEFAULT_MAX_PIXELS = 10_000_000_000;
 export const TILE_FORMATS: readonly TileFormat[] = ['jpeg', 'png', 'webp'];
 
 export interface TileOptions {
@@ -36,7 +40,7 @@ export interface TileOptions {
   format?: TileFormat;
   /** 1..100, used by jpeg and webp. @defaultValue 85 */
   quality?: number;
-  /** Refuse images with more pixels than this, from the header alone. @defaultValue 1e9 */
+  /** Refuse images with more pixels than this, from the header alone. @defaultValue 1e10 */
   maxPixels?: number;
   /**
    * Progressive JPEGs up to this many pixels are decoded whole by libvips (faster, ~3.7 bytes a

@@ -61,6 +61,10 @@ export const imageView = z
       firstViewLevel: z.number().int().nullable(),
     }),
     bytes: z.number().int().nullable(),
+    parts: z
+      .object({ total: z.number().int(), done: z.number().int() })
+      .nullable()
+      .meta({ description: 'an image cut as bands by several workers (docs/split-jobs.md): its bands, and those finished; null when cut whole' }),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
     attempts: z.number().int(),
     createdAt: isoDate,

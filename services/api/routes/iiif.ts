@@ -10,7 +10,6 @@
  * disk cache under its canonical form, so `full/max/0/default.jpg` and
  * `full/max/0/color.jpg` share one file.
  */
-import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import { HugemapError, NotFoundError } from '../../../shared/errors.js';
@@ -107,27 +106,13 @@ export function iiifRouter(deps: ApiDeps): Router {
         return;
       }
     }
-    // Evicted between lookup and open: look again (it renders anew) rather than fail.
-    for (let attempt = 0; ; attempt++) {
-      const entry = await cache.get(key, render);
-      let handle;
-      try {
-        handle = await open(entry.file, 'r');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 2) {
-          cache.forget(key);
-          continue;
-        }
-        throw err;
-      }
-      res.set({ 'Content-Length': String(entry.size), 'X-Iiif-Source': 'composed', 'X-Cache': entry.hit ? 'HIT' : 'MISS', ETag: entry.etag });
-      try {
-        await pipeline(handle.createReadStream(), res);
-      } catch {
-        // The client hung up: nothing to answer.
-        res.destroy();
-      }
-      return;
+    const { entry, handle } = await cache.open(key, render);
+    res.set({ 'Content-Length': String(entry.size), 'X-Iiif-Source': 'composed', 'X-Cache': entry.hit ? 'HIT' : 'MISS', ETag: entry.etag });
+    try {
+      await pipeline(handle.createReadStream(), res);
+    } catch {
+      // The client hung up: nothing to answer.
+      res.destroy();
     }
   });
   return router;

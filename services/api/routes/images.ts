@@ -110,6 +110,7 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     if (!jobRemoved) deps.logger.info({ id }, 'job is running; its worker finds the status document gone and discards its result');
     // Objects before the document: if S3 fails, the client can retry the DELETE.
     await deps.s3.deletePrefix(imageKeys.prefix(id));
+    await deps.s3.deletePrefix(imageKeys.work(id));
     await deps.s3.deleteKey(imageKeys.original(id));
     await (await annotationsFor(deps)).deleteAll(id);
     await deps.store.delete(id);

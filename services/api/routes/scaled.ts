@@ -8,7 +8,6 @@
  * for an image this process recently read as public or unlisted
  * (known-visibility.ts); everything else answers 503 HUGEMAP_ERR_DB_UNAVAILABLE.
  */
-import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import { BadRequestError, DbUnavailableError, NotFoundError } from '../../../shared/errors.js';
@@ -75,35 +74,21 @@ async function serveScaled(req: Request, res: Response, deps: ApiDeps, size: str
   }
 
   if (!format || key === null) throw new BadRequestError(`unsupported extension .${ext}: use .jpg, .webp or .png`);
-  // Evicted between lookup and open: look again (it renders anew) rather than fail.
-  for (let attempt = 0; ; attempt++) {
-    const entry = await cache.get(key, async () => {
-      if (!doc) throw new DbUnavailableError(); // evicted meanwhile: rendering needs the document
-      const image = doc;
-      await rateLimitsFor(deps).render(req, res);
-      return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, image, spec, format)))).data;
-    });
-    if (entry.hit) deps.metrics?.renderCacheHits.inc();
-    let handle;
-    try {
-      handle = await open(entry.file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 2) {
-        cache.forget(key);
-        continue;
-      }
-      throw err;
-    }
-    res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': cacheControl, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
-    if (matches(req, entry.etag)) {
-      await handle.close();
-      res.status(304).end();
-      return;
-    }
-    res.set('Content-Length', String(entry.size));
-    await sendStream(res, handle.createReadStream());
+  const { entry, handle } = await cache.open(key, async () => {
+    if (!doc) throw new DbUnavailableError(); // evicted meanwhile: rendering needs the document
+    const image = doc;
+    await rateLimitsFor(deps).render(req, res);
+    return (await renders.run(() => timeRender(deps.metrics, 'scaled', () => renderScaled(scaler, image, spec, format)))).data;
+  });
+  if (entry.hit) deps.metrics?.renderCacheHits.inc();
+  res.set({ 'Content-Type': `image/${format}`, 'Cache-Control': cacheControl, ETag: entry.etag, 'X-Cache': entry.hit ? 'HIT' : 'MISS' });
+  if (matches(req, entry.etag)) {
+    await handle.close();
+    res.status(304).end();
     return;
   }
+  res.set('Content-Length', String(entry.size));
+  await sendStream(res, handle.createReadStream());
 }
 
 const ORIGINAL_EXTENSIONS: Record<string, string[]> = {

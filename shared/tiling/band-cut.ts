@@ -1,0 +1,138 @@
+/**
+ * One band of a split image (band-plan.ts, docs/split-jobs.md): its rows decoded once into an
+ * uncompressed TIFF (rows above it decoded and discarded: libvips reads sequentially), then
+ * cut with tileImage like any image, and halved `shrinks` times into the level image the
+ * assembling job joins. Only the rows of the levels the band owns reach the sink, under the
+ * image's tile names; their level and row numbers stay the band's own (the sink's checkpoint).
+ */
+import { rm, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import sharp, { type Sharp } from 'sharp';
+import { HugemapError } from '../errors.js';
+import { DEFAULT_QUALITY, type JpegEncoder, type TileFormat } from './encoders.js';
+import { bandLevelInImage, type Band, type BandPlan } from './band-plan.js';
+import { writeIntermediate, type Intermediate } from './intermediate.js';
+import { writeLevelImage } from './level-image.js';
+import { classifyVipsError } from './vips-errors.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, probeImage } from './probe.js';
+import { deepZoomLevels, type PyramidLevel } from './pyramid.js';
+import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
+import { tileImage } from './tile-image.js';
+import { TILES_DIR } from './output-dir.js';
+import type { TileRow, TileSink } from './tile-rows.js';
+
+export interface BandCutOptions {
+  plan: BandPlan;
+  band: Band;
+  format: TileFormat;
+  quality?: number;
+  /** The encoder the whole image was given (the worker decides it once from the original). */
+  jpegEncoder: JpegEncoder | null;
+  maxPixels: number;
+  maxBufferedPixels?: number;
+  /** Gets the owned levels' rows, named as the image's tiles. */
+  sink?: TileSink;
+}
+
+export interface BandCut {
+  /** The band's pyramid (its own level numbers): what a sink's checkpoint counts rows of. */
+  levels: PyramidLevel[];
+  /** Tiles of the levels this band owns, and their bytes. */
+  tiles: number;
+  bytes: number;
+  /** The band halved plan.shrinks times, losslessly (PNG): the assembling job's input. */
+  levelImage: string;
+}
+
+/** The band's pyramid, by its own level numbers (what a TileRowUploader for it is given). */
+export function bandLevels(plan: BandPlan, band: Band): PyramidLevel[] {
+  return deepZoomLevels(plan.width, band.height);
+}
+
+/** Cuts one band of `inputPath` in `workDir` (its own folder: every file here is the band's). */
+export async function cutBand(inputPath: string, workDir: string, opts: BandCutOptions): Promise<BandCut> {
+  const { plan, band, format } = opts;
+  const maxBufferedPixels = opts.maxBufferedPixels ?? DEFAULT_MAX_BUFFERED_PIXELS;
+  const probe = await probeImage(inputPath, { maxPixels: opts.maxPixels, maxBufferedPixels });
+  if (probe.width !== plan.width || probe.height !== plan.height) {
+    throw new Error(`band plan is for ${plan.width}x${plan.height}, the image is ${probe.width}x${probe.height}`);
+  }
+  const source: SourceOptions = {
+    limitInputPixels: opts.maxPixels,
+    orientation: probe.orientation,
+    flatten: probe.hasAlpha && format === 'jpeg',
+    ignoreIcc: probe.srgbProfile,
+  };
+  const bandTiff = join(workDir, 'band.tif');
+  const levelImage = join(workDir, 'level.png');
+  let intermediate: Intermediate | undefined;
+  try {
+    if (probe.needsIntermediate) intermediate = await writeIntermediate(inputPath, source, workDir, { maxBufferedPixels });
+    const input = intermediate ? intermediate.open(sharpInputOptions(source)) : sharp(inputPath, sharpInputOptions(source));
+    // The same colour pipeline as an unsplit cut, so the band's pixels are the unsplit image's rows.
+    const bandPixels = colourPipeline(input.extract({ left: 0, top: band.top, width: plan.width, height: band.height }), source)
+      .tiff({ compression: 'none', predictor: 'none', bigtiff: true });
+    await withoutOrientationTag(bandPixels).toFile(bandTiff);
+    if (((await sharp(bandTiff).metadata()).orientation ?? 1) !== 1) throw new HugemapError('HUGEMAP_ERR_INTERNAL', 'the band kept an EXIF orientation: it would be rotated twice');
+    await intermediate?.remove();
+    intermediate = undefined;
+
+    const levels = bandLevels(plan, band);
+    let tiles = 0;
+    const owned = opts.sink ? ownedRows(plan, band, levels, format, opts.sink) : undefined;
+    await tileImage(bandTiff, join(workDir, 'out'), {
+      format,
+      quality: opts.quality ?? DEFAULT_QUALITY,
+      jpegEncoder: opts.jpegEncoder ?? undefined,
+      maxPixels: opts.maxPixels,
+      maxBufferedPixels,
+      tmpDir: workDir,
+      sink: owned,
+    });
+    let bytes = 0;
+    for (const level of levels) {
+      if (!bandLevelInImage(plan, band, level.level)) continue;
+      tiles += level.cols * level.rows;
+      for (let row = 0; row < level.rows; row++) {
+        for (let col = 0; col < level.cols; col++) bytes += (await stat(join(workDir, 'out', TILES_DIR, String(level.level), `${col}_${row}.${format}`))).size;
+      }
+    }
+    await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
+    return { levels, tiles, bytes, levelImage };
+  } catch (err) {
+    // A damaged original shows first here, where the band's rows are decoded: the same codes as an unsplit cut.
+    throw classifyVipsError(inputPath, err);
+  } finally {
+    await intermediate?.remove();
+    await rm(bandTiff, { force: true });
+  }
+}
+
+interface SharpInternals { options?: { withMetadataOrientation?: number } }
+
+/**
+ * The band's pixels are already oriented, but an input rotated through the intermediate keeps its
+ * orientation tag (sharp only drops it when it orients the input itself), and the band's cut would
+ * rotate it again. sharp's public withMetadata() would set it only with a colour profile attached,
+ * so set the one field it sets (checked after writing: a sharp upgrade that moved it fails loudly).
+ */
+function withoutOrientationTag(image: Sharp): Sharp {
+  const options = (image as unknown as SharpInternals).options;
+  if (options && 'withMetadataOrientation' in options) options.withMetadataOrientation = 1;
+  return image;
+}
+
+/** A sink that passes on the owned levels' rows with the image's tile names, and drops the rest. */
+function ownedRows(plan: BandPlan, band: Band, levels: PyramidLevel[], ext: string, sink: TileSink): TileSink {
+  return {
+    row(row: TileRow) {
+      const at = bandLevelInImage(plan, band, row.level);
+      if (!at || !levels[row.level]) return;
+      sink.row({
+        ...row,
+        files: row.files.map((f, col) => ({ ...f, rel: posix.join(TILES_DIR, String(at.level), `${col}_${row.row + at.rowOffset}.${ext}`) })),
+      });
+    },
+    drain: () => sink.drain(),
+  };
+}

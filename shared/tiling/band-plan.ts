@@ -1,0 +1,82 @@
+/**
+ * How one large image is cut as horizontal bands by several workers (docs/split-jobs.md).
+ *
+ * A band's top and height (except the last band's) are multiples of 256 x 2^k, so on the
+ * top k+1 levels of the pyramid (full size and k halvings) its tiles are exactly tiles of the
+ * unsplit pyramid: dzsave halves 2x2 blocks of pixels, and no block, no tile row, crosses a band
+ * boundary there. Levels below come from the assembling job, which joins the bands' level-k
+ * images (each the band halved k times, losslessly) and cuts them as one small image.
+ * Pure arithmetic, like pyramid.ts.
+ */
+import { DEFAULT_TILE_SIZE, deepZoomLevels, maxLevelFor, type PyramidLevel } from './pyramid.js';
+
+/** Halvings a band cuts itself (k): the assembling job then handles 1/4^k of the pixels. */
+export const MAX_BAND_SHRINKS = 3;
+
+export interface Band {
+  index: number;
+  /** First row of the image in this band. */
+  top: number;
+  height: number;
+}
+
+/** What the status document keeps of a split (job data carries only the image id and the part). */
+export interface BandPlan {
+  width: number;
+  height: number;
+  /** Halvings each band cuts (levels top-k..top are the bands', the rest the assembling job's). */
+  shrinks: number;
+  /** Rows of every band but the last: a multiple of 256 x 2^shrinks. */
+  bandHeight: number;
+  bands: number;
+}
+
+/**
+ * The split of a width x height image into bands of about `splitPixels` each, or null when it is
+ * cut whole: `splitPixels` 0 (never split), an image no larger than that, one under 256 px wide, or
+ * one too short for two bands of 256 rows.
+ */
+export function planBands(width: number, height: number, splitPixels: number): BandPlan | null {
+  // Under 256 px wide a band may have fewer levels than it should own; such images are never that large.
+  if (splitPixels <= 0 || width * height <= splitPixels || width < DEFAULT_TILE_SIZE) return null;
+  if (height < 2 * bandUnit(0)) return null;
+  const wanted = Math.ceil((width * height) / splitPixels);
+  // The most halvings that still allow the wanted number of bands (fewer, larger bands below 256 rows each).
+  let shrinks = MAX_BAND_SHRINKS;
+  while (shrinks > 0 && bandUnit(shrinks) * wanted > height) shrinks--;
+  const unit = bandUnit(shrinks);
+  const bandHeight = Math.max(unit, Math.ceil(height / wanted / unit) * unit);
+  const bands = Math.ceil(height / bandHeight);
+  return bands < 2 ? null : { width, height, shrinks, bandHeight, bands };
+}
+
+/** Band heights are multiples of this. */
+export function bandUnit(shrinks: number): number {
+  return DEFAULT_TILE_SIZE * 2 ** shrinks;
+}
+
+export function bandAt(plan: BandPlan, index: number): Band {
+  if (!Number.isInteger(index) || index < 0 || index >= plan.bands) throw new RangeError(`band ${index} of ${plan.bands}`);
+  const top = index * plan.bandHeight;
+  return { index, top, height: Math.min(plan.bandHeight, plan.height - top) };
+}
+
+/** The image's pyramid level a band's level maps to, and the tile row offset there; null for levels the band does not own. */
+export function bandLevelInImage(plan: BandPlan, band: Band, bandLevel: number): { level: number; rowOffset: number } | null {
+  const bandTop = maxLevelFor(plan.width, band.height);
+  const shrinks = bandTop - bandLevel;
+  if (shrinks < 0 || shrinks > plan.shrinks) return null;
+  const level = maxLevelFor(plan.width, plan.height) - shrinks;
+  return { level, rowOffset: band.top / bandUnit(shrinks) };
+}
+
+/** Levels of the image the assembling job cuts and stores: every level below the bands' lowest. */
+export function assembledLevels(plan: BandPlan): PyramidLevel[] {
+  return deepZoomLevels(plan.width, plan.height).slice(0, maxLevelFor(plan.width, plan.height) - plan.shrinks);
+}
+
+/** The size of the image the assembling job cuts: the whole image halved `shrinks` times (dzsave's rounding up). */
+export function levelImageSize(plan: BandPlan): { width: number; height: number } {
+  const scale = 2 ** plan.shrinks;
+  return { width: Math.ceil(plan.width / scale), height: Math.ceil(plan.height / scale) };
+}

@@ -1,0 +1,155 @@
+/**
+ * Split cuts (band-plan.ts, band-cut.ts, assemble-levels.ts) against the unsplit cut of the same
+ * file: every tile byte for byte, the thumbnail too. Odd sizes, EXIF orientation 6 (the sharp
+ * encoder, through the rotating intermediate), alpha (PNG tiles), and the direct JPEG encoder.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import { tempDir } from './helpers/fixtures.js';
+import { noisy } from './helpers/split-fixtures.js';
+import { assembledLevels, bandAt, bandLevelInImage, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
+import { cutBand } from '../shared/tiling/band-cut.js';
+import { assembleLevels } from '../shared/tiling/assemble-levels.js';
+import { writeLevelImage } from '../shared/tiling/level-image.js';
+import { defaultFormat } from '../shared/tiling/encoders.js';
+import { probeImage } from '../shared/tiling/probe.js';
+import { jpegEncoderFor, tileImage } from '../shared/tiling/tile-image.js';
+import { deepZoomLevels, tileCount } from '../shared/tiling/pyramid.js';
+import type { TileRow, TileSink } from '../shared/tiling/tile-rows.js';
+
+const tmp = await tempDir();
+after(() => tmp.remove());
+const limits = { maxPixels: 1e9, maxBufferedPixels: 50e6 };
+
+/** Copies each row's files into `dir` under their `rel` names. */
+function collectInto(dir: string): TileSink & { tiles: number } {
+  const copies: Promise<void>[] = [];
+  const sink = {
+    tiles: 0,
+    row(row: TileRow) {
+      for (const f of row.files) {
+        sink.tiles++;
+        copies.push(mkdir(dirname(join(dir, f.rel)), { recursive: true }).then(() => copyFile(f.abs, join(dir, f.rel))));
+      }
+    },
+    drain: async () => void (await Promise.all(copies)),
+  };
+  return sink;
+}
+
+async function listTiles(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const level of await readdir(join(dir, 'image_files'))) {
+    for (const f of await readdir(join(dir, 'image_files', level))) names.push(`${level}/${f}`);
+  }
+  return names.sort();
+}
+
+/** Cuts `input` whole and split by `plan`; asserts the same tile names and bytes. */
+async function assertSplitMatches(name: string, input: string, plan: BandPlan): Promise<void> {
+  const probe = await probeImage(input, limits);
+  const format = defaultFormat(probe.hasAlpha);
+  const jpegEncoder = jpegEncoderFor('direct', input, probe, format);
+  const whole = tmp.file(`${name}-whole`);
+  const manifest = await tileImage(input, whole, { ...limits, format, jpegEncoder: jpegEncoder ?? undefined, tmpDir: tmp.path });
+
+  const split = tmp.file(`${name}-split`);
+  const levelImages: string[] = [];
+  let bandTiles = 0;
+  for (let i = 0; i < plan.bands; i++) {
+    const dir = tmp.file(`${name}-band${i}`);
+    await mkdir(dir);
+    const sink = collectInto(split);
+    const cut = await cutBand(input, dir, { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink });
+    assert.equal(sink.tiles, cut.tiles, `band ${i}: the sink got every owned tile`);
+    bandTiles += cut.tiles;
+    levelImages.push(cut.levelImage);
+  }
+  const sink = collectInto(split);
+  const assembled = tmp.file(`${name}-assembled`);
+  await mkdir(assembled);
+  await assembleLevels(levelImages, assembled, { plan, format, jpegEncoder, sink });
+  assert.equal(sink.tiles, tileCount(assembledLevels(plan)), 'the assembling job stores only the levels below the bands\'');
+  assert.equal(bandTiles + sink.tiles, manifest.tiles, 'bands and assembling job together store each tile once');
+
+  const names = await listTiles(whole);
+  assert.deepEqual(await listTiles(split), names);
+  for (const n of names) {
+    const [a, b] = await Promise.all([readFile(join(whole, 'image_files', n)), readFile(join(split, 'image_files', n))]);
+    assert.ok(a.equals(b), `${name}: tile ${n} differs`);
+  }
+  const [t1, t2] = await Promise.all([readFile(join(whole, 'thumbnail.jpg')), readFile(join(assembled, 'out', 'thumbnail.jpg'))]);
+  assert.ok(t1.equals(t2), `${name}: thumbnail differs`);
+}
+
+test('planBands: band heights are multiples of 256 x 2^k, at least two bands, and none for small or narrow images', () => {
+  assert.equal(planBands(1000, 1000, 0), null, '0 never splits');
+  assert.equal(planBands(1000, 1000, 1_000_000), null, 'not larger than the limit');
+  assert.equal(planBands(200, 100_000, 1000), null, 'narrower than a tile');
+  assert.equal(planBands(100_000, 500, 1000), null, 'shorter than two bands of 256 rows');
+  assert.deepEqual(planBands(20_000, 15_000, 100e6), { width: 20_000, height: 15_000, shrinks: 3, bandHeight: 6144, bands: 3 });
+  assert.deepEqual(planBands(1001, 777, 300_000), { width: 1001, height: 777, shrinks: 0, bandHeight: 512, bands: 2 }, '3 wanted, 2 after rounding up to 256 rows');
+  assert.deepEqual(planBands(3000, 2100, 700_000), { width: 3000, height: 2100, shrinks: 0, bandHeight: 256, bands: 9 }, 'more bands wanted: fewer halvings');
+  const plan = planBands(3000, 2100, 3_000_000)!;
+  assert.deepEqual(plan, { width: 3000, height: 2100, shrinks: 1, bandHeight: 1024, bands: 3 });
+  assert.deepEqual(bandAt(plan, 2), { index: 2, top: 2048, height: 52 });
+  // Band 1 starts at row 1024: its level 12 (full size) is the image's 12 from tile row 4, its level 11 the image's 11 from row 2.
+  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 12), { level: 12, rowOffset: 4 });
+  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 11), { level: 11, rowOffset: 2 });
+  assert.equal(bandLevelInImage(plan, bandAt(plan, 1), 10), null);
+  assert.deepEqual(assembledLevels(plan).map((l) => l.level), deepZoomLevels(3000, 2100).slice(0, 11).map((l) => l.level));
+});
+
+test('the level image is dzsave\'s own level, pixel for pixel, with and without alpha', async () => {
+  for (const channels of [3, 4] as const) {
+    const src = tmp.file(`level-src-${channels}.tif`);
+    await noisy(517, 301, channels).tiff({ compression: 'none' }).toFile(src);
+    const dz = tmp.file(`level-dz-${channels}`);
+    await sharp(src).png({ compressionLevel: 1 }).tile({ size: 1024, overlap: 0, layout: 'dz', depth: 'onepixel' }).toFile(dz);
+    for (const shrinks of [1, 2, 3]) {
+      const out = tmp.file(`level-${channels}-${shrinks}.png`);
+      await writeLevelImage(src, { width: 517, height: 301, alpha: channels === 4 }, shrinks, out);
+      const ours = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+      const theirs = await sharp(join(`${dz}_files`, String(10 - shrinks), '0_0.png')).raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual([ours.info.width, ours.info.height, ours.info.channels], [theirs.info.width, theirs.info.height, theirs.info.channels]);
+      assert.ok(ours.data.equals(theirs.data), `${channels} channels, ${shrinks} halvings`);
+    }
+  }
+});
+
+test('a JPEG with EXIF orientation 6 and odd sides: the split pyramid is the unsplit one, byte for byte', async () => {
+  const input = tmp.file('rotated.jpg');
+  await noisy(1211, 1537, 3).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toFile(input);
+  // Displayed 1537 x 1211: bands of 1024 rows (k = 1), the last 187 rows.
+  const plan = planBands(1537, 1211, 1_000_000)!;
+  assert.deepEqual(plan, { width: 1537, height: 1211, shrinks: 1, bandHeight: 1024, bands: 2 });
+  await assertSplitMatches('rotated', input, plan);
+});
+
+test('a PNG with alpha and odd sides: the split pyramid is the unsplit one, byte for byte', async () => {
+  const input = tmp.file('alpha.png');
+  await noisy(1283, 1029, 4).png().toFile(input);
+  const plan = planBands(1283, 1029, 400_000)!;
+  assert.deepEqual(plan, { width: 1283, height: 1029, shrinks: 0, bandHeight: 512, bands: 3 }, 'the last band 5 rows');
+  await assertSplitMatches('alpha', input, plan);
+});
+
+test('a plain JPEG (the direct encoder): the split pyramid is the unsplit one, byte for byte', async () => {
+  const input = tmp.file('plain.jpg');
+  await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toFile(input);
+  const plan = planBands(1301, 2100, 2_000_000)!;
+  assert.deepEqual(plan, { width: 1301, height: 2100, shrinks: 2, bandHeight: 2048, bands: 2 });
+  await assertSplitMatches('plain', input, plan);
+});
+
+test('a tall image split with k = 3 (bands of 4096 rows, the last 37): the split pyramid is the unsplit one, byte for byte', async () => {
+  // Taller than wide: each band's pyramid has fewer levels than the image's, so band level numbers map by their distance from the top.
+  const input = tmp.file('tall.jpg');
+  await noisy(301, 4133, 3).jpeg({ quality: 85 }).toFile(input);
+  const plan = planBands(301, 4133, 700_000)!;
+  assert.deepEqual(plan, { width: 301, height: 4133, shrinks: 3, bandHeight: 4096, bands: 2 });
+  await assertSplitMatches('tall', input, plan);
+});

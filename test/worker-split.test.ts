@@ -1,0 +1,161 @@
+/**
+ * Split jobs (docs/split-jobs.md) through the service: upload -> API -> queue -> a worker that splits
+ * the image into bands (BullMQ flow), cuts each, assembles -> S3. The pyramid in S3 is the unsplit
+ * one byte for byte; parts and progress are reported; a delete mid-flight leaves nothing; a small
+ * image overtakes the bands; a band that fails fails the image with its code.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import type { Queue } from 'bullmq';
+import { useTestServers } from './helpers/servers.js';
+import { startImageService, upload, type ImageService } from './helpers/image-service.js';
+import { tempDir } from './helpers/fixtures.js';
+import { testConfig, waitFor } from './helpers/test-config.js';
+import { assertPyramidInS3, listKeys, noisy } from './helpers/split-fixtures.js';
+import { createTileQueue, partJobId, type TileJobData } from '../shared/queue.js';
+import { planBands } from '../shared/tiling/band-plan.js';
+import { tileImage } from '../shared/tiling/tile-image.js';
+import type { ImageDoc } from '../shared/image-status.js';
+
+/** Images above 600,000 pixels are split (bands of 256 x 2^k rows). */
+const SPLIT_PIXELS = 600_000;
+let svc: ImageService;
+let queue: Queue<TileJobData>;
+const tmp = await tempDir('hugemap-split-');
+
+before(async () => {
+  const servers = await useTestServers();
+  svc = await startImageService(servers, 'split', { WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS), WORKER_LOCK_MS: '3000' });
+  queue = createTileQueue(svc.config.redisUrl, svc.config.queuePrefix);
+});
+
+after(async () => {
+  await queue?.close();
+  await svc?.close();
+  await tmp.remove();
+});
+
+async function fetchObject(key: string): Promise<Buffer> {
+  const file = tmp.file(`obj-${Math.random().toString(36).slice(2)}`);
+  await svc.s3.downloadToFile(key, file);
+  return readFile(file);
+}
+
+/** Polls the status document until `until` holds, recording every distinct state seen on the way. */
+async function watch(id: string, until: (d: ImageDoc) => boolean, seen: ImageDoc[] = []): Promise<ImageDoc> {
+  return waitFor(`image ${id}`, async () => {
+    const d = await svc.store.get(id);
+    if (d) seen.push(d);
+    return d && until(d) ? d : undefined;
+  }, 120_000, 30);
+}
+
+test('WORKER_SPLIT_PIXELS: 1 GP by default, 0 allowed (never split), negative or fractional refused', async () => {
+  const servers = await useTestServers();
+  assert.equal((await testConfig(servers, 'split-default')).workerSplitPixels, 1_000_000_000);
+  assert.equal((await testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '0' })).workerSplitPixels, 0);
+  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '-1' }), /WORKER_SPLIT_PIXELS/);
+  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '1.5' }), /WORKER_SPLIT_PIXELS/);
+});
+
+const finished = (d: ImageDoc) => d.status === 'done' || d.status === 'failed';
+
+async function uploadAndCompare(name: string, body: Buffer, filename: string): Promise<void> {
+  const input = tmp.file(filename);
+  await writeFile(input, body);
+  const res = await upload(svc.url, body, filename);
+  assert.equal(res.status, 202);
+  const id: string = res.json.id;
+  const seen: ImageDoc[] = [];
+  const doc = await watch(id, finished, seen);
+  assert.equal(doc.status, 'done', JSON.stringify(doc.error));
+  const plan = planBands(doc.width!, doc.height!, SPLIT_PIXELS)!;
+  assert.ok(plan.bands >= 2);
+  assert.deepEqual(doc.parts, { total: plan.bands, done: plan.bands });
+  assert.equal(doc.tiles.done, doc.tiles.total);
+
+  // Parts and progress only ever move forward, and the parts were announced before they were done.
+  const parts = seen.filter((d) => d.parts).map((d) => d.parts!.done);
+  assert.ok(parts.length > 0 && parts[0]! < plan.bands, `parts seen before done: ${parts.join(',')}`);
+  for (let i = 1; i < seen.length; i++) {
+    assert.ok(seen[i]!.progress >= seen[i - 1]!.progress, 'progress never goes back');
+    assert.ok((seen[i]!.parts?.done ?? 0) >= (seen[i - 1]!.parts?.done ?? 0), 'parts.done never goes back');
+  }
+  const view = await (await fetch(`${svc.url}/api/v1/images/${id}`)).json();
+  assert.deepEqual(view.parts, { total: plan.bands, done: plan.bands }, 'the API shows the parts');
+
+  const whole = tmp.file(`${name}-whole`);
+  await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
+  await assertPyramidInS3(svc.s3, id, whole, fetchObject);
+  assert.deepEqual(await listKeys(svc.s3, `work/${id}/`), [], 'the level images are gone');
+}
+
+test('a JPEG with EXIF orientation 6 and odd sides is split, and its pyramid is the unsplit one byte for byte', async () => {
+  const body = await noisy(1211, 1537, 3).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer();
+  await uploadAndCompare('rotated', body, 'rotated.jpg');
+});
+
+test('a PNG with alpha and odd sides is split, and its pyramid is the unsplit one byte for byte', async () => {
+  const body = await noisy(1283, 1029, 4).png().toBuffer();
+  await uploadAndCompare('alpha', body, 'alpha.png');
+});
+
+test('a plain JPEG (direct encoder) is split, and its pyramid is the unsplit one byte for byte', async () => {
+  const body = await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer();
+  await uploadAndCompare('plain', body, 'plain.jpg');
+});
+
+/** A JPEG split into 8 bands of 512 rows: long enough to act on while its bands run. */
+async function manyBands(): Promise<Buffer> {
+  return noisy(2000, 4096, 3).jpeg({ quality: 85 }).toBuffer();
+}
+
+async function jobState(id: string, part: Parameters<typeof partJobId>[1]): Promise<string> {
+  return queue.getJobState(partJobId(id, part));
+}
+
+test('deleting an image while its bands run stops them and leaves no object, no document and no local folder', async () => {
+  const res = await upload(svc.url, await manyBands(), 'delete-me.jpg');
+  const id: string = res.json.id;
+  const plan = await watch(id, (d) => (d.parts?.done ?? 0) >= 1 || finished(d));
+  assert.equal(plan.status, 'processing', 'deleted while its bands run');
+  assert.ok(plan.parts!.done < plan.parts!.total);
+  const del = await fetch(`${svc.url}/api/v1/images/${id}`, { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  // Every band then finds the image gone; the assembling job, which BullMQ runs after the last band, clears what was stored late.
+  await waitFor('the assembling job to have run', async () => ((await jobState(id, { kind: 'assemble' })) === 'completed' ? true : undefined), 120_000, 50);
+  assert.equal(await svc.store.get(id), null);
+  for (const prefix of [`images/${id}/`, `work/${id}/`, `originals/${id}`]) assert.deepEqual(await listKeys(svc.s3, prefix), [], prefix);
+  assert.deepEqual((await readdir(svc.config.workDir)).filter((n) => n.startsWith(id)), [], 'no local folder left');
+});
+
+test('a small image uploaded while a split image is being cut finishes first: bands wait behind whole images', async () => {
+  const big = (await upload(svc.url, await manyBands(), 'big.jpg')).json.id as string;
+  await waitFor('a band to run', async () => ((await jobState(big, { kind: 'band', index: 0 })) === 'active' ? true : undefined), 60_000, 10);
+  const small = (await upload(svc.url, await noisy(500, 400, 3).jpeg().toBuffer(), 'small.jpg')).json.id as string;
+  const smallDone = await watch(small, finished);
+  assert.equal(smallDone.status, 'done');
+  assert.equal(smallDone.parts, undefined, 'the small image is cut whole');
+  const bigThen = (await svc.store.get(big))!;
+  assert.equal(bigThen.status, 'processing', 'the split image is still being cut when the small one is done');
+  assert.ok(bigThen.parts!.done <= bigThen.parts!.total - 2, `bands left: ${bigThen.parts!.total - bigThen.parts!.done}`);
+  const bigDone = await watch(big, finished);
+  assert.equal(bigDone.status, 'done', JSON.stringify(bigDone.error));
+  assert.deepEqual(bigDone.parts, { total: 8, done: 8 });
+});
+
+test('a band that fails fails the image with its code; nothing of the pyramid is left, the original is', async () => {
+  const whole = await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer();
+  // The header is whole, so the image is split; the bands past the cut-off find the data missing.
+  const truncated = whole.subarray(0, Math.floor(whole.length * 0.6));
+  const id = (await upload(svc.url, truncated, 'truncated.jpg')).json.id as string;
+  const doc = await watch(id, finished);
+  assert.equal(doc.status, 'failed');
+  assert.equal(doc.error?.code, 'HUGEMAP_ERR_CORRUPT_IMAGE');
+  assert.equal(doc.parts?.total, 5);
+  await waitFor('BullMQ to fail the assembling job', async () => ((await jobState(id, { kind: 'assemble' })) === 'failed' ? true : undefined), 60_000, 50);
+  assert.deepEqual(await listKeys(svc.s3, `images/${id}/`), []);
+  assert.deepEqual(await listKeys(svc.s3, `work/${id}/`), []);
+  assert.deepEqual(await listKeys(svc.s3, `originals/${id}`), [`originals/${id}`]);
+});

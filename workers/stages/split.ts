@@ -1,0 +1,40 @@
+/**
+ * Stage 3, for images above WORKER_SPLIT_PIXELS: instead of cutting, record the split in the status
+ * document and queue its bands and assembling job (docs/split-jobs.md). The original is in S3 and
+ * the preview stored: each band fetches the original itself, wherever it runs.
+ */
+import type { FlowProducer, Queue } from 'bullmq';
+import type { SplitState } from '../../shared/image-status.js';
+import { enqueueSplitJobs, type TileJobData } from '../../shared/queue.js';
+import type { BandPlan } from '../../shared/tiling/band-plan.js';
+import { defaultFormat } from '../../shared/tiling/encoders.js';
+import type { ImageProbe } from '../../shared/tiling/probe.js';
+import { deepZoomLevels, tileCount } from '../../shared/tiling/pyramid.js';
+import { jpegEncoderFor } from '../../shared/tiling/tile-image.js';
+import type { JobContext } from '../job-context.js';
+
+export interface SplitQueue {
+  flows: FlowProducer;
+  queue: Queue<TileJobData>;
+}
+
+export async function splitIntoBands(ctx: JobContext, probe: ImageProbe, plan: BandPlan, split: SplitQueue): Promise<void> {
+  const format = defaultFormat(probe.hasAlpha);
+  // A retried main job keeps what its parts may already have written against.
+  const previous = ctx.doc.split;
+  const same = previous && JSON.stringify(previous.plan) === JSON.stringify(plan);
+  const state: SplitState = same
+    ? previous
+    : { plan, format, jpegEncoder: jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format), tiles: {}, bytes: {}, finished: [] };
+  const levels = deepZoomLevels(probe.width, probe.height);
+  await ctx.report.now({
+    stage: 'tile',
+    split: state,
+    parts: { total: plan.bands, done: state.finished.length },
+    format: state.format,
+    levels: levels.length,
+    'tiles.total': tileCount(levels),
+  });
+  await enqueueSplitJobs(split.flows, split.queue, ctx.id, plan.bands);
+  ctx.logger.info({ imageId: ctx.id, ...plan }, 'image split into bands');
+}
