@@ -24,7 +24,7 @@ import { testConfig, waitFor } from './helpers/test-config.js';
 import type { Config } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { newImageDoc } from '../shared/image-status.js';
-import { createTileQueue, enqueueTileJob, TILE_QUEUE, type TileJobData } from '../shared/queue.js';
+import { createTileQueue, enqueueTileJob, partJobId, TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import { StatusStore } from '../shared/status-store.js';
 import { S3Store } from '../shared/storage/s3-store.js';
 import { startWorker } from '../workers/start-worker.js';
@@ -148,3 +148,27 @@ function configEnv(config: Config): Record<string, string> {
     LOG_LEVEL: 'warn',
   };
 }
+
+test('a split image whose parts are still queued is left alone, though its own job has completed', async () => {
+  const config = await testConfig(servers, 'rel-split', { RECONCILE_GRACE_MS: '0' });
+  const store = await StatusStore.connect(config.mongoUrl);
+  const queue = createTileQueue(config.redisUrl, config.queuePrefix);
+  const s3 = new S3Store(config.s3);
+  after(async () => {
+    await queue.close();
+    await store.close();
+    s3.close();
+  });
+  const id = 'splitwait' + Math.random().toString(36).slice(2, 10);
+  await store.create({ ...newImageDoc(id, { kind: 'upload', bytes: 10 }, null), status: 'processing', stage: 'tile', parts: { total: 2, done: 0 } });
+  // The image's own job as it ends after queuing the parts, and the assembling job still waiting.
+  await enqueueTileJob(queue, id);
+  const splitter = new Worker<TileJobData>(TILE_QUEUE, async () => 'split', { connection: { url: config.redisUrl }, prefix: config.queuePrefix });
+  await waitFor('the image job to complete', async () => ((await (await queue.getJob(id))?.getState()) === 'completed' ? true : undefined), 30_000);
+  await splitter.close();
+  await queue.add('tile', { imageId: id, part: { kind: 'assemble' } }, { jobId: partJobId(id, { kind: 'assemble' }), delay: 3_600_000 });
+
+  const report = await reconcileOnce({ config, store, queue, s3, logger: createLogger('reconcile', 'silent') });
+  assert.deepEqual(report, { checked: 1, requeued: [], failed: [] });
+  assert.equal((await store.get(id))?.status, 'processing');
+});

@@ -8,7 +8,9 @@
  *    its checkpoint;
  *  - marked failed with its code when the job failed for a permanent or internal cause.
  * Images changed within RECONCILE_GRACE_MS are left alone: a job is added just
- * after its document is written.
+ * after its document is written. For a split image (docs/split-jobs.md) its
+ * assembling job is the one looked at; queuing the image again re-queues the
+ * parts it still lacks.
  *
  * Every worker runs the loop; a Redis lock (SET NX PX, one interval long) lets one
  * pass run per interval across all of them. `hugemap reconcile` runs one pass by hand.
@@ -18,7 +20,7 @@ import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import type { Logger } from '../shared/logger.js';
-import type { TileJobData } from '../shared/queue.js';
+import { partJobId, type TileJobData } from '../shared/queue.js';
 import { requeueImage } from '../shared/requeue-image.js';
 import type { StatusStore } from '../shared/status-store.js';
 import type { S3Store } from '../shared/storage/s3-store.js';
@@ -51,7 +53,9 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: { graceMs?: numbe
   const report: ReconcileReport = { checked: docs.length, requeued: [], failed: [] };
   for (const doc of docs) {
     const id = doc._id;
-    const job = await deps.queue.getJob(id);
+    // A split image's own job ended once it queued its parts: the assembling job (which waits for
+    // every band) is the one that says whether the image is still in BullMQ's hands.
+    const job = await deps.queue.getJob(doc.parts ? partJobId(id, { kind: 'assemble' }) : id);
     const state = job ? await job.getState() : 'missing';
     if (IN_HAND.has(state)) continue;
     const lastError = state === 'failed' ? job?.data.lastError : undefined;
