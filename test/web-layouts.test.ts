@@ -182,7 +182,7 @@ describe('layouts on phone, tablet and desktop', { skip: hasChromium() ? false :
       await form.locator('input[name=title]').fill('Crane');
       await form.locator('button[type=submit]').tap();
       await form.locator('text=saved').waitFor(WAIT);
-      assert.equal(await page.locator('#save-state').getAttribute('data-state'), 'saved');
+      await page.waitForSelector('#save-state[data-state="saved"]', WAIT);
       await screenshot(page, 'layout-phone-drawn');
       let stored = await annotationsOf();
       assert.deepEqual(stored.map((a) => [a.type, a.title]), [['marker', 'Crane']]);
@@ -250,7 +250,8 @@ describe('layouts on phone, tablet and desktop', { skip: hasChromium() ? false :
         const a = await stored();
         return Math.abs(a.points[0][0] - 900) < 8 && Math.abs(a.points[0][1] - 600) < 8 ? a : undefined;
       }, 20_000);
-      assert.equal(await page.locator('#save-state').getAttribute('data-state'), 'saved');
+      // The server has it; the page says so once the answer arrives (a moment later).
+      await page.waitForSelector('#save-state[data-state="saved"]', WAIT);
       assert.match((await page.locator('#undo').getAttribute('aria-label')) ?? '', /^Undo: move Anchor$/);
       await page.click('#undo');
       await waitFor('the undo to be saved', async () => {
