@@ -101,6 +101,26 @@ test('inputs that need a conversion take the sharp path even when direct is aske
   assert.equal(jpegEncoderFor('sharp', srgb, await probe(srgb), 'jpeg'), 'sharp');
 });
 
+test('a progressive JPEG goes direct only where it is rewritten as baseline (above maxBufferedPixels), and its tiles are the baseline twin\'s', async () => {
+  const progressive = tmp.file('progressive.jpg');
+  await gradient(1500, 700).jpeg({ quality: 92, progressive: true }).toFile(progressive);
+  // At the default limit (50 MP) this photo is decoded whole into a TIFF: the sharp path, as before.
+  assert.equal(jpegEncoderFor('direct', progressive, await probe(progressive), 'jpeg'), 'sharp');
+  const rewritten = { maxPixels: DEFAULT_MAX_PIXELS, maxBufferedPixels: 1500 * 700 - 1 };
+  assert.equal(jpegEncoderFor('direct', progressive, await probeImage(progressive, rewritten), 'jpeg'), 'direct');
+  const m = await tileImage(progressive, tmp.file('out-progressive'), { ...rewritten, jpegEncoder: 'direct' });
+  assert.equal(m.jpegEncoder, 'direct');
+  assert.equal(m.source.intermediate, 'progressive-jpeg');
+  assert.deepEqual(await filesUnder(tmp.file('out-progressive')), await filesUnder(tmp.file('sharp')));
+  // The same quality (92) twin cut as a baseline original: the same decoded tiles.
+  const twin = tmp.file('progressive-twin.jpg');
+  await gradient(1500, 700).jpeg({ quality: 92 }).toFile(twin);
+  await tileImage(twin, tmp.file('out-progressive-twin'), { jpegEncoder: 'direct' });
+  for (const f of (await filesUnder(tmp.file('out-progressive'))).filter((f) => f.startsWith('image_files/'))) {
+    assert.deepEqual(await decoded(tmp.file(join('out-progressive', f))), await decoded(tmp.file(join('out-progressive-twin', f))), f);
+  }
+});
+
 test('a path libvips would read as load options is not given to it', async () => {
   assert.equal(directSafePath('/a/b/photo.jpg'), true);
   assert.equal(directSafePath('/a/b/photo[1].jpg'), false);

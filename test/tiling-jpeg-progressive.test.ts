@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp, { type Sharp } from 'sharp';
 import { progressiveToBaseline } from '../shared/tiling/jpeg-progressive.js';
-import { probeImage, tileImage } from '../shared/tiling/index.js';
+import { jpegEncoderFor, probeImage, tileImage } from '../shared/tiling/index.js';
 import { writeIntermediate } from '../shared/tiling/intermediate.js';
 import { colourPipeline, sharpInputOptions } from '../shared/tiling/source.js';
 import { HugemapError } from '../shared/errors.js';
@@ -401,6 +401,60 @@ test('tileImage: a progressive JPEG above the buffered-pixel limit gives the sam
     await assertSameTiles(tmp.file(`tiles-base-${orientation}`), tmp.file(`tiles-prog-${orientation}`), a.levels);
     assert.deepEqual(await readdir(scratch), [], 'intermediate removed');
   }
+});
+
+test('tileImage: a plain progressive JPEG above the limit is cut in direct mode from its baseline rewrite: the tiles of its baseline twin byte for byte, the pixels of the sharp path', async () => {
+  // 1500 x 700 sRGB with an sRGB profile: edge tiles on every level; the profile must not stop direct mode.
+  const base = tmp.file('direct-base.jpg');
+  await gradient(1500, 700).withIccProfile('srgb').jpeg({ quality: 90 }).toFile(base);
+  const progressive = await jpegtran(['-progressive'], base, tmp.file('direct-prog.jpg'));
+  const limit = { maxPixels: 1e9, maxBufferedPixels: 1000 };
+  const probe = await probeImage(progressive, limit);
+  assert.deepEqual([probe.progressive, probe.needsIntermediate, probe.baselineRewrite], [true, true, true]);
+  assert.equal(jpegEncoderFor('direct', progressive, probe, 'jpeg'), 'direct');
+  assert.equal(jpegEncoderFor('sharp', progressive, probe, 'jpeg'), 'sharp');
+  // At or below the limit libvips decodes it whole into a TIFF: no JPEG for direct mode to read.
+  const whole = await probeImage(progressive, { maxPixels: 1e9, maxBufferedPixels: 1500 * 700 });
+  assert.equal(whole.baselineRewrite, false);
+  assert.equal(jpegEncoderFor('direct', progressive, whole, 'jpeg'), 'sharp');
+
+  const scratch = tmp.file('direct-scratch');
+  await mkdir(scratch);
+  const twin = await tileImage(base, tmp.file('direct-tiles-base'), { ...limit, jpegEncoder: 'direct' });
+  const direct = await tileImage(progressive, tmp.file('direct-tiles-prog'), { ...limit, jpegEncoder: 'direct', tmpDir: scratch });
+  const viaSharp = await tileImage(progressive, tmp.file('direct-tiles-prog-sharp'), { ...limit, jpegEncoder: 'sharp', tmpDir: scratch });
+  assert.deepEqual([twin.jpegEncoder, direct.jpegEncoder, viaSharp.jpegEncoder], ['direct', 'direct', 'sharp']);
+  assert.equal(direct.source.intermediate, 'progressive-jpeg');
+  assert.deepEqual([direct.width, direct.height, direct.levels, direct.tiles], [1500, 700, twin.levels, twin.tiles]);
+  // Same coefficients, same decoder, same encoder: the very same files as the baseline original's direct cut.
+  for (let level = 0; level < twin.levels; level++) {
+    const dir = (root: string) => join(tmp.file(root), 'image_files', String(level));
+    const names = (await readdir(dir('direct-tiles-base'))).sort();
+    assert.deepEqual((await readdir(dir('direct-tiles-prog'))).sort(), names, `level ${level} tile names`);
+    for (const name of names) {
+      assert.ok((await readFile(join(dir('direct-tiles-prog'), name))).equals(await readFile(join(dir('direct-tiles-base'), name))), `level ${level} tile ${name} byte for byte`);
+    }
+  }
+  assert.equal(direct.bytes, twin.bytes);
+  // And the decoded pixels of what the sharp path cuts from the same progressive file.
+  await assertSameTiles(tmp.file('direct-tiles-prog-sharp'), tmp.file('direct-tiles-prog'), direct.levels);
+  assert.deepEqual(await readdir(scratch), [], 'intermediates removed');
+});
+
+test('tileImage: a progressive JPEG whose rewrite would land on a path libvips misreads ([...]) falls back to the sharp path, same pixels', async () => {
+  const base = tmp.file('odd-base.jpg');
+  await gradient(600, 300).jpeg({ quality: 90 }).toFile(base);
+  const progressive = await jpegtran(['-progressive'], base, tmp.file('odd-prog.jpg'));
+  const scratch = tmp.file('odd-scratch[1]');
+  await mkdir(scratch);
+  const limit = { maxPixels: 1e9, maxBufferedPixels: 1000 };
+  // The original's own path is fine, so the choice made from the probe is direct; the rewrite's is not.
+  assert.equal(jpegEncoderFor('direct', progressive, await probeImage(progressive, limit), 'jpeg'), 'direct');
+  const m = await tileImage(progressive, tmp.file('odd-tiles-prog'), { ...limit, jpegEncoder: 'direct', tmpDir: scratch });
+  assert.equal(m.jpegEncoder, 'sharp');
+  const a = await tileImage(base, tmp.file('odd-tiles-base'), { ...limit, jpegEncoder: 'direct' });
+  assert.equal(a.jpegEncoder, 'direct');
+  await assertSameTiles(tmp.file('odd-tiles-base'), tmp.file('odd-tiles-prog'), a.levels);
 });
 
 test('tileImage: a progressive JPEG the rewrite refuses is still tiled below the limit (decoded whole)', async () => {

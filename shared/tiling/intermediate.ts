@@ -34,6 +34,11 @@ import { isProgressiveSof, progressiveToBaseline, readJpegFrame } from './jpeg-p
 export interface Intermediate {
   /** Opens the prepared image, oriented, ready for the tiler. */
   open(options: SharpOptions): Sharp;
+  /**
+   * Set where the prepared image is the baseline rewrite of a progressive JPEG, read as it is (no
+   * reorientation): a file any JPEG reader can stream, so dzsave's direct mode can take it too.
+   */
+  baselineJpeg?: string;
   remove(): Promise<void>;
 }
 
@@ -74,7 +79,7 @@ export async function writeIntermediate(
         await progressiveToBaseline(inputPath, baseline);
         decodeFrom = baseline;
         // The baseline file keeps every APPn segment (EXIF included): sharp orients it as it would the original.
-        if (!orientationNeedsRandomAccess(source.orientation)) return { open: (o) => sharp(baseline, o), remove };
+        if (!orientationNeedsRandomAccess(source.orientation)) return { open: (o) => sharp(baseline, o), baselineJpeg: baseline, remove };
       } catch (err) {
         if (!(err instanceof UntranscodableJpegError)) throw err;
       }

@@ -37,6 +37,12 @@ export interface ImageProbe {
    * disk-backed intermediate first so the tiler itself stays in bounded memory.
    */
   needsIntermediate: boolean;
+  /**
+   * A progressive JPEG above maxBufferedPixels: the intermediate is a lossless baseline rewrite of it
+   * (jpeg-progressive.ts), which streams like a baseline original (the probe has already refused the
+   * kinds the rewrite cannot handle).
+   */
+  baselineRewrite: boolean;
   /** RGB pixels tagged with a profile that is sRGB itself: converting them "to sRGB" would change nothing (icc-srgb.ts). */
   srgbProfile: boolean;
   /** The file embeds an ICC profile (of any kind). */
@@ -104,7 +110,8 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
   // Interlaced PNGs and progressive JPEGs are rewritten on disk first (png-deinterlace.ts, jpeg-progressive.ts),
   // so any size is bounded; only the progressive JPEGs that rewrite cannot handle are decoded whole.
   // Reading their structure costs one pass over the file, so it is only done where the answer matters.
-  if (progressive && meta.format === 'jpeg' && width * height > maxBuffered) {
+  const baselineRewrite = progressive && meta.format === 'jpeg' && width * height > maxBuffered;
+  if (baselineRewrite) {
     const obstacle = await baselineObstacle(path);
     if (obstacle !== null) throw new NotStreamableError('progressive JPEG', width * height, maxBuffered, obstacle);
   }
@@ -121,6 +128,7 @@ export async function probeImage(path: string, opts: { maxPixels: number; maxBuf
     pages: meta.pages ?? 1,
     bytes,
     needsIntermediate: progressive || reorients,
+    baselineRewrite,
     srgbProfile: (meta.space === 'srgb' || meta.space === 'rgb16') && isSrgbProfile(meta.icc),
     iccProfile: meta.icc !== undefined,
   };

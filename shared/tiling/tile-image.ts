@@ -54,7 +54,8 @@ export interface TileOptions {
    * optimised losslessly in JS (huffman-pass.ts); 1.7-1.8x faster than 'sharp', which goes through
    * sharp's tile() with libjpeg's optimize_coding (5.35 vs 9.06 s at 236 MP, 18.2 vs 33.4 s at 944 MP,
    * bench/results/full-giga.md). Direct mode is used where no conversion is needed (8-bit sRGB, no
-   * alpha, no rotation, no intermediate); other inputs take the sharp path. @defaultValue 'direct'
+   * alpha, no rotation, no intermediate other than a progressive JPEG's baseline rewrite); other
+   * inputs take the sharp path. @defaultValue 'direct'
    */
   jpegEncoder?: JpegEncoder;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
@@ -120,7 +121,10 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
-    const usedEncoder = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
+    // A progressive JPEG goes direct through its baseline rewrite; jpegEncoderFor has checked everything else.
+    const directPath = intermediate === undefined ? inputPath : intermediate.baselineJpeg;
+    const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
+    const usedEncoder = chosen === 'direct' && (directPath === undefined || !directSafePath(directPath)) ? 'sharp' : chosen;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
       ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p), opts.progressIntervalMs)
@@ -131,11 +135,12 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const rowSink = huffman ?? sink;
     const rows = rowSink ? watchTileRows(tilesDir, TILES_DIR, levels, tileExtension(format), (row) => rowSink.row(row)) : undefined;
     try {
-      // The intermediate opens already oriented (orientation.ts); a direct input is oriented by sharp.
+      // The intermediate opens already oriented (orientation.ts); a sharp input is oriented by sharp. A direct
+      // input needs no orientation: it is the original or its baseline rewrite (same coefficients, same pixels).
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
-      if (usedEncoder === 'direct') {
-        await abortable(dzsaveDirect({ path: inputPath, format: probe.format }, base, quality), signal, () => staging.discard());
+      if (usedEncoder === 'direct' && directPath !== undefined) {
+        await abortable(dzsaveDirect({ path: directPath, format: probe.format }, base, quality), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
         const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
@@ -196,13 +201,18 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
  * The JPEG encoder a tiling of this input will actually use (null for PNG and
  * WebP tiles): direct mode only where dzsave on the file itself gives what the
  * sharp pipeline would (8-bit sRGB, no alpha to flatten, no rotation, no
- * intermediate, no profile other than sRGB), and only where it loads. The
- * worker names it in its checkpoint: the two encoders write different bytes.
+ * profile other than sRGB), and only where it loads. Of the inputs that need
+ * an intermediate, only a progressive JPEG rewritten as baseline qualifies: the
+ * rewrite holds the original's coefficients, so dzsave decodes the same pixels
+ * from it as sharp does, and cuts it like a baseline original (tileImage falls
+ * back to sharp should the rewrite not be there). The worker names the encoder
+ * in its checkpoint: the two encoders write different bytes.
  */
 export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe: ImageProbe, format: TileFormat): JpegEncoder | null {
   if (format !== 'jpeg') return null;
   if (requested !== 'direct') return 'sharp';
-  const plain = !probe.needsIntermediate && probe.orientation === 1 && !probe.hasAlpha &&
+  const streams = !probe.needsIntermediate || probe.baselineRewrite;
+  const plain = streams && probe.orientation === 1 && !probe.hasAlpha &&
     probe.space === 'srgb' && probe.depth === 'uchar' && (probe.srgbProfile || !probe.iccProfile);
   return plain && directSafePath(inputPath) && directDzsaveAvailable() ? 'direct' : 'sharp';
 }
