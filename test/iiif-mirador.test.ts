@@ -17,14 +17,12 @@ import sharp from 'sharp';
 import type { Browser } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
 import { patterned, startImageService, upload, waitUntilDone, type ImageService } from './helpers/image-service.js';
-import { hasChromium, launchBrowser, screenshot } from './helpers/browser.js';
+import { launchBrowser, screenshot, skipWithoutChromium } from './helpers/browser.js';
 import { waitFor } from './helpers/test-config.js';
 
 const BUNDLE = path.join(process.env.HUGEMAP_TOOLS_DIR ?? path.join(os.homedir(), '.cache', 'hugemap-tools'), 'mirador', 'mirador.min.js');
 const required = process.env.CI === 'true';
-const skip = !hasChromium()
-  ? 'no chromium'
-  : !existsSync(BUNDLE) && !required && `Mirador's bundle is not installed (${BUNDLE}); run tools/install-mirador.sh`;
+const skip = skipWithoutChromium() || (!existsSync(BUNDLE) && !required && `Mirador's bundle is not installed (${BUNDLE}); run tools/install-mirador.sh`);
 
 const servers = await useTestServers();
 

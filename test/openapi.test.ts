@@ -13,7 +13,7 @@ import { useTestServers } from './helpers/servers.js';
 import { startTestApi, type TestApi } from './helpers/api-harness.js';
 import { documented } from './helpers/openapi.js';
 import { servedRoutes } from './helpers/routes.js';
-import { collectPageErrors, hasChromium, launchBrowser, screenshot } from './helpers/browser.js';
+import { collectPageErrors, skipWithoutChromium, launchBrowser, screenshot } from './helpers/browser.js';
 
 let api: TestApi;
 after(async () => {
@@ -126,7 +126,7 @@ describe('GET /api/docs', () => {
     assert.equal((await fetch(`${api.base}/api/docs/..%2Fpackage.json`)).status, 404);
   });
 
-  test('in a browser: shows the operations and loads nothing from another origin', { skip: !hasChromium() && 'no chromium' }, async () => {
+  test('in a browser: shows the operations and loads nothing from another origin', { skip: skipWithoutChromium() }, async () => {
     const browser = await launchBrowser();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });

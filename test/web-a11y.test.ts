@@ -8,12 +8,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
+import { collectPageErrors, skipWithoutChromium, screenshot } from './helpers/browser.js';
 import { WAIT, gridImage, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
 import { seriousViolations, type AxeFinding } from './helpers/axe.js';
 
 const servers = await useTestServers();
-describe('accessibility', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('accessibility', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   let id: string;
 

@@ -7,12 +7,12 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';
 import { startTestApi } from './helpers/api-harness.js';
-import { hasChromium, launchBrowser } from './helpers/browser.js';
+import { skipWithoutChromium, launchBrowser } from './helpers/browser.js';
 
 const servers = await useTestServers();
 const TOKEN = 'offline-admin-token-0123456789';
 
-test('the queue dashboard loads everything from the app itself', { skip: !hasChromium() && 'needs chromium' }, async () => {
+test('the queue dashboard loads everything from the app itself', { skip: skipWithoutChromium() }, async () => {
   const api = await startTestApi(servers, 'admin-offline', { ADMIN_TOKEN: TOKEN });
   after(() => api.close());
   const html = await (await fetch(`${api.base}/admin/queues`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
+import { collectPageErrors, skipWithoutChromium, screenshot } from './helpers/browser.js';
 import { WAIT, dropFiles, gridImage, startWebStack, type WebStack } from './helpers/web-stack.js';
 import { waitFor } from './helpers/test-config.js';
 import { seriousViolations } from './helpers/axe.js';
@@ -17,7 +17,7 @@ const servers = await useTestServers();
 const ADMIN_TOKEN = 'web-auth-bootstrap-token-0123456789';
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
-describe('signed in or not', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('signed in or not', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   let base: string;
   let id: string;

@@ -10,8 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BrowserContext, Page } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
-import { WAIT, gridImage, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
+import { collectPageErrors, skipWithoutChromium, screenshot } from './helpers/browser.js';
+import { WAIT, gridImage, screenPointOf, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
 import { waitFor } from './helpers/test-config.js';
 
 const servers = await useTestServers();
@@ -27,16 +27,9 @@ const noSidewaysScroll = async (page: Page, what: string) => {
   assert.ok(scrollWidth <= innerWidth, `${what}: ${scrollWidth} > ${innerWidth}`);
 };
 
-/** The screen point of an image pixel. */
-const screenOf = (page: Page, x: number, y: number) =>
-  page.evaluate(([xx, yy]) => {
-    const map = (window as any).hugemapMap;
-    const box = map.getContainer().getBoundingClientRect();
-    const p = map.latLngToContainerPoint([yy, xx]);
-    return { x: box.left + p.x, y: box.top + p.y };
-  }, [x, y] as const);
+const screenOf = screenPointOf;
 
-describe('layouts on phone, tablet and desktop', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('layouts on phone, tablet and desktop', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   let id: string;
   const W = 1500;

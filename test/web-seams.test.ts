@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
+import { collectPageErrors, skipWithoutChromium, screenshot } from './helpers/browser.js';
 import { WAIT, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
 
 const servers = await useTestServers();
@@ -45,7 +45,7 @@ async function offColourPixels(page: Page, name: string): Promise<{ count: numbe
   return { count, first, width: info.width, height: info.height };
 }
 
-describe('no seams between tiles', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+describe('no seams between tiles', { skip: skipWithoutChromium() }, () => {
   let stack: WebStack;
   let id: string;
 

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { useTestServers } from './helpers/servers.js';
-import { collectPageErrors, hasChromium, screenshot } from './helpers/browser.js';
+import { collectPageErrors, skipWithoutChromium, screenshot } from './helpers/browser.js';
 import { WAIT, gridImage, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
 import { startApiServer } from '../services/api/server.js';
 
@@ -152,7 +152,7 @@ describe('security headers, absolute URLs and the 404 page', () => {
     assert.match(await missingImage.text(), /There is no image with this address/);
   });
 
-  describe('in a real browser', { skip: hasChromium() ? false : 'no /usr/bin/chromium' }, () => {
+  describe('in a real browser', { skip: skipWithoutChromium() }, () => {
     test('every page works under the CSP: no refused script, style or request', async () => {
       const page = await stack.context.newPage();
       const errors = collectPageErrors(page);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { useTestServers } from './helpers/servers.js';
 import { collectPageErrors, screenshot, skipWithoutChromium } from './helpers/browser.js';
-import { WAIT, gridImage, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
+import { WAIT, gridImage, screenPointOf, startWebStack, uploadAndWait, type WebStack } from './helpers/web-stack.js';
 
 const servers = await useTestServers();
 
@@ -42,14 +42,7 @@ describe('viewer controls in a real browser', { skip: skipWithoutChromium() }, (
     await page.waitForSelector('body[data-ready=true]', WAIT);
   }
 
-  /** Where image pixel (x, y) is on the page. */
-  const screen = (page: Page, x: number, y: number) =>
-    page.evaluate(([xx, yy]) => {
-      const map = (window as any).hugemapMap;
-      const box = map.getContainer().getBoundingClientRect();
-      const p = map.latLngToContainerPoint([yy, xx]);
-      return { x: box.left + p.x, y: box.top + p.y };
-    }, [x, y] as const);
+  const screen = screenPointOf;
 
   /** The image pixel at the map's centre. */
   const centre = (page: Page) =>

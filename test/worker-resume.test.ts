@@ -8,7 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,33 +23,12 @@ import { S3Store } from '../shared/storage/s3-store.js';
 import { newImageDoc } from '../shared/image-status.js';
 import { createTileQueue, enqueueTileJob } from '../shared/queue.js';
 import { deepZoomLevels, tileCount } from '../shared/tiling/pyramid.js';
+import { childWorkerEnv, spawnWorker } from './helpers/worker-process.js';
 
-const root = path.resolve(import.meta.dirname, '..');
 
-function workerEnv(config: Config, s3Endpoint: string, workDir: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    REDIS_URL: config.redisUrl,
-    MONGO_URL: config.mongoUrl,
-    S3_ENDPOINT: s3Endpoint,
-    S3_REGION: config.s3.region,
-    S3_BUCKET: config.s3.bucket,
-    S3_ACCESS_KEY_ID: config.s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
-    QUEUE_PREFIX: config.queuePrefix,
-    WORK_DIR: workDir,
-    WORKER_LOCK_MS: '2000',
-    LOG_LEVEL: 'warn',
-  };
-}
 
-function spawnWorker(env: NodeJS.ProcessEnv, log?: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/hugemap.ts', 'worker'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  if (log) child.stderr?.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').filter(Boolean)));
-  else child.stderr?.resume();
-  return child;
-}
+
+const workerEnv = childWorkerEnv;
 
 let config: Config;
 let store: StatusStore;

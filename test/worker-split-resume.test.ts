@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,34 +21,13 @@ import { S3Store } from '../shared/storage/s3-store.js';
 import { newImageDoc, type ImageDoc } from '../shared/image-status.js';
 import { createTileQueue, enqueueTileJob } from '../shared/queue.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
+import { childWorkerEnv, spawnWorker } from './helpers/worker-process.js';
 
-const root = path.resolve(import.meta.dirname, '..');
 const SPLIT_PIXELS = 2_000_000;
 
-function workerEnv(config: Config, s3Endpoint: string, workDir: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    REDIS_URL: config.redisUrl,
-    MONGO_URL: config.mongoUrl,
-    S3_ENDPOINT: s3Endpoint,
-    S3_REGION: config.s3.region,
-    S3_BUCKET: config.s3.bucket,
-    S3_ACCESS_KEY_ID: config.s3.accessKeyId,
-    S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
-    QUEUE_PREFIX: config.queuePrefix,
-    WORK_DIR: workDir,
-    WORKER_LOCK_MS: '2000',
-    WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS),
-    LOG_LEVEL: 'warn',
-  };
-}
 
-function spawnWorker(env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/hugemap.ts', 'worker'], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr?.resume();
-  return child;
-}
+
+const workerEnv = (config: Config, s3Endpoint: string, workDir: string) => childWorkerEnv(config, s3Endpoint, workDir, { WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS) });
 
 let config: Config;
 let store: StatusStore;

@@ -141,3 +141,13 @@ export async function zoomAndCollect(page: Page, zoom: number): Promise<{ tiles:
     return { tiles, imageLeft: left, imageRight: right };
   });
 }
+
+/** Where image pixel (x, y) is on the page, through the viewer's map (window.hugemapMap). */
+export function screenPointOf(page: Page, x: number, y: number): Promise<{ x: number; y: number }> {
+  return page.evaluate(([xx, yy]) => {
+    const map = (window as any).hugemapMap;
+    const box = map.getContainer().getBoundingClientRect();
+    const p = map.latLngToContainerPoint([yy, xx]);
+    return { x: box.left + p.x, y: box.top + p.y };
+  }, [x, y] as const);
+}
