@@ -6,7 +6,7 @@
  * that sits idle in one case and not the other.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { promisify } from 'node:util';
 
@@ -31,11 +31,26 @@ export function firstCores(cores: number): string {
 export async function pinToFirstCores(pids: readonly number[], cores: number): Promise<void> {
   const list = firstCores(cores);
   for (const pid of pids) {
-    try {
-      await run(TASKSET, ['-a', '-p', '-c', list, String(pid)]);
-    } catch (err) {
-      if (isAlive(pid)) throw new Error(`taskset -a -p -c ${list} ${pid} failed: ${(err as Error).message.split('\n')[0]}`);
+    // A thread the process starts while taskset walks its threads can miss the new mask (or inherit
+    // the old one): apply it again until every thread carries it, a few passes at most.
+    for (let pass = 0; pass < 5; pass++) {
+      try {
+        await run(TASKSET, ['-a', '-p', '-c', list, String(pid)]);
+      } catch (err) {
+        if (isAlive(pid)) throw new Error(`taskset -a -p -c ${list} ${pid} failed: ${(err as Error).message.split('\n')[0]}`);
+        break;
+      }
+      if (threadMasks(pid).every((mask) => mask === list)) break;
     }
+  }
+}
+
+/** Each thread's Cpus_allowed_list; empty when the process is gone. */
+function threadMasks(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map((tid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? '');
+  } catch {
+    return [];
   }
 }
 
