@@ -240,3 +240,19 @@ export class AccountsStore {
       .toArray() as Promise<Array<AuditEntry & { _id: unknown }>>;
   }
 }
+
+const openedFor = new WeakMap<Db, Promise<AccountsStore>>();
+
+/**
+ * One AccountsStore per database in this process (the API's routes and resolver, the worker's pixel
+ * quota), its indexes ensured on first use. A failed open (MongoDB down) is retried next time, not remembered.
+ */
+export function accountsOf(db: Db): Promise<AccountsStore> {
+  let store = openedFor.get(db);
+  if (!store) {
+    store = AccountsStore.open(db);
+    store.catch(() => openedFor.delete(db));
+    openedFor.set(db, store);
+  }
+  return store;
+}

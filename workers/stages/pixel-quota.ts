@@ -5,23 +5,10 @@
  * (HUGEMAP_ERR_QUOTA_EXCEEDED) before any tile is cut. Admins, and images from
  * before accounts, are exempt, as at upload (shared/accounts/quotas.ts).
  */
-import type { Db } from 'mongodb';
-import { AccountsStore } from '../../shared/accounts/accounts-store.js';
+import { accountsOf } from '../../shared/accounts/accounts-store.js';
 import { LEGACY_OWNER } from '../../shared/accounts/migrate-images.js';
 import { assertWithinQuota, effectiveQuota, usageOf } from '../../shared/accounts/quotas.js';
 import type { JobContext } from '../job-context.js';
-
-const opened = new WeakMap<Db, Promise<AccountsStore>>();
-
-function accountsOf(db: Db): Promise<AccountsStore> {
-  let store = opened.get(db);
-  if (!store) {
-    store = AccountsStore.open(db);
-    store.catch(() => opened.delete(db));
-    opened.set(db, store);
-  }
-  return store;
-}
 
 export async function assertPixelQuota(ctx: Pick<JobContext, 'id' | 'doc' | 'config' | 'store'>, width: number, height: number): Promise<void> {
   const owner = ctx.doc.owner;
