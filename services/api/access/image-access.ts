@@ -17,7 +17,6 @@ import type { ApiDeps } from '../deps.js';
 import { BOOTSTRAP_ADMIN, isAdmin, type Principal } from './principal.js';
 
 export type Visibility = 'public' | 'unlisted' | 'private';
-export const VISIBILITIES: readonly Visibility[] = ['public', 'unlisted', 'private'];
 
 export function visibilityOf(doc: Pick<ImageDoc, 'visibility'>): Visibility {
   return doc.visibility ?? 'public';

@@ -25,8 +25,6 @@ export interface UserPrincipal {
   via: Via;
   /** The API key's id when `via` is `key`: audit entries name it. */
   keyId?: string;
-  /** The session id when `via` is `session` (so sign-out can end it). */
-  sessionId?: string;
 }
 
 export type Principal = AnonymousPrincipal | UserPrincipal;

@@ -71,8 +71,8 @@ export function resolvePrincipal(deps: Pick<ApiDeps, 'config' | 'store'>): Reque
     if (!SAFE_METHODS.has(req.method) && !fromOwnOrigin(req, config)) {
       throw new ForbiddenError('cross-site request refused: a signed-in write must come from this site (Origin)');
     }
-    const { user, session } = found;
-    return { kind: 'user', name: user._id, role: user.role, scopes: scopesAllowed(user.role), via: 'session', sessionId: session.ref };
+    const { user } = found;
+    return { kind: 'user', name: user._id, role: user.role, scopes: scopesAllowed(user.role), via: 'session' };
   }
 }
 
