@@ -70,6 +70,7 @@ describe('keys', () => {
     const made = await call(admin, 'POST', '/api/v1/keys', { user: name, scopes: ['read', 'write'], label: 'laptop' });
     assert.equal(made.status, 201);
     assert.match(made.json.key, /^hm_[A-Za-z0-9_-]{43}$/);
+    assert.match(made.json.id, /^[0-9a-f]{18}$/, 'hex: never starts with "-", which `hugemap keys revoke ID` would read as an option');
     assert.deepEqual([made.json.user, made.json.label, made.json.scopes], [name, 'laptop', ['read', 'write']]);
     const stored = await api.store.images.db.collection('api_keys').findOne({ _id: made.json.id });
     assert.equal(stored?.digest, secretDigest(made.json.key));

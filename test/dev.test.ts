@@ -221,8 +221,15 @@ test('dev starts its own servers, tiles an upload, keeps it across a restart, st
 test('Ctrl-C through npm run: SIGINT to the whole process group stops every child, once, before npm returns', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'hugemap-dev-npm-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const dev = startDev(dataDir, { via: 'npm', args: ['--workers', '2'] });
+  // LOG_LEVEL=info for the workers' "worker ready" lines: the ready output waits for the API only,
+  // and a worker still starting has no signal handlers yet (it would die without its drain line).
+  const dev = startDev(dataDir, { via: 'npm', args: ['--workers', '2'], env: devEnv({ LOG_LEVEL: 'info' }) });
   await dev.ready;
+  const deadline = Date.now() + 60_000;
+  while (!['worker-1', 'worker-2'].every((w) => new RegExp(`\\[${w}\\] .*worker ready`).test(dev.stdout() + dev.stderr()))) {
+    if (Date.now() > deadline) throw new Error(`the workers did not say ready:\n${dev.stdout()}${dev.stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   // npm, its shell, hugemap dev, redis-server, ferretdb, minio, the api and two workers.
   const pids = descendants(dev.child.pid!);
   assert.equal(pids.filter((pid) => commandLine(pid).endsWith('cli/hugemap.ts worker')).length, 2);

@@ -42,9 +42,12 @@ export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** Short public id of a key or session record (for listing and revoking). */
+/**
+ * Short public id of a key or session record (for listing and revoking): hex, so it never starts
+ * with "-", which a command line (`hugemap keys revoke ID`) would take for an option.
+ */
 export function newRecordId(): string {
-  return randomBytes(9).toString('base64url');
+  return randomBytes(9).toString('hex');
 }
 
 export function secretDigest(secret: string): string {
