@@ -4,6 +4,7 @@
  * BullMQ's own job events are not.
  */
 import type { JpegEncoder, TileFormat } from './tiling/tile-image.js';
+import type { JpegSliceIndex } from './tiling/jpeg-slice.js';
 import type { BandPlan } from './tiling/band-plan.js';
 import type { MultipartState } from './storage/multipart-upload.js';
 import type { TileRowCheckpoint } from './storage/tile-row-uploader.js';
@@ -45,6 +46,11 @@ export interface SplitState {
   bytes: Record<string, number>;
   /** Indexes of the bands whose tiles and level image are stored. */
   finished: number[];
+  /**
+   * Where each band's bytes are in a plain baseline JPEG (jpeg-slice.ts): bands then fetch and
+   * decode only their own rows. Absent or null: each band fetches the original and decodes from the top.
+   */
+  jpegSlices?: JpegSliceIndex | null;
 }
 
 export interface ImageDoc {

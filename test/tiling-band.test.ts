@@ -5,13 +5,14 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { tempDir } from './helpers/fixtures.js';
 import { noisy } from './helpers/split-fixtures.js';
 import { assembledLevels, bandAt, bandLevelInImage, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
-import { cutBand } from '../shared/tiling/band-cut.js';
+import { cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
+import { indexJpegSlices, writeJpegSlice, type JpegSliceIndex } from '../shared/tiling/jpeg-slice.js';
 import { assembleLevels } from '../shared/tiling/assemble-levels.js';
 import { writeLevelImage } from '../shared/tiling/level-image.js';
 import { defaultFormat } from '../shared/tiling/encoders.js';
@@ -48,8 +49,11 @@ async function listTiles(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-/** Cuts `input` whole and split by `plan`; asserts the same tile names and bytes. */
-async function assertSplitMatches(name: string, input: string, plan: BandPlan): Promise<void> {
+/**
+ * Cuts `input` whole and split by `plan`; asserts the same tile names and bytes. `slices`: the bands
+ * are cut from JPEG slices (jpeg-slice.ts), as a worker cuts a plain JPEG, not from the original.
+ */
+async function assertSplitMatches(name: string, input: string, plan: BandPlan, slices = false): Promise<void> {
   const probe = await probeImage(input, limits);
   const format = defaultFormat(probe.hasAlpha);
   const jpegEncoder = jpegEncoderFor('direct', input, probe, format);
@@ -63,7 +67,8 @@ async function assertSplitMatches(name: string, input: string, plan: BandPlan): 
     const dir = tmp.file(`${name}-band${i}`);
     await mkdir(dir);
     const sink = collectInto(split);
-    const cut = await cutBand(input, dir, { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink });
+    const options = { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink };
+    const cut = slices ? await cutBandSlice(await sliceOf(input, plan, i, dir), (await sliceIndex(input, plan)).slices[i]!.cropTop, dir, options) : await cutBand(input, dir, options);
     assert.equal(sink.tiles, cut.tiles, `band ${i}: the sink got every owned tile`);
     bandTiles += cut.tiles;
     levelImages.push(cut.levelImage);
@@ -83,6 +88,22 @@ async function assertSplitMatches(name: string, input: string, plan: BandPlan): 
   }
   const [t1, t2] = await Promise.all([readFile(join(whole, 'thumbnail.jpg')), readFile(join(assembled, 'out', 'thumbnail.jpg'))]);
   assert.ok(t1.equals(t2), `${name}: thumbnail differs`);
+}
+
+async function sliceIndex(input: string, plan: BandPlan): Promise<JpegSliceIndex> {
+  const index = await indexJpegSlices(input, plan);
+  assert.ok(index, 'the JPEG can be sliced');
+  return index;
+}
+
+/** Band `i`'s JPEG slice, written in `dir` from the original's header and the band's bytes only. */
+async function sliceOf(input: string, plan: BandPlan, i: number, dir: string): Promise<string> {
+  const index = await sliceIndex(input, plan);
+  const file = await readFile(input);
+  const slice = index.slices[i]!;
+  await writeFile(join(dir, 'entropy.bin'), file.subarray(slice.startByte, slice.endByte));
+  assert.equal(await writeJpegSlice(file.subarray(0, index.headerBytes), join(dir, 'entropy.bin'), slice, join(dir, 'slice.jpg')), true);
+  return join(dir, 'slice.jpg');
 }
 
 test('planBands: band heights are multiples of 256 x 2^k, at least two bands, and none for small or narrow images', () => {
@@ -152,4 +173,17 @@ test('a tall image split with k = 3 (bands of 4096 rows, the last 37): the split
   const plan = planBands(301, 4133, 700_000)!;
   assert.deepEqual(plan, { width: 301, height: 4133, shrinks: 3, bandHeight: 4096, bands: 2 });
   await assertSplitMatches('tall', input, plan);
+});
+
+test('a plain JPEG cut from slices of its bands (no rows above a band decoded): the split pyramid is the unsplit one, byte for byte', async () => {
+  // 4:2:0 and odd sides; bands of 1024 rows (k = 1), the last 52 rows.
+  const input = tmp.file('sliced.jpg');
+  await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toFile(input);
+  const plan = planBands(1301, 2100, 1_000_000)!;
+  assert.deepEqual(plan, { width: 1301, height: 2100, shrinks: 1, bandHeight: 1024, bands: 3 });
+  await assertSplitMatches('sliced', input, plan, true);
+  // Narrow and tall, k = 3, 4:4:4.
+  const tall = tmp.file('sliced-tall.jpg');
+  await noisy(301, 4133, 3).jpeg({ quality: 85, chromaSubsampling: '4:4:4' }).toFile(tall);
+  await assertSplitMatches('sliced-tall', tall, planBands(301, 4133, 700_000)!, true);
 });

@@ -61,7 +61,7 @@ test('WORKER_SPLIT_PIXELS: 1 GP by default, 0 allowed (never split), negative or
 
 const finished = (d: ImageDoc) => d.status === 'done' || d.status === 'failed';
 
-async function uploadAndCompare(name: string, body: Buffer, filename: string): Promise<void> {
+async function uploadAndCompare(name: string, body: Buffer, filename: string): Promise<ImageDoc> {
   const input = tmp.file(filename);
   await writeFile(input, body);
   const res = await upload(svc.url, body, filename);
@@ -89,11 +89,13 @@ async function uploadAndCompare(name: string, body: Buffer, filename: string): P
   await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
   await assertPyramidInS3(svc.s3, id, whole, fetchObject);
   assert.deepEqual(await listKeys(svc.s3, `work/${id}/`), [], 'the level images are gone');
+  return doc;
 }
 
 test('a JPEG with EXIF orientation 6 and odd sides is split, and its pyramid is the unsplit one byte for byte', async () => {
   const body = await noisy(1211, 1537, 3).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer();
-  await uploadAndCompare('rotated', body, 'rotated.jpg');
+  const doc = await uploadAndCompare('rotated', body, 'rotated.jpg');
+  assert.equal(doc.split?.jpegSlices ?? null, null, 'not sliced: its bands are rows of the rotated image, not of the file');
 });
 
 test('a PNG with alpha and odd sides is split, and its pyramid is the unsplit one byte for byte', async () => {
@@ -101,10 +103,15 @@ test('a PNG with alpha and odd sides is split, and its pyramid is the unsplit on
   await uploadAndCompare('alpha', body, 'alpha.png');
 });
 
-test('a plain JPEG (direct encoder) is split, and its pyramid is the unsplit one byte for byte', async () => {
+test('a plain JPEG (direct encoder) is split, its bands read only their own bytes, and its pyramid is the unsplit one byte for byte', async () => {
   const body = await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer();
-  await uploadAndCompare('plain', body, 'plain.jpg');
+  const doc = await uploadAndCompare('plain', body, 'plain.jpg');
+  const slices = doc.split?.jpegSlices?.slices;
+  assert.ok(slices, 'the bands were cut from JPEG slices');
+  assert.ok(slices.every((s, i) => i === 0 || s.startByte > slices[i - 1]!.startByte), 'each band starts further into the file');
+  assert.ok(slices.at(-1)!.startByte > body.length / 2, 'the last band does not fetch the rows above it');
 });
+
 
 /** A JPEG split into 8 bands of 512 rows: long enough to act on while its bands run. */
 async function manyBands(): Promise<Buffer> {

@@ -1,19 +1,40 @@
 /**
- * One band of a split image (docs/split-jobs.md): fetch the original, cut the band with its rows
+ * One band of a split image (docs/split-jobs.md): fetch the original (a plain JPEG: only the band's
+ * bytes, as a JPEG slice), cut the band with its rows
  * going to S3 as they are finished (its own tile-row checkpoint, so a killed band resumes
  * elsewhere), store its level image for the assembling job, count itself finished.
  */
-import { readFile, rm } from 'node:fs/promises';
-import { imageKeys } from '../shared/image-status.js';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { imageKeys, type SplitState } from '../shared/image-status.js';
 import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
 import { bandAt } from '../shared/tiling/band-plan.js';
-import { bandLevels, cutBand } from '../shared/tiling/band-cut.js';
+import { bandLevels, cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
+import { writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
 import { DEFAULT_QUALITY, tilerId } from '../shared/tiling/encoders.js';
-import type { WorkerDeps } from './job-context.js';
+import type { JobContext, WorkerDeps } from './job-context.js';
 import { partContext, partDirName, type PartKey } from './part-context.js';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { removeImageData } from './remove-image-data.js';
 import type { JobOutcome } from './process-image-job.js';
+
+/**
+ * The band's JPEG slice, made from the original's header and the band's bytes, fetched by range
+ * (jpeg-slice.ts); null for images without a slice index, or one the slice cannot be made for.
+ */
+async function fetchSlice(ctx: JobContext & { split: SplitState }, index: number): Promise<{ path: string; cropTop: number } | null> {
+  const slices = ctx.split.jpegSlices;
+  const slice = slices?.slices[index];
+  if (!slices || !slice) return null;
+  await mkdir(ctx.dir, { recursive: true });
+  const key = imageKeys.original(ctx.id);
+  const [headerPath, bytesPath, path] = ['header.bin', 'band.bin', 'slice.jpg'].map((f) => join(ctx.dir, f)) as [string, string, string];
+  await ctx.s3.downloadToFile(key, headerPath, { start: 0, end: slices.headerBytes - 1 });
+  await ctx.s3.downloadToFile(key, bytesPath, { start: slice.startByte, end: slice.endByte - 1 });
+  const made = await writeJpegSlice(await readFile(headerPath), bytesPath, slice, path);
+  await Promise.all([rm(headerPath, { force: true }), rm(bytesPath, { force: true })]);
+  return made ? { path, cropTop: slice.cropTop } : null;
+}
 
 export async function processBandJob(imageId: string, index: number, deps: WorkerDeps): Promise<JobOutcome> {
   const doc = await deps.store.get(imageId);
@@ -26,7 +47,8 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   const { plan, format, jpegEncoder } = ctx.split;
   const band = bandAt(plan, index);
 
-  await fetchOriginal(ctx);
+  const slice = await fetchSlice(ctx, index);
+  if (!slice) await fetchOriginal(ctx);
   const uploader = new TileRowUploader(ctx.s3, {
     keyPrefix: imageKeys.prefix(imageId),
     levels: bandLevels(plan, band),
@@ -36,15 +58,8 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
     persist: (cp) => ctx.report.now({ [`checkpoint.parts.${key}`]: cp }),
     onProgress: (inS3) => void ctx.report.progress({ [`split.tiles.${key}`]: inS3 }),
   });
-  const cut = await cutBand(ctx.originalPath, ctx.dir, {
-    plan,
-    band,
-    format,
-    jpegEncoder,
-    maxPixels: ctx.config.maxPixels,
-    maxBufferedPixels: ctx.config.maxBufferedPixels,
-    sink: uploader,
-  });
+  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, sink: uploader };
+  const cut = slice ? await cutBandSlice(slice.path, slice.cropTop, ctx.dir, options) : await cutBand(ctx.originalPath, ctx.dir, options);
   await ctx.s3.putBody(imageKeys.bandLevelImage(imageId, index), await readFile(cut.levelImage), { contentType: 'image/png' });
   await ctx.report.now({ [`split.tiles.${key}`]: cut.tiles, [`split.bytes.${key}`]: cut.bytes });
   const after = await deps.store.update(imageId, {}, { $addToSet: { 'split.finished': index } });

@@ -21,7 +21,7 @@
  * the kill (handoverWindowMs).
  */
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import type { HugemapError } from '../shared/errors.js';
+import { NotFoundError, type HugemapError } from '../shared/errors.js';
 import { redisConnection, TILE_BACKOFF, TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
 import type { ImageDoc } from '../shared/image-status.js';
@@ -114,7 +114,8 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
     return outcome;
   } catch (thrown) {
     // Deleted meanwhile: whatever failed (its original gone from S3, its status write refused) failed because of that.
-    const deleted = thrown instanceof ImageDeletedError || (await deps.store.get(imageId).then((d) => d === null, () => false));
+    // The API deletes the objects first and the document last, so a missing original waits a moment for the document to go.
+    const deleted = thrown instanceof ImageDeletedError || (await documentGone(deps, imageId, thrown instanceof NotFoundError ? DELETE_GRACE_MS : 0));
     if (deleted) {
       await removeImageData(imageId, deps, { localDirs: [localDir] });
       return 'image-gone';
@@ -150,4 +151,17 @@ export async function recordFailure(deps: WorkerDeps, imageId: string, error: { 
 function causeOf(err: HugemapError): string | undefined {
   const cause = err.cause;
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : undefined;
+}
+
+/** How long a job whose original is missing waits for the document to go too (a delete in progress) before it fails. */
+const DELETE_GRACE_MS = 5_000;
+
+/** Whether the image's document is gone, or goes within `graceMs`; false when the database cannot tell. */
+async function documentGone(deps: WorkerDeps, imageId: string, graceMs: number): Promise<boolean> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    const gone = await deps.store.get(imageId).then((d) => d === null, () => false);
+    if (gone || Date.now() >= deadline) return gone;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

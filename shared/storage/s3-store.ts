@@ -242,13 +242,13 @@ export class S3Store {
     }
   }
 
-  /** Never leaves a half-written `path`: writes `path.part`, then renames. Returns the bytes written. */
-  async downloadToFile(key: string, path: string): Promise<number> {
+  /** Never leaves a half-written `path`: writes `path.part`, then renames. Returns the bytes written. `range.end` is inclusive. */
+  async downloadToFile(key: string, path: string, range?: { start: number; end: number }): Promise<number> {
     const partPath = `${path}.part`;
     await mkdir(dirname(path), { recursive: true });
     try {
       await withRetries(async () => {
-        const { stream } = await this.getStream(key);
+        const { stream } = await this.getStream(key, range);
         await pipeline(stream, createWriteStream(partPath));
       }, this.retry);
       await rename(partPath, path);

@@ -12,7 +12,8 @@ import { HugemapError } from '../errors.js';
 import { DEFAULT_QUALITY, type JpegEncoder, type TileFormat } from './encoders.js';
 import { bandLevelInImage, type Band, type BandPlan } from './band-plan.js';
 import { writeIntermediate, type Intermediate } from './intermediate.js';
-import { writeLevelImage } from './level-image.js';
+import { writeLevelImage, writeLevelImageFromPixels } from './level-image.js';
+import { decodedJpegPixels } from './vips-raw-rows.js';
 import { classifyVipsError } from './vips-errors.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, probeImage } from './probe.js';
 import { deepZoomLevels, type PyramidLevel } from './pyramid.js';
@@ -77,28 +78,9 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     await intermediate?.remove();
     intermediate = undefined;
 
-    const levels = bandLevels(plan, band);
-    let tiles = 0;
-    const owned = opts.sink ? ownedRows(plan, band, levels, format, opts.sink) : undefined;
-    await tileImage(bandTiff, join(workDir, 'out'), {
-      format,
-      quality: opts.quality ?? DEFAULT_QUALITY,
-      jpegEncoder: opts.jpegEncoder ?? undefined,
-      maxPixels: opts.maxPixels,
-      maxBufferedPixels,
-      tmpDir: workDir,
-      sink: owned,
-    });
-    let bytes = 0;
-    for (const level of levels) {
-      if (!bandLevelInImage(plan, band, level.level)) continue;
-      tiles += level.cols * level.rows;
-      for (let row = 0; row < level.rows; row++) {
-        for (let col = 0; col < level.cols; col++) bytes += (await stat(join(workDir, 'out', TILES_DIR, String(level.level), `${col}_${row}.${format}`))).size;
-      }
-    }
+    const { tiles, bytes } = await cutOwnedLevels(bandTiff, workDir, opts);
     await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
-    return { levels, tiles, bytes, levelImage };
+    return { levels: bandLevels(plan, band), tiles, bytes, levelImage };
   } catch (err) {
     // A damaged original shows first here, where the band's rows are decoded: the same codes as an unsplit cut.
     throw classifyVipsError(inputPath, err);
@@ -106,6 +88,54 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     await intermediate?.remove();
     await rm(bandTiff, { force: true });
   }
+}
+
+/**
+ * One band of a plain JPEG from its slice (jpeg-slice.ts: the band's rows and margin rows as a JPEG
+ * of their own, `cropTop` margin rows above the band): no rows above the band are decoded and no
+ * uncompressed copy is written. Cut by the direct encoder with the margins cropped, then decoded
+ * once more, streamed, for the level image. The same tiles and level image as cutBand's.
+ */
+export async function cutBandSlice(slicePath: string, cropTop: number, workDir: string, opts: BandCutOptions): Promise<BandCut> {
+  const { plan, band } = opts;
+  if (opts.format !== 'jpeg' || opts.jpegEncoder !== 'direct') throw new Error('a band slice is cut only by the direct JPEG encoder');
+  const levelImage = join(workDir, 'level.png');
+  try {
+    const { tiles, bytes } = await cutOwnedLevels(slicePath, workDir, opts, { top: cropTop, height: band.height });
+    const pixels = decodedJpegPixels(slicePath, { top: cropTop, width: plan.width, height: band.height });
+    await writeLevelImageFromPixels(pixels, { width: plan.width, height: band.height }, plan.shrinks, levelImage);
+    return { levels: bandLevels(plan, band), tiles, bytes, levelImage };
+  } catch (err) {
+    throw classifyVipsError(slicePath, err);
+  }
+}
+
+/** tileImage of the band's pixels in `input` (all of it, or `rows` of it); the owned levels' rows to the sink; their tiles and bytes. */
+async function cutOwnedLevels(input: string, workDir: string, opts: BandCutOptions, rows?: { top: number; height: number }): Promise<{ tiles: number; bytes: number }> {
+  const { plan, band, format } = opts;
+  const maxBufferedPixels = opts.maxBufferedPixels ?? DEFAULT_MAX_BUFFERED_PIXELS;
+  const levels = bandLevels(plan, band);
+  const owned = opts.sink ? ownedRows(plan, band, levels, format, opts.sink) : undefined;
+  await tileImage(input, join(workDir, 'out'), {
+    format,
+    quality: opts.quality ?? DEFAULT_QUALITY,
+    jpegEncoder: opts.jpegEncoder ?? undefined,
+    maxPixels: opts.maxPixels,
+    maxBufferedPixels,
+    tmpDir: workDir,
+    sink: owned,
+    ...(rows ? { rows } : {}),
+  });
+  let tiles = 0;
+  let bytes = 0;
+  for (const level of levels) {
+    if (!bandLevelInImage(plan, band, level.level)) continue;
+    tiles += level.cols * level.rows;
+    for (let row = 0; row < level.rows; row++) {
+      for (let col = 0; col < level.cols; col++) bytes += (await stat(join(workDir, 'out', TILES_DIR, String(level.level), `${col}_${row}.${format}`))).size;
+    }
+  }
+  return { tiles, bytes };
 }
 
 interface SharpInternals { options?: { withMetadataOrientation?: number } }

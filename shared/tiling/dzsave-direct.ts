@@ -21,19 +21,16 @@
  *
  * sharp exposes no way to do either; vips-ffi.ts calls its libvips directly.
  */
-import { closeSync, createReadStream } from 'node:fs';
-import { Socket } from 'node:net';
-import { pipeline } from 'node:stream/promises';
-import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
+import { vipsFfi, type Pointer } from './vips-ffi.js';
+import { LOAD_OPTIONS, openPipedJpeg, vipsFailure, type RowCrop } from './vips-piped-jpeg.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
   path: string;
   format: string;
+  /** Only these rows of a JPEG (a band's slice, jpeg-slice.ts: its margin rows left out). */
+  crop?: RowCrop;
 }
-
-/** Read sequentially, and a truncated file is an error rather than grey tiles. */
-const LOAD_OPTIONS = 'access=sequential,fail_on=truncated';
 
 /** Whether direct mode can be used here (sharp's libvips and koffi both load). */
 export function directDzsaveAvailable(): boolean {
@@ -48,73 +45,6 @@ export function directSafePath(path: string): boolean {
   return !/[[\]]/.test(path);
 }
 
-/** A JPEG's bytes fed through a pipe into libvips' JPEG loader, whose image dzsave then takes. */
-interface PipedJpeg {
-  /** The loaded image as dzsave's `in`. */
-  attach(dzsave: Pointer): void;
-  /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
-  close(): Promise<Error | undefined>;
-}
-
-/** libvips stops reading once it has what it needs, or on an error: the rest of the write is refused. */
-function isBrokenPipe(err: Error): boolean {
-  return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
-}
-
-async function openPipedJpeg(vips: VipsFfi, path: string): Promise<PipedJpeg> {
-  const fds = new Int32Array(2);
-  if (!vips.openPipe(fds)) throw new Error('cannot open a pipe for the input');
-  const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
-  // A non-blocking socket on the write end: the event loop feeds it, no thread waits on a full pipe.
-  const writer = new Socket({ fd: writeEnd, readable: false, writable: true });
-  let feedError: Error | undefined;
-  const feeding = pipeline(createReadStream(path), writer).catch((err: Error) => {
-    if (!isBrokenPipe(err)) feedError = err;
-  });
-  const stopFeeding = async () => {
-    writer.destroy();
-    await feeding;
-    return feedError;
-  };
-  let load: Pointer = null;
-  try {
-    // libvips reads its own duplicate of the read end: ours is closed at once, so the pipe closes with the loader.
-    const source = vips.sourceFromDescriptor(readEnd);
-    closeSync(readEnd);
-    if (!source) throw vipsFailure(vips, 'cannot read the input pipe');
-    load = vips.operationNew('jpegload_source');
-    vips.setObjectProperty(load, 'source', 'source', source);
-    vips.unref(source);
-    // The header is read here, from the pipe, on the thread pool while the event loop feeds it.
-    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, 'cannot load the JPEG');
-  } catch (err) {
-    if (load) {
-      vips.unrefOutputs(load);
-      vips.unref(load);
-    }
-    throw (await stopFeeding()) ?? err;
-  }
-  const loaded = load;
-  return {
-    attach: (dzsave) => vips.copyImageProperty(loaded, 'out', dzsave, 'in'),
-    close: async () => {
-      // dzsave's inner steps (cast, line cache) stay in libvips' operation cache, and through them
-      // the loader and its pipe: emptied, the pipe closes now, not whenever the cache fills up.
-      vips.emptyOperationCache();
-      vips.unrefOutputs(loaded);
-      vips.unref(loaded);
-      return stopFeeding();
-    },
-  };
-}
-
-/** libvips' own message (and clears it), or `fallback` when it has none. */
-function vipsFailure(vips: VipsFfi, fallback: string): Error {
-  const message = vips.errorBuffer().trim() || fallback;
-  vips.errorClear();
-  return new Error(message);
-}
-
 /**
  * dzsave of `input` (read sequentially) to `<outBase>.dzi` and
  * `<outBase>_files/`, 256 px tiles, no overlap, down to 1x1, JPEG at `quality`,
@@ -125,7 +55,8 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   if (!vips) throw new Error('dzsave direct mode is not available (sharp\'s libvips or koffi did not load)');
   if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`quality must be 1..100, got ${quality}`);
-  const piped = input.format === 'jpeg' ? await openPipedJpeg(vips, input.path) : undefined;
+  if (input.crop && input.format !== 'jpeg') throw new Error('dzsave direct mode crops only JPEG inputs');
+  const piped = input.format === 'jpeg' ? await openPipedJpeg(vips, input.path, input.crop) : undefined;
   const op = vips.operationNew('dzsave');
   let built: Pointer = null;
   let failure: Error | undefined;

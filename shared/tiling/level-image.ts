@@ -37,13 +37,48 @@ export async function writeLevelImage(input: string, size: { width: number; heig
     }
     const halver = new Halver(layout.width, layout.channels, size.alpha && layout.channels === 4, shrinks);
     for await (const row of rows(file, layout)) halver.push(row);
-    const level = halver.finish();
-    await sharp(level.data, { raw: { width: level.width, height: level.height, channels: layout.channels as 3 | 4 } })
-      .png({ compressionLevel: 1, adaptiveFiltering: false })
-      .toFile(output);
+    await writeLevel(halver, layout.channels, output);
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The same from decoded pixels (`width` x `height`, 3 channels, no alpha: a JPEG band's, as
+ * vips-raw-rows.ts streams them), in chunks of any length.
+ */
+export async function writeLevelImageFromPixels(pixels: AsyncIterable<Uint8Array>, size: { width: number; height: number }, shrinks: number, output: string): Promise<void> {
+  const channels = 3;
+  const rowBytes = size.width * channels;
+  const halver = new Halver(size.width, channels, false, shrinks);
+  const partial = new Uint8Array(rowBytes);
+  let held = 0;
+  let rowsSeen = 0;
+  for await (const chunk of pixels) {
+    let at = 0;
+    if (held > 0) {
+      const n = Math.min(rowBytes - held, chunk.length);
+      partial.set(chunk.subarray(0, n), held);
+      held += n;
+      at = n;
+      if (held < rowBytes) continue;
+      halver.push(partial);
+      rowsSeen++;
+      held = 0;
+    }
+    for (; at + rowBytes <= chunk.length; at += rowBytes, rowsSeen++) halver.push(chunk.subarray(at, at + rowBytes));
+    partial.set(chunk.subarray(at), 0);
+    held = chunk.length - at;
+  }
+  if (held !== 0 || rowsSeen !== size.height) throw new Error(`level image: got ${rowsSeen} rows and ${held} bytes, expected ${size.height} rows of ${size.width} pixels`);
+  await writeLevel(halver, channels, output);
+}
+
+async function writeLevel(halver: Halver, channels: number, output: string): Promise<void> {
+  const level = halver.finish();
+  await sharp(level.data, { raw: { width: level.width, height: level.height, channels: channels as 3 | 4 } })
+    .png({ compressionLevel: 1, adaptiveFiltering: false })
+    .toFile(output);
 }
 
 /** Rows of the image a few at a time: at most ROWS_PER_READ rows in memory. */

@@ -70,6 +70,11 @@ export interface TileOptions {
   progressIntervalMs?: number;
   /** Gets each finished row of tiles while dzsave runs; tileImage returns only after it has drained. */
   sink?: TileSink;
+  /**
+   * Cut only these rows of the input: a band's JPEG slice (jpeg-slice.ts), whose margin rows are not
+   * the band's. Only for a JPEG that the direct encoder cuts as it is.
+   */
+  rows?: { top: number; height: number };
   signal?: AbortSignal;
 }
 
@@ -101,7 +106,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
   const tilesDir = join(staging.path, TILES_DIR);
   let intermediate: Intermediate | undefined;
   try {
-    const probe = await probeImage(inputPath, { maxPixels, maxBufferedPixels });
+    const probed = await probeImage(inputPath, { maxPixels, maxBufferedPixels });
+    const probe = opts.rows ? { ...probed, height: opts.rows.height } : probed;
     const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
     const levels = deepZoomLevels(probe.width, probe.height);
     const tilesTotal = tileCount(levels);
@@ -125,6 +131,8 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const directPath = intermediate === undefined ? inputPath : intermediate.baselineJpeg;
     const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
     const usedEncoder = chosen === 'direct' && (directPath === undefined || !directSafePath(directPath)) ? 'sharp' : chosen;
+    if (opts.rows && (usedEncoder !== 'direct' || intermediate || probe.format !== 'jpeg')) throw new Error('rows: only a JPEG cut as it is by the direct encoder');
+    const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
       ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p), opts.progressIntervalMs)
@@ -140,7 +148,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
       if (usedEncoder === 'direct' && directPath !== undefined) {
-        await abortable(dzsaveDirect({ path: directPath, format: probe.format }, base, quality), signal, () => staging.discard());
+        await abortable(dzsaveDirect({ path: directPath, format: probe.format, ...(crop ? { crop } : {}) }, base, quality), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
         const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({

@@ -1,7 +1,7 @@
 /**
- * The few libvips (and GLib) functions dzsave-direct.ts calls in the libvips
- * that sharp bundles, through koffi (an FFI with prebuilt binaries). sharp
- * exposes no way to run dzsave in direct mode or to load from a pipe.
+ * The few libvips (and GLib) functions dzsave-direct.ts and vips-raw-rows.ts call in
+ * the libvips that sharp bundles, through koffi (an FFI with prebuilt binaries). sharp
+ * exposes no way to run dzsave in direct mode, to load from a pipe or to stream raw pixels out.
  *
  * Only non-variadic functions: a variadic call cannot run on libuv's thread
  * pool, and the two builds (the load, which reads the header, and dzsave,
@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 export type Pointer = unknown;
 /** A GLib type id (GType). */
 type GType = number | bigint;
+type ObjectKind = 'source' | 'target' | 'image';
 
 export interface VipsFfi {
   operationNew(name: string): Pointer;
@@ -30,8 +31,10 @@ export interface VipsFfi {
   openPipe(fds: Int32Array): boolean;
   /** A VipsSource reading a duplicate of `fd` (the caller keeps and closes its own). */
   sourceFromDescriptor(fd: number): Pointer;
-  /** object.name = value, for a property holding a GObject (a VipsSource, a VipsImage). */
-  setObjectProperty(object: Pointer, name: string, kind: 'source' | 'image', value: Pointer): void;
+  /** A VipsTarget writing to a duplicate of `fd` (the caller keeps and closes its own). */
+  targetFromDescriptor(fd: number): Pointer;
+  /** object.name = value, for a property holding a GObject (a VipsSource, a VipsTarget, a VipsImage). */
+  setObjectProperty(object: Pointer, name: string, kind: ObjectKind, value: Pointer): void;
   /** Copies the VipsImage property `name` of `from` into the VipsImage property `toName` of `to`. */
   copyImageProperty(from: Pointer, name: string, to: Pointer, toName: string): void;
   /** Evicts every operation from libvips' operation cache and keeps its size limit (process-wide: sharp's go too). */
@@ -98,11 +101,12 @@ export function vipsFfi(): VipsFfi | null {
     const imageNew = lib.func('void *vips_image_new(void)');
     const getTileSize = lib.func('void vips_get_tile_size(void *image, _Out_ int *width, _Out_ int *height, _Out_ int *lines)');
     const unrefObject = lib.func('void g_object_unref(void *object)');
-    const types: Record<'source' | 'image', GType> = {
+    const types: Record<ObjectKind, GType> = {
       source: lib.func('size_t vips_source_get_type(void)')() as GType,
+      target: lib.func('size_t vips_target_get_type(void)')() as GType,
       image: lib.func('size_t vips_image_get_type(void)')() as GType,
     };
-    const newValue = (kind: 'source' | 'image'): Buffer => {
+    const newValue = (kind: ObjectKind): Buffer => {
       const value = Buffer.alloc(GVALUE_BYTES);
       valueInit(value, types[kind]);
       return value;
@@ -119,6 +123,7 @@ export function vipsFfi(): VipsFfi | null {
       errorClear: lib.func('void vips_error_clear(void)'),
       openPipe: (fds) => openPipe(fds, FD_CLOEXEC, null) !== 0,
       sourceFromDescriptor: lib.func('void *vips_source_new_from_descriptor(int descriptor)'),
+      targetFromDescriptor: lib.func('void *vips_target_new_to_descriptor(int descriptor)'),
       setObjectProperty: (object, name, kind, value) => {
         const holder = newValue(kind);
         valueSetObject(holder, value);

@@ -1,7 +1,8 @@
 /**
  * Stage 3, for images above WORKER_SPLIT_PIXELS: instead of cutting, record the split in the status
  * document and queue its bands and assembling job (docs/split-jobs.md). The original is in S3 and
- * the preview stored: each band fetches the original itself, wherever it runs.
+ * the preview stored: each band fetches the original (or, for a plain JPEG, only its own bytes)
+ * itself, wherever it runs.
  */
 import type { FlowProducer, Queue } from 'bullmq';
 import type { SplitState } from '../../shared/image-status.js';
@@ -10,7 +11,8 @@ import type { BandPlan } from '../../shared/tiling/band-plan.js';
 import { defaultFormat } from '../../shared/tiling/encoders.js';
 import type { ImageProbe } from '../../shared/tiling/probe.js';
 import { deepZoomLevels, tileCount } from '../../shared/tiling/pyramid.js';
-import { jpegEncoderFor } from '../../shared/tiling/tile-image.js';
+import { jpegEncoderFor, type JpegEncoder } from '../../shared/tiling/tile-image.js';
+import { indexJpegSlices, type JpegSliceIndex } from '../../shared/tiling/jpeg-slice.js';
 import type { JobContext } from '../job-context.js';
 
 export interface SplitQueue {
@@ -18,14 +20,30 @@ export interface SplitQueue {
   queue: Queue<TileJobData>;
 }
 
+/**
+ * For a JPEG the direct encoder cuts as it is, where each band's bytes start and end, found in one
+ * pass over the file here so that bands fetch and decode only their own rows (jpeg-slice.ts).
+ */
+async function sliceIndex(ctx: JobContext, probe: ImageProbe, plan: BandPlan, jpegEncoder: JpegEncoder | null): Promise<JpegSliceIndex | null> {
+  if (jpegEncoder !== 'direct' || probe.format !== 'jpeg' || probe.needsIntermediate) return null;
+  const started = Date.now();
+  const index = await indexJpegSlices(ctx.originalPath, plan);
+  ctx.logger.info({ imageId: ctx.id, sliced: index !== null, ms: Date.now() - started }, index ? 'JPEG bands indexed: each band reads only its rows' : 'JPEG cannot be sliced: each band decodes from the top');
+  return index;
+}
+
 export async function splitIntoBands(ctx: JobContext, probe: ImageProbe, plan: BandPlan, split: SplitQueue): Promise<void> {
   const format = defaultFormat(probe.hasAlpha);
   // A retried main job keeps what its parts may already have written against.
   const previous = ctx.doc.split;
   const same = previous && JSON.stringify(previous.plan) === JSON.stringify(plan);
-  const state: SplitState = same
-    ? previous
-    : { plan, format, jpegEncoder: jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format), tiles: {}, bytes: {}, finished: [] };
+  let state: SplitState;
+  if (same) {
+    state = previous;
+  } else {
+    const jpegEncoder = jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
+    state = { plan, format, jpegEncoder, tiles: {}, bytes: {}, finished: [], jpegSlices: await sliceIndex(ctx, probe, plan, jpegEncoder) };
+  }
   const levels = deepZoomLevels(probe.width, probe.height);
   await ctx.report.now({
     stage: 'tile',

@@ -1,0 +1,111 @@
+/**
+ * A JPEG's bytes fed through a pipe into libvips' JPEG loader (dzsave-direct.ts says why a pipe, not
+ * the file's name), optionally cropped to some of its rows: what dzsave or a raw save then takes.
+ */
+import { closeSync, createReadStream } from 'node:fs';
+import { Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { Pointer, VipsFfi } from './vips-ffi.js';
+
+/** Read sequentially, and a truncated file is an error rather than grey tiles. */
+export const LOAD_OPTIONS = 'access=sequential,fail_on=truncated';
+
+/** Rows `top..top+height` of an image `width` pixels wide. */
+export interface RowCrop {
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** The loaded (and cropped) image, to be attached as an operation's input. */
+export interface PipedJpeg {
+  /** The image as the operation's `in`. */
+  attach(operation: Pointer): void;
+  /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
+  close(): Promise<Error | undefined>;
+}
+
+/** libvips stops reading once it has what it needs, or on an error: the rest of the write is refused. */
+function isBrokenPipe(err: Error): boolean {
+  return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+export async function openPipedJpeg(vips: VipsFfi, path: string, crop?: RowCrop): Promise<PipedJpeg> {
+  const fds = new Int32Array(2);
+  if (!vips.openPipe(fds)) throw new Error('cannot open a pipe for the input');
+  const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
+  // A non-blocking socket on the write end: the event loop feeds it, no thread waits on a full pipe.
+  const writer = new Socket({ fd: writeEnd, readable: false, writable: true });
+  let feedError: Error | undefined;
+  const feeding = pipeline(createReadStream(path), writer).catch((err: Error) => {
+    if (!isBrokenPipe(err)) feedError = err;
+  });
+  const stopFeeding = async () => {
+    writer.destroy();
+    await feeding;
+    return feedError;
+  };
+  let load: Pointer = null;
+  try {
+    // libvips reads its own duplicate of the read end: ours is closed at once, so the pipe closes with the loader.
+    const source = vips.sourceFromDescriptor(readEnd);
+    closeSync(readEnd);
+    if (!source) throw vipsFailure(vips, 'cannot read the input pipe');
+    load = vips.operationNew('jpegload_source');
+    vips.setObjectProperty(load, 'source', 'source', source);
+    vips.unref(source);
+    // The header is read here, from the pipe, on the thread pool while the event loop feeds it.
+    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, 'cannot load the JPEG');
+  } catch (err) {
+    if (load) {
+      vips.unrefOutputs(load);
+      vips.unref(load);
+    }
+    throw (await stopFeeding()) ?? err;
+  }
+  const loaded = load;
+  let cropped: { op: Pointer; built: Pointer } | undefined;
+  const free = () => {
+    if (cropped?.built) {
+      vips.unrefOutputs(cropped.built);
+      vips.unref(cropped.built);
+    } else if (cropped?.op) {
+      vips.unrefOutputs(cropped.op);
+    }
+    if (cropped?.op) vips.unref(cropped.op);
+    vips.unrefOutputs(loaded);
+    vips.unref(loaded);
+  };
+  if (crop) {
+    // extract_area on a sequential load: libvips reads and drops the rows above, a few lines at a time.
+    const op = vips.operationNew('extract_area');
+    cropped = { op, built: null };
+    vips.copyImageProperty(loaded, 'out', op, 'input');
+    const set = vips.setFromString(op, `left=0,top=${crop.top},width=${crop.width},height=${crop.height}`) === 0;
+    cropped.built = set ? await vips.buildCached(op) : null;
+    if (!cropped.built) {
+      const err = vipsFailure(vips, 'cannot crop the JPEG');
+      free();
+      throw (await stopFeeding()) ?? err;
+    }
+  }
+  const image = cropped ? { from: cropped.built, name: 'out' } : { from: loaded, name: 'out' };
+  return {
+    attach: (operation) => vips.copyImageProperty(image.from, image.name, operation, 'in'),
+    close: async () => {
+      // dzsave's inner steps (cast, line cache) stay in libvips' operation cache, and through them
+      // the loader and its pipe: emptied, the pipe closes now, not whenever the cache fills up.
+      vips.emptyOperationCache();
+      free();
+      return stopFeeding();
+    },
+  };
+}
+
+/** libvips' own message (and clears it), or `fallback` when it has none. */
+export function vipsFailure(vips: VipsFfi, fallback: string): Error {
+  const message = vips.errorBuffer().trim() || fallback;
+  vips.errorClear();
+  return new Error(message);
+}
+
