@@ -190,12 +190,12 @@ class Halver {
 
   private feed(level: number, row: Uint8Array): void {
     if (level === this.levels.length) {
-      this.out.push(Uint8Array.from(row)); // rows() reuses its buffer
+      this.out.push(row.slice()); // rows() reuses its buffer (slice: a memcpy, where Uint8Array.from iterates)
       return;
     }
     const l = this.levels[level]!;
     if (!l.pending) {
-      l.pending = Uint8Array.from(row);
+      l.pending = row.slice();
       return;
     }
     const first = l.pending;
@@ -208,6 +208,7 @@ class Halver {
     const nb = this.channels;
     const half = Math.ceil(width / 2);
     const q = new Uint8Array(half * nb);
+    if (!this.alpha && nb === 3) return halveRgb(width, top, bottom, q);
     for (let x = 0; x < half; x++) {
       const p1 = 2 * x * nb;
       // An odd last column is paired with itself.
@@ -231,4 +232,23 @@ class Halver {
     }
     return q;
   }
+}
+
+/** Halver.halve for 3 channels without alpha (every JPEG band), the pairs inside the row without a branch: about twice as fast. */
+function halveRgb(width: number, top: Uint8Array, bottom: Uint8Array, q: Uint8Array): Uint8Array {
+  const pairs = width >> 1;
+  let p = 0;
+  let o = 0;
+  for (let x = 0; x < pairs; x++, p += 6, o += 3) {
+    q[o] = (top[p]! + top[p + 3]! + bottom[p]! + bottom[p + 3]! + 2) >> 2;
+    q[o + 1] = (top[p + 1]! + top[p + 4]! + bottom[p + 1]! + bottom[p + 4]! + 2) >> 2;
+    q[o + 2] = (top[p + 2]! + top[p + 5]! + bottom[p + 2]! + bottom[p + 5]! + 2) >> 2;
+  }
+  if (width & 1) {
+    // An odd last column is paired with itself.
+    q[o] = (2 * top[p]! + 2 * bottom[p]! + 2) >> 2;
+    q[o + 1] = (2 * top[p + 1]! + 2 * bottom[p + 1]! + 2) >> 2;
+    q[o + 2] = (2 * top[p + 2]! + 2 * bottom[p + 2]! + 2) >> 2;
+  }
+  return q;
 }
