@@ -65,8 +65,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: 
   const probe = await stage('probe', () => probeOriginal(ctx));
   const plan = deps.splitQueue ? planBands(probe.width, probe.height, deps.config.workerSplitPixels) : null;
   if (plan && deps.splitQueue) {
-    await stage('preview', () => storePreview(ctx, probe));
-    await splitIntoBands(ctx, probe, plan, deps.splitQueue);
+    await splitIntoBands(ctx, probe, plan, deps.splitQueue, stage('preview', () => storePreview(ctx, probe)));
     await rm(ctx.dir, { recursive: true, force: true });
     return 'split';
   }

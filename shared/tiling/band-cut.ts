@@ -93,18 +93,24 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
 /**
  * One band of a plain JPEG from its slice (jpeg-slice.ts: the band's rows and margin rows as a JPEG
  * of their own, `cropTop` margin rows above the band): no rows above the band are decoded and no
- * uncompressed copy is written. Cut by the direct encoder with the margins cropped, then decoded
- * once more, streamed, for the level image. The same tiles and level image as cutBand's.
+ * uncompressed copy is written. Cut by the direct encoder with the margins cropped, and decoded
+ * once more at the same time, streamed, for the level image. The same tiles and level image as cutBand's.
  */
 export async function cutBandSlice(slicePath: string, cropTop: number, workDir: string, opts: BandCutOptions): Promise<BandCut> {
   const { plan, band } = opts;
   if (opts.format !== 'jpeg' || opts.jpegEncoder !== 'direct') throw new Error('a band slice is cut only by the direct JPEG encoder');
   const levelImage = join(workDir, 'level.png');
   try {
-    const { tiles, bytes } = await cutOwnedLevels(slicePath, workDir, opts, { top: cropTop, height: band.height });
+    // Both read the slice; the level image's decode and halving run while dzsave cuts (on another core, where there is one).
     const pixels = decodedJpegPixels(slicePath, { top: cropTop, width: plan.width, height: band.height });
-    await writeLevelImageFromPixels(pixels, { width: plan.width, height: band.height }, plan.shrinks, levelImage);
-    return { levels: bandLevels(plan, band), tiles, bytes, levelImage };
+    // Settled both before going on: a failure of one must not leave the other writing into a folder being removed.
+    const [cut, level] = await Promise.allSettled([
+      cutOwnedLevels(slicePath, workDir, opts, { top: cropTop, height: band.height }),
+      writeLevelImageFromPixels(pixels, { width: plan.width, height: band.height }, plan.shrinks, levelImage),
+    ]);
+    if (cut.status === 'rejected') throw cut.reason;
+    if (level.status === 'rejected') throw level.reason;
+    return { levels: bandLevels(plan, band), tiles: cut.value.tiles, bytes: cut.value.bytes, levelImage };
   } catch (err) {
     throw classifyVipsError(slicePath, err);
   }

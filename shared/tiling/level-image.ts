@@ -190,12 +190,12 @@ class Halver {
 
   private feed(level: number, row: Uint8Array): void {
     if (level === this.levels.length) {
-      this.out.push(row.slice()); // rows() reuses its buffer (slice: a memcpy, where Uint8Array.from iterates)
+      this.out.push(new Uint8Array(row)); // rows() reuses its buffer (a memcpy; Uint8Array.from iterates, a Buffer's slice() copies nothing)
       return;
     }
     const l = this.levels[level]!;
     if (!l.pending) {
-      l.pending = row.slice();
+      l.pending = new Uint8Array(row);
       return;
     }
     const first = l.pending;

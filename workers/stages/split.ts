@@ -32,18 +32,20 @@ async function sliceIndex(ctx: JobContext, probe: ImageProbe, plan: BandPlan, jp
   return index;
 }
 
-export async function splitIntoBands(ctx: JobContext, probe: ImageProbe, plan: BandPlan, split: SplitQueue): Promise<void> {
+/**
+ * `preview`: the preview being stored meanwhile (the JPEG index pass runs beside it); the bands are
+ * queued once both are done, so the image cannot be done before its preview is stored.
+ */
+export async function splitIntoBands(ctx: JobContext, probe: ImageProbe, plan: BandPlan, split: SplitQueue, preview: Promise<void>): Promise<void> {
   const format = defaultFormat(probe.hasAlpha);
   // A retried main job keeps what its parts may already have written against.
   const previous = ctx.doc.split;
   const same = previous && JSON.stringify(previous.plan) === JSON.stringify(plan);
-  let state: SplitState;
-  if (same) {
-    state = previous;
-  } else {
+  const newState = async (): Promise<SplitState> => {
     const jpegEncoder = jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
-    state = { plan, format, jpegEncoder, tiles: {}, bytes: {}, finished: [], jpegSlices: await sliceIndex(ctx, probe, plan, jpegEncoder) };
-  }
+    return { plan, format, jpegEncoder, tiles: {}, bytes: {}, finished: [], jpegSlices: await sliceIndex(ctx, probe, plan, jpegEncoder) };
+  };
+  const [state] = await Promise.all([same ? previous : newState(), preview]);
   const levels = deepZoomLevels(probe.width, probe.height);
   await ctx.report.now({
     stage: 'tile',
