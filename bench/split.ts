@@ -2,14 +2,15 @@
  * `npm run bench -- --split [--image FILE] [--split-pixels N] [--workers 1,2] [--runs N]`: one large
  * image through the service path (upload to done, `hugemap api` and `hugemap worker` processes on
  * local Redis, FerretDB and MinIO), cut whole on one worker and split (docs/split-jobs.md) on 1..N
- * workers, next to `vips dzsave` of the same file. Each contender gets fresh worker processes,
+ * workers, next to `vips dzsave` of the same file; every split's tiles are checked against the whole
+ * cut's, byte for byte (a digest of all of them). Each contender gets fresh worker processes,
  * each under /usr/bin/time -v, so the peak RSS per worker is that contender's. Prints a Markdown
  * table and writes it to bench/results/split.md. Alternating runs; median and range.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { startLocalServers } from '../services/dev/local-servers.js';
@@ -32,6 +33,8 @@ interface Row {
   workerRssMB: number[][];
   /** CPU seconds of all worker processes together (start to stop: the job plus each process's start), per run. */
   workerCpuS: number[];
+  /** SHA-256 over every tile's key and bytes in S3, per run: a split must give the whole cut's. */
+  pyramids: string[];
 }
 
 const log = (msg: string) => process.stderr.write(`bench --split: ${msg}\n`);
@@ -43,7 +46,8 @@ export async function splitBench(argv: string[]): Promise<string> {
       split: { type: 'boolean' },
       image: { type: 'string' },
       'split-pixels': { type: 'string', default: '100000000' },
-      workers: { type: 'string', default: '1,2' },
+      // 1, 2, 4, 8 workers, as far as this machine has cores (at least 1 and 2).
+      workers: { type: 'string', default: [1, 2, 4, 8].filter((n) => n <= Math.max(2, cpus().length)).join(',') },
       runs: { type: 'string', default: '1' },
       out: { type: 'string', default: join(REPO_DIR, 'bench', 'results', 'split.md') },
     },
@@ -89,7 +93,7 @@ export async function splitBench(argv: string[]): Promise<string> {
     // Loopback only, for this run: uploads without an account.
     AUTH_MODE: 'open',
   };
-  const rows: Row[] = contenders.map((c) => ({ label: c.label, wallS: [], workerRssMB: [], workerCpuS: [] }));
+  const rows: Row[] = contenders.map((c) => ({ label: c.label, wallS: [], workerRssMB: [], workerCpuS: [], pyramids: [] }));
   const vips: number[] = [];
   const vipsRss: number[] = [];
   const vipsCpu: number[] = [];
@@ -111,6 +115,7 @@ export async function splitBench(argv: string[]): Promise<string> {
           await waitUntilDone(services.url, id, 30 * 60_000);
           const wallS = (performance.now() - t0) / 1000;
           rows[i]!.wallS.push(wallS);
+          rows[i]!.pyramids.push(await pyramidDigest(s3, id));
           await removeImage(services.url, s3, id);
           log(`${c.label}: ${round1(wallS)} s`);
         } finally {
@@ -138,13 +143,14 @@ export async function splitBench(argv: string[]): Promise<string> {
     `Split: ${plan.bands} bands of ${plan.bandHeight} rows, k = ${plan.shrinks}. Service path: upload start to status done, API and workers as processes, MinIO; ` +
       'each contender with fresh worker processes (no warm-up image); peak RSS from /usr/bin/time -v per worker process.',
     '',
-    '| contender | wall s, median (range) | x whole, 1 worker | x vips dzsave | workers\' CPU s, median | peak RSS per worker, MB (max over runs) |',
-    '|---|---|---|---|---|---|',
-    `| vips dzsave (Debian CLI) | ${range(vips)} | | 1.00x | ${round1(median(vipsCpu))} | ${Math.max(...vipsRss)} |`,
+    '| contender | wall s, median (range) | x whole, 1 worker | x vips dzsave | workers\' CPU s, median | peak RSS per worker, MB (max over runs) | tiles = whole cut\'s |',
+    '|---|---|---|---|---|---|---|',
+    `| vips dzsave (Debian CLI) | ${range(vips)} | | 1.00x | ${round1(median(vipsCpu))} | ${Math.max(...vipsRss)} | |`,
     ...rows.map((r) => {
       const m = median(r.wallS);
       const perWorker = r.workerRssMB[0]!.map((_, w) => Math.max(...r.workerRssMB.map((runRss) => runRss[w] ?? 0)));
-      return `| ${r.label} | ${range(r.wallS)} | ${(whole / m).toFixed(2)}x faster | ${(m / vipsS).toFixed(2)}x | ${round1(median(r.workerCpuS))} | ${perWorker.join(', ')} |`;
+      const same = r.pyramids.every((p) => p === rows[0]!.pyramids[0]) ? 'yes, byte for byte' : 'NO';
+      return `| ${r.label} | ${range(r.wallS)} | ${(whole / m).toFixed(2)}x faster | ${(m / vipsS).toFixed(2)}x | ${round1(median(r.workerCpuS))} | ${perWorker.join(', ')} | ${same} |`;
     }),
     '',
   ];
@@ -153,6 +159,25 @@ export async function splitBench(argv: string[]): Promise<string> {
   await writeFile(values.out!, table);
   process.stdout.write(table);
   return table;
+}
+
+/** SHA-256 over the keys and bytes of every tile of the image in S3, in key order. */
+async function pyramidDigest(s3: S3Store, id: string): Promise<string> {
+  const prefix = `images/${id}/image_files/`;
+  const keys: string[] = [];
+  for await (const o of s3.listKeys(prefix)) keys.push(o.key);
+  keys.sort();
+  const hash = createHash('sha256');
+  for (let i = 0; i < keys.length; i += 32) {
+    const bodies = await Promise.all(keys.slice(i, i + 32).map(async (key) => {
+      const { stream } = await s3.getStream(key);
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    }));
+    bodies.forEach((b, j) => hash.update(keys[i + j]!.slice(prefix.length)).update(b));
+  }
+  return `${keys.length}:${hash.digest('hex')}`;
 }
 
 function median(xs: number[]): number {
