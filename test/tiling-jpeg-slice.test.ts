@@ -10,7 +10,8 @@ import sharp, { type Sharp } from 'sharp';
 import { tempDir } from './helpers/fixtures.js';
 import { noisy } from './helpers/split-fixtures.js';
 import { bandAt, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
-import { dcSteps, indexJpegSlices, writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
+import { dcSteps, writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
+import { indexJpegSlices } from '../shared/tiling/jpeg-slice-index.js';
 
 const tmp = await tempDir();
 after(() => tmp.remove());

@@ -4,8 +4,8 @@
  *
  * The entropy-coded data of a baseline JPEG without restart markers is one bit stream; a band's
  * MCU rows are a stretch of it, and what a decoder needs to start there is the bit position and
- * the DC predictions. `indexJpegSlices` finds both for every band in one pass of Huffman decoding
- * (no dequantising, no IDCT) over the whole file, done once by the tile job. `writeJpegSlice`
+ * the DC predictions. `indexJpegSlices` (jpeg-slice-index.ts) finds both for every band in one pass
+ * of Huffman decoding (no dequantising, no IDCT) over the whole file, done once by the tile job. `writeJpegSlice`
  * then makes the band's JPEG from the file's header (its SOF height changed) and the band's bytes:
  *
  * - one MCU row above the band, decoded for real: libjpeg's "fancy" chroma upsampling reads the
@@ -23,9 +23,7 @@
  * file's Huffman tables cannot express) get null, and their bands decode the rows above instead.
  */
 import { open } from 'node:fs/promises';
-import type { BandPlan } from './band-plan.js';
-import { bandAt } from './band-plan.js';
-import { BitWriter, DecodeTable, EncodeTable, extend, nextEntropyByte, type EntropyEnd, type HuffmanSpec } from './jpeg-huffman.js';
+import { BitWriter, EncodeTable, type HuffmanSpec } from './jpeg-huffman.js';
 import { DHT, DRI, EOI, SOF0, SOF1, SOS, isSof, parseDht, parseDri, parseSof, parseSos, type JpegFrame, type ScanHeader } from './jpeg-markers.js';
 
 /** Where one band's JPEG comes from in the original. */
@@ -51,7 +49,7 @@ export interface JpegSliceIndex {
 }
 
 /** What the made-up row and the bit copy need from the header. */
-interface SliceHeader {
+export interface SliceHeader {
   frame: JpegFrame;
   scan: ScanHeader;
   /** Offset of the SOF's height field in the header. */
@@ -61,8 +59,11 @@ interface SliceHeader {
   ac: Array<HuffmanSpec | undefined>;
 }
 
-/** The header of a sliceable JPEG at the start of `buf`, or null (not baseline, not one interleaved scan, restart markers, or no SOS in `buf`). */
-export function parseSliceHeader(buf: Buffer): SliceHeader | null {
+/**
+ * The header of a sliceable JPEG at the start of `buf`; null when it cannot be sliced (not baseline,
+ * not one scan of every component, restart markers); 'more' when `buf` ends before the scan header.
+ */
+export function parseSliceHeader(buf: Buffer): SliceHeader | null | 'more' {
   const fail = (detail: string) => new Error(detail);
   if (buf[0] !== 0xff || buf[1] !== 0xd8) return null;
   let at = 2;
@@ -80,7 +81,8 @@ export function parseSliceHeader(buf: Buffer): SliceHeader | null {
       }
       const length = buf.readUInt16BE(at + 2);
       const end = at + 2 + length;
-      if (length < 2 || end > buf.length) return null;
+      if (length < 2) return null;
+      if (end > buf.length) return 'more';
       const payload = buf.subarray(at + 4, end);
       if (isSof(marker)) {
         if (marker !== SOF0 && marker !== SOF1) return null; // progressive, lossless, arithmetic
@@ -107,11 +109,11 @@ export function parseSliceHeader(buf: Buffer): SliceHeader | null {
   } catch {
     return null;
   }
-  return null;
+  return 'more';
 }
 
 /** MCU size and counts of a frame (T.81 A.2: a single-component scan's MCU is one 8x8 block). */
-function mcuGeometry(frame: JpegFrame): { mcuHeight: number; mcusPerRow: number; mcuRows: number } {
+export function mcuGeometry(frame: JpegFrame): { mcuHeight: number; mcusPerRow: number; mcuRows: number } {
   const hmax = Math.max(...frame.components.map((c) => c.h));
   const vmax = Math.max(...frame.components.map((c) => c.v));
   const [w, h] = frame.components.length === 1 ? [8, 8] : [8 * hmax, 8 * vmax];
@@ -119,169 +121,9 @@ function mcuGeometry(frame: JpegFrame): { mcuHeight: number; mcusPerRow: number;
 }
 
 /** Blocks of each scan component in one MCU. */
-function blocksPerMcu(header: SliceHeader): number[] {
+export function blocksPerMcu(header: SliceHeader): number[] {
   const single = header.frame.components.length === 1;
   return header.scan.components.map((c) => (single ? 1 : header.frame.components[c.index]!.h * header.frame.components[c.index]!.v));
-}
-
-const HEADER_READ = 1024 * 1024;
-/** Larger headers (huge metadata) are not worth a slice: their bands decode the rows above. */
-const MAX_HEADER_BYTES = 16 * HEADER_READ;
-/** Bytes kept ahead of the bit reader: more than any MCU can take (jpeg-progressive-scan.ts). */
-const MIN_WINDOW = 64 * 1024;
-
-/**
- * Where every band of `plan` starts and ends in the baseline JPEG at `path`, or null when it cannot
- * be sliced (see the module comment) or its data is damaged (the bands then report it as usual).
- */
-export async function indexJpegSlices(path: string, plan: BandPlan): Promise<JpegSliceIndex | null> {
-  const file = await open(path, 'r');
-  try {
-    let head = Buffer.alloc(0);
-    let header: SliceHeader | null = null;
-    while (!header && head.length < MAX_HEADER_BYTES) {
-      const more = Buffer.alloc(HEADER_READ);
-      const { bytesRead } = await file.read(more, 0, HEADER_READ, head.length);
-      if (bytesRead === 0) break;
-      head = Buffer.concat([head, more.subarray(0, bytesRead)]);
-      header = parseSliceHeader(head);
-    }
-    if (!header || header.frame.width !== plan.width || header.frame.height !== plan.height) return null;
-    const geometry = mcuGeometry(header.frame);
-    const bands = Array.from({ length: plan.bands }, (_, i) => bandAt(plan, i));
-    if (bands.some((b) => b.top % geometry.mcuHeight !== 0 || (b.top + b.height !== plan.height && b.height % geometry.mcuHeight !== 0))) return null;
-    // MCU row -> what to record there: a band's real row above it starts, a band's margin row below it ends.
-    const starts = new Map<number, number[]>();
-    const ends = new Map<number, number[]>();
-    const slices: Array<Partial<JpegSlice>> = bands.map(() => ({}));
-    bands.forEach((band, i) => {
-      const first = band.top === 0 ? 0 : band.top / geometry.mcuHeight - 1;
-      const last = Math.min(geometry.mcuRows, Math.ceil((band.top + band.height) / geometry.mcuHeight) + 1) - 1;
-      starts.set(first, [...(starts.get(first) ?? []), i]);
-      ends.set(last, [...(ends.get(last) ?? []), i]);
-      const sliceTop = band.top === 0 ? 0 : first - 1; // the made-up row
-      slices[i]!.cropTop = band.top - sliceTop * geometry.mcuHeight;
-      slices[i]!.height = (last === geometry.mcuRows - 1 ? plan.height : (last + 1) * geometry.mcuHeight) - sliceTop * geometry.mcuHeight;
-    });
-    const reader = new PositionedBits(file, header.headerBytes);
-    const tables = header.scan.components.map((c) => ({
-      dc: new DecodeTable(header.dc[c.td]!, true, (d) => new Error(d)),
-      ac: new DecodeTable(header.ac[c.ta]!, false, (d) => new Error(d)),
-    }));
-    const blocks = blocksPerMcu(header);
-    const pred = new Array<number>(tables.length).fill(0);
-    for (let row = 0; row < geometry.mcuRows; row++) {
-      for (const i of starts.get(row) ?? []) Object.assign(slices[i]!, { ...reader.position(), dc: [...pred] });
-      for (let m = 0; m < geometry.mcusPerRow; m++) {
-        if (reader.windowLow()) await reader.refill();
-        for (let s = 0; s < tables.length; s++) {
-          const t = tables[s]!;
-          for (let b = 0; b < blocks[s]!; b++) {
-            const size = reader.decode(t.dc);
-            if (size > 0) pred[s] = pred[s]! + extend(reader.bits(size), size);
-            for (let k = 1; k < 64; ) {
-              const rs = reader.decode(t.ac);
-              const run = rs >> 4;
-              const bits = rs & 15;
-              if (bits !== 0) {
-                reader.bits(bits);
-                k += run + 1;
-              } else if (run === 15) {
-                k += 16;
-              } else {
-                break;
-              }
-            }
-          }
-        }
-      }
-      if (reader.overrun) return null;
-      for (const i of ends.get(row) ?? []) slices[i]!.endByte = reader.endOfConsumed();
-    }
-    return { headerBytes: header.headerBytes, slices: slices as JpegSlice[] };
-  } catch {
-    return null; // damaged data: the band that decodes it reports the error with its code
-  } finally {
-    await file.close();
-  }
-}
-
-/**
- * The bit reader of the index pass: EntropyReader's, plus the file offset of each byte in the
- * accumulator, so that the position of the next bit and the end of the bits consumed are known
- * despite byte stuffing.
- */
-class PositionedBits {
-  private readonly window = { buf: Buffer.alloc(4 * 1024 * 1024), pos: 0, end: 0 };
-  /** File offset of window.buf[0]. */
-  private windowAt: number;
-  private eof = false;
-  private acc = 0;
-  private nbits = 0;
-  /** File offsets of the last bytes loaded into the accumulator (a ring), and how many were loaded. */
-  private readonly offsets = new Float64Array(8);
-  private loaded = 0;
-  private readonly state: EntropyEnd = { fake: 0, ended: false };
-
-  constructor(private readonly file: import('node:fs/promises').FileHandle, at: number) {
-    this.windowAt = at;
-  }
-
-  get overrun(): boolean {
-    return this.nbits < this.state.fake;
-  }
-
-  windowLow(): boolean {
-    return !this.eof && this.window.end - this.window.pos < MIN_WINDOW;
-  }
-
-  async refill(): Promise<void> {
-    const w = this.window;
-    w.buf.copy(w.buf, 0, w.pos, w.end);
-    this.windowAt += w.pos;
-    w.end -= w.pos;
-    w.pos = 0;
-    while (w.end < w.buf.length && !this.eof) {
-      const { bytesRead } = await this.file.read(w.buf, w.end, w.buf.length - w.end, this.windowAt + w.end);
-      if (bytesRead === 0) this.eof = true;
-      w.end += bytesRead;
-    }
-  }
-
-  /** File offset and bit (from the most significant) of the next bit to be read. */
-  position(): { startByte: number; startBit: number } {
-    if (this.nbits === 0) return { startByte: this.windowAt + this.window.pos, startBit: 0 };
-    const back = Math.ceil(this.nbits / 8);
-    return { startByte: this.offsets[(this.loaded - back) & 7]!, startBit: (8 - (this.nbits % 8)) % 8 };
-  }
-
-  /** File offset just past the last byte any consumed bit came from. */
-  endOfConsumed(): number {
-    return this.offsets[(this.loaded - Math.floor(this.nbits / 8) - 1) & 7]! + 1;
-  }
-
-  private fill(): void {
-    while (this.nbits <= 24) {
-      const at = this.windowAt + this.window.pos;
-      this.acc = (this.acc << 8) | nextEntropyByte(this.window, this.state);
-      this.offsets[this.loaded++ & 7] = at;
-      this.nbits += 8;
-    }
-  }
-
-  bits(n: number): number {
-    if (this.nbits < n) this.fill();
-    this.nbits -= n;
-    return (this.acc >>> this.nbits) & ((1 << n) - 1);
-  }
-
-  decode(t: DecodeTable): number {
-    if (this.nbits < 16) this.fill();
-    const hit = t.lookUp((this.acc >>> (this.nbits - 16)) & 0xffff);
-    if (hit === 0) throw new Error('invalid Huffman code');
-    this.nbits -= hit >>> 8;
-    return hit & 0xff;
-  }
 }
 
 /** Bytes of the band's data read at a time: the slice is written with a few MB whatever the band's size. */
@@ -295,7 +137,7 @@ const COPY_CHUNK = 1024 * 1024;
  */
 export async function writeJpegSlice(header: Buffer, entropyPath: string, slice: JpegSlice, outPath: string): Promise<boolean> {
   const parsed = parseSliceHeader(header);
-  if (!parsed || parsed.headerBytes !== header.length) return false;
+  if (!parsed || parsed === 'more' || parsed.headerBytes !== header.length) return false;
   const head = Buffer.from(header);
   head.writeUInt16BE(slice.height, parsed.sofHeightAt);
   // Band 0 starts where the scan does, from predictions of 0: no made-up row.

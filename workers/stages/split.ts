@@ -12,7 +12,8 @@ import { defaultFormat } from '../../shared/tiling/encoders.js';
 import type { ImageProbe } from '../../shared/tiling/probe.js';
 import { deepZoomLevels, tileCount } from '../../shared/tiling/pyramid.js';
 import { jpegEncoderFor, type JpegEncoder } from '../../shared/tiling/tile-image.js';
-import { indexJpegSlices, type JpegSliceIndex } from '../../shared/tiling/jpeg-slice.js';
+import type { JpegSliceIndex } from '../../shared/tiling/jpeg-slice.js';
+import { indexJpegSlices } from '../../shared/tiling/jpeg-slice-index.js';
 import type { JobContext } from '../job-context.js';
 
 export interface SplitQueue {
