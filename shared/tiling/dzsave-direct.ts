@@ -19,10 +19,17 @@
  * small buffer instead: dzsave alone on that photo peaks at 273 MiB RSS against
  * 345 MiB (docs/memory.md). Other formats are not mapped and are named as before.
  *
- * sharp exposes no way to do either; vips-ffi.ts calls its libvips directly.
+ * Two inputs that sharp's path would convert still go direct: a CMYK JPEG is
+ * converted to sRGB inside this pipeline with the operation sharp uses
+ * (DirectInput.toSrgb), and an Adam7 PNG comes rewritten non-interlaced
+ * through the pipe as it is decoded (DirectInput.feed), so the cut starts on
+ * the first rows instead of after a rewritten file.
+ *
+ * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { closeSync, createReadStream } from 'node:fs';
 import { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
 
@@ -30,6 +37,18 @@ import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
 export interface DirectInput {
   path: string;
   format: string;
+  /**
+   * Writes the bytes libvips reads, in a format it loads from a pipe (PIPED_LOADERS), and ends
+   * `out`: a stream made while the cut runs (an Adam7 PNG rewritten non-interlaced, png-deinterlace.ts).
+   * Without it, a JPEG's own file is fed and other formats are named.
+   */
+  feed?: (out: Writable) => Promise<unknown>;
+  /**
+   * Convert to sRGB before the cut, as sharp's pipeline does for a CMYK input (colourPipeline):
+   * libvips' icc_transform through the embedded profile, or its own CMYK profile where there is
+   * none, perceptual intent, 8 bits. The same operation in the same libvips: the same pixels.
+   */
+  toSrgb?: boolean;
 }
 
 /** Read sequentially, and a truncated file is an error rather than grey tiles. */
@@ -48,8 +67,11 @@ export function directSafePath(path: string): boolean {
   return !/[[\]]/.test(path);
 }
 
-/** A JPEG's bytes fed through a pipe into libvips' JPEG loader, whose image dzsave then takes. */
-interface PipedJpeg {
+/** The libvips loaders that read a pipe, by the format they read. */
+const PIPED_LOADERS: Readonly<Record<string, string>> = { jpeg: 'jpegload_source', png: 'pngload_source' };
+
+/** Bytes fed through a pipe into a libvips loader, whose image dzsave then takes. */
+interface PipedImage {
   /** The loaded image as dzsave's `in`. */
   attach(dzsave: Pointer): void;
   /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
@@ -61,14 +83,14 @@ function isBrokenPipe(err: Error): boolean {
   return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-async function openPipedJpeg(vips: VipsFfi, path: string): Promise<PipedJpeg> {
+async function openPiped(vips: VipsFfi, loader: string, feed: (out: Writable) => Promise<unknown>): Promise<PipedImage> {
   const fds = new Int32Array(2);
   if (!vips.openPipe(fds)) throw new Error('cannot open a pipe for the input');
   const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
   // A non-blocking socket on the write end: the event loop feeds it, no thread waits on a full pipe.
   const writer = new Socket({ fd: writeEnd, readable: false, writable: true });
   let feedError: Error | undefined;
-  const feeding = pipeline(createReadStream(path), writer).catch((err: Error) => {
+  const feeding = feed(writer).catch((err: Error) => {
     if (!isBrokenPipe(err)) feedError = err;
   });
   const stopFeeding = async () => {
@@ -82,11 +104,11 @@ async function openPipedJpeg(vips: VipsFfi, path: string): Promise<PipedJpeg> {
     const source = vips.sourceFromDescriptor(readEnd);
     closeSync(readEnd);
     if (!source) throw vipsFailure(vips, 'cannot read the input pipe');
-    load = vips.operationNew('jpegload_source');
+    load = vips.operationNew(loader);
     vips.setObjectProperty(load, 'source', 'source', source);
     vips.unref(source);
     // The header is read here, from the pipe, on the thread pool while the event loop feeds it.
-    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, 'cannot load the JPEG');
+    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, 'cannot load the input');
   } catch (err) {
     if (load) {
       vips.unrefOutputs(load);
@@ -115,6 +137,25 @@ function vipsFailure(vips: VipsFfi, fallback: string): Error {
   return new Error(message);
 }
 
+/** The built icc_transform of the loaded image (see DirectInput.toSrgb); the caller unrefs it. */
+async function toSrgb(vips: VipsFfi, piped: PipedImage): Promise<Pointer> {
+  const op = vips.operationNew('icc_transform');
+  if (!op) throw vipsFailure(vips, 'vips_operation_new(icc_transform) failed');
+  piped.attach(op);
+  let built: Pointer = null;
+  try {
+    // sharp: icc_transform(srgb, embedded, depth 8, perceptual) for a tagged input, (srgb, input_profile cmyk, perceptual) for an untagged CMYK one.
+    const set = vips.setArgument(op, 'output_profile', 'srgb') === 0 &&
+      vips.setFromString(op, 'embedded=true,input_profile=cmyk,depth=8,intent=perceptual') === 0;
+    if (set) built = await vips.buildCached(op);
+    if (!built) throw vipsFailure(vips, 'icc_transform to sRGB failed');
+    return built;
+  } finally {
+    if (!built) vips.unrefOutputs(op);
+    vips.unref(op);
+  }
+}
+
 /**
  * dzsave of `input` (read sequentially) to `<outBase>.dzi` and
  * `<outBase>_files/`, 256 px tiles, no overlap, down to 1x1, JPEG at `quality`,
@@ -125,13 +166,22 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   if (!vips) throw new Error('dzsave direct mode is not available (sharp\'s libvips or koffi did not load)');
   if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`quality must be 1..100, got ${quality}`);
-  const piped = input.format === 'jpeg' ? await openPipedJpeg(vips, input.path) : undefined;
+  // A fed input always comes through the pipe; of the files, only a JPEG (which libvips would map).
+  const loader = input.feed || input.format === 'jpeg' ? PIPED_LOADERS[input.format] : undefined;
+  if (input.feed && !loader) throw new Error(`dzsave direct mode cannot read ${input.format} from a pipe`);
+  const feed = input.feed ?? ((out: Writable) => pipeline(createReadStream(input.path), out));
+  const piped = loader ? await openPiped(vips, loader, feed) : undefined;
   const op = vips.operationNew('dzsave');
   let built: Pointer = null;
+  let converted: Pointer = null;
   let failure: Error | undefined;
   try {
     if (!op) throw vipsFailure(vips, 'vips_operation_new(dzsave) failed');
-    if (piped) piped.attach(op);
+    if (input.toSrgb) {
+      if (!piped) throw new Error(`dzsave direct mode converts only a piped input to sRGB, not ${input.format}`);
+      converted = await toSrgb(vips, piped);
+      vips.copyImageProperty(converted, 'out', op, 'in');
+    } else if (piped) piped.attach(op);
     const set =
       (piped !== undefined || vips.setArgument(op, 'in', `${input.path}[${LOAD_OPTIONS}]`) === 0) &&
       vips.setArgument(op, 'filename', outBase) === 0 &&
@@ -148,8 +198,13 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
       vips.unrefOutputs(op);
     }
     if (op) vips.unref(op);
+    if (converted) {
+      vips.unrefOutputs(converted);
+      vips.unref(converted);
+    }
   }
   const feedError = await piped?.close();
   // A file that could not be read shows in libvips only as a short input: its own error says more.
-  if (failure) throw feedError ?? failure;
+  // A feed that failed after libvips had every pixel (a damaged PNG's end) fails the cut all the same.
+  if (failure || feedError) throw feedError ?? failure;
 }

@@ -1,8 +1,8 @@
 /**
  * Rewrites an interlaced (Adam7) PNG as a non-interlaced one in bounded memory,
  * so libvips can then read it top to bottom instead of decoding it whole
- * (803 MB at 236 MP, docs/memory.md); or, for 8-bit RGB, hands its rows
- * straight to the cut as a PPM stream (deinterlaceToPpm), with no file between.
+ * (803 MB at 236 MP, docs/memory.md); or writes that PNG into a pipe that the
+ * cut reads as it comes (deinterlaceToStream), with no file between.
  *
  * The image data is inflated as a stream and each pass's row filters undone
  * (a row needs only the previous row of its pass). Passes 1-6 hold every even
@@ -27,6 +27,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants, crc32, createDeflate, createInflate } from 'node:zlib';
 import { HugemapError } from '../errors.js';
 import { BufferedReader, BufferedWriter } from './buffered-file.js';
+import { StoredZlibStream } from './zlib-stored.js';
 import { adam7Passes, isEmpty, passesForRow, scatterRow, unfilterRow, type Adam7Pass } from './png-adam7.js';
 import {
   PNG_SIGNATURE, bitsPerPixel, chunkHead, crcBytes, encodeIhdr, parseIhdr, writeChunk,
@@ -73,11 +74,6 @@ export async function readPngHeader(path: string): Promise<PngHeader | null> {
   }
 }
 
-/** Whether deinterlaceToPpm takes this PNG: interlaced, 8-bit RGB without a palette (a binary PPM holds exactly that). */
-export function ppmStreamable(header: PngHeader | null): boolean {
-  return header?.interlace === 1 && header.colourType === 2 && header.bitDepth === 8;
-}
-
 export async function deinterlacePng(inputPath: string, outputPath: string, opts: { level?: number } = {}): Promise<DeinterlaceResult> {
   const level = opts.level ?? DEFAULT_DEINTERLACE_LEVEL;
   const rawPath = `${outputPath}.passes`;
@@ -118,38 +114,78 @@ export async function deinterlacePng(inputPath: string, outputPath: string, opts
   }
 }
 
+/** Chunks a decoder needs besides the image data to give the same pixels (at most 768 and 256 bytes). */
+const PIXEL_CHUNKS = new Set(['PLTE', 'tRNS']);
+
 /**
- * The pixels of an interlaced 8-bit RGB PNG (ppmStreamable), top to bottom, as a binary PPM
- * (P6) written to `out`, which is ended: what libvips' PPM loader reads from a pipe, so the cut
- * starts on the first rows while the rest are still inflated (tile-image.ts). Only the pixels
- * go: the caller has checked that nothing else changes them (no profile to apply, no
- * transparency, no orientation). The file is read to its IEND chunk before `out` ends, so a
- * damaged one fails as deinterlacePng would. Pass rows wait in a temp folder under `tmpDir`.
+ * The same rewrite as deinterlacePng, written to a stream (`out`, ended) instead of a file and
+ * without the metadata chunks: a non-interlaced PNG with the original's pixels that libvips
+ * reads from a pipe, so the cut (tile-image.ts) starts on the first rows while the rest are
+ * still inflated. Only IHDR, PLTE, tRNS, the image data and IEND go; the caller has checked
+ * that nothing else would change the tiles (no profile to apply, no orientation). The input is
+ * read to its IEND before the last rows go out, so a damaged file fails as deinterlacePng would,
+ * before the reader can have every row. Pass rows wait in a temp folder under `tmpDir`.
  */
-export async function deinterlaceToPpm(inputPath: string, out: Writable, opts: { tmpDir?: string } = {}): Promise<DeinterlaceResult> {
+export async function deinterlaceToStream(inputPath: string, out: Writable, opts: { tmpDir?: string } = {}): Promise<DeinterlaceResult> {
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'hugemap-adam7-'));
   const input = await PngChunkReader.open(inputPath);
   let rawFile: FileHandle | undefined;
   try {
     rawFile = await open(join(dir, 'passes'), 'w+');
     const header = await readInterlacedHeader(input, inputPath);
-    if (!ppmStreamable(header)) throw new Error(`${inputPath} is not 8-bit RGB: it cannot be streamed as PPM`);
-    const first = await skipChunksUntil(input, 'IDAT');
-    if (first === null) throw input.corrupt('no image data (IDAT) before the end of the file');
-    const ppmHeader = Buffer.from(`P6\n${header.width} ${header.height}\n255\n`, 'latin1');
-    const rows = new RowAssembler(header, rawFile, 0, (detail) => input.corrupt(detail), {
-      before: ppmHeader,
-      // Read to the end before the last rows go: libvips has the whole image once it has them.
+    const head = [PNG_SIGNATURE, chunkBytes('IHDR', encodeIhdr({ ...header, interlace: 0 }))];
+    let chunk = await input.next();
+    for (; chunk !== null && chunk.type !== 'IDAT'; chunk = await input.next()) {
+      if (chunk.type === 'IHDR' || chunk.type === 'IEND') throw input.corrupt(`unexpected ${chunk.type} chunk`);
+      if (PIXEL_CHUNKS.has(chunk.type) && chunk.length <= 768) head.push(chunkBytes(chunk.type, await input.data(chunk)));
+      else input.skip(chunk);
+    }
+    if (chunk === null) throw input.corrupt('no image data (IDAT) before the end of the file');
+    const rows = new RowAssembler(header, rawFile, 1, (detail) => input.corrupt(detail), {
+      // Read to the end before the last rows go: the reader has the whole image once it has them.
       beforeLast: async (after) => {
         if (after === null || (await skipChunksUntil(input, 'IEND', after)) === null) throw input.corrupt('truncated: no IEND chunk');
       },
+      // asPng copies each batch before it asks for the next.
+      reuseBatch: true,
     });
-    await decodeImageData(input, first, (next) => rows.setAfter(next), rows, out);
-    return { header, rawBytes: rows.rawBytes, outputBytes: ppmHeader.length + header.width * header.height * 3 };
+    let bytes = 0;
+    /** The last chunk's buffer, for the next once `out` has written it. */
+    let spare: Buffer | undefined;
+    /** A chunk of `length` data bytes, filled by `fill` at an offset; returns it framed, CRC included. */
+    const framed = (type: string, length: number, fill: (chunk: Buffer, at: number) => number): Buffer => {
+      // One buffer goes round while the pipe keeps up: once `out` holds nothing, it has let go of the last one.
+      const size = length + 12;
+      if (spare === undefined || spare.length < size || out.writableLength > 0) spare = Buffer.allocUnsafe(size);
+      const chunk = spare.subarray(0, size);
+      chunk.writeUInt32BE(length, 0);
+      chunk.write(type, 4, 'latin1');
+      if (fill(chunk, 8) !== 8 + length) throw new Error(`${type} chunk filled short`);
+      chunk.writeUInt32BE(crc32(chunk.subarray(4, 8 + length)), 8 + length);
+      bytes += size;
+      return chunk;
+    };
+    // Stored blocks: the bytes only cross a pipe, so compressing them would cost CPU for nothing (zlib-stored.ts).
+    async function* asPng(batches: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      const stored = new StoredZlibStream();
+      const first = Buffer.concat(head);
+      bytes += first.length;
+      yield first;
+      for await (const batch of batches) yield framed('IDAT', stored.size(batch.length), (c, at) => stored.wrap(batch, c, at));
+      yield framed('IDAT', stored.endSize(), (c, at) => stored.end(c, at));
+      yield framed('IEND', 0, (_, at) => at);
+    }
+    await decodeImageData(input, chunk, (next) => rows.setAfter(next), rows, asPng, out);
+    return { header, rawBytes: rows.rawBytes, outputBytes: bytes };
   } finally {
     await Promise.allSettled([input.close(), rawFile?.close()]);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** One whole chunk: length, type, data, CRC. */
+function chunkBytes(type: string, data: Buffer): Buffer {
+  return Buffer.concat([chunkHead(type, data.length), data, crcBytes(crc32(data, crc32(type)))]);
 }
 
 async function readInterlacedHeader(input: PngChunkReader, inputPath: string): Promise<PngHeader> {
@@ -207,7 +243,7 @@ async function decodeImageData(
   first: ChunkHeader,
   onAfter: (chunk: ChunkHeader | null) => void,
   rows: RowAssembler,
-  ...sinks: [Writable] | [NodeJS.ReadWriteStream, (source: AsyncIterable<Buffer>) => Promise<void>]
+  ...sinks: Array<NodeJS.ReadWriteStream | Writable | ((source: AsyncIterable<Buffer>) => AsyncIterable<Buffer> | Promise<void>)>
 ): Promise<void> {
   async function* compressed(): AsyncGenerator<Buffer> {
     let chunk: ChunkHeader | null = first;
@@ -225,7 +261,7 @@ async function decodeImageData(
       // A zlib stream that stops early is not an error here: whether every row arrived is checked by the assembler.
       createInflate({ finishFlush: constants.Z_SYNC_FLUSH, chunkSize: 256 * 1024 }),
       (inflated: AsyncIterable<Buffer>) => rows.assemble(inflated),
-      ...(sinks as [Writable]),
+      ...(sinks as [Writable]), // pipeline's types take no spread of mixed stages
     );
   } catch (err) {
     // zlib's own errors carry Z_* codes; the sink's (a full disk, a closed pipe) stay what they are.
@@ -273,7 +309,11 @@ class RowAssembler {
     private readonly rawFile: FileHandle,
     private readonly prefix: 0 | 1,
     private readonly corrupt: (detail: string) => Error,
-    private readonly hooks: { before?: Buffer; beforeLast?: (after: ChunkHeader | null) => Promise<void> } = {},
+    private readonly hooks: {
+      beforeLast?: (after: ChunkHeader | null) => Promise<void>;
+      /** Hand on the same batch buffer every time: for a consumer that copies it before it asks for the next. */
+      reuseBatch?: boolean;
+    } = {},
   ) {
     this.passes = adam7Passes(header);
     const longest = Math.max(...this.passes.map((p) => p.rowBytes));
@@ -301,7 +341,6 @@ class RowAssembler {
   }
 
   async *assemble(inflated: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    if (this.hooks.before) yield this.hooks.before;
     for await (const data of inflated) yield* this.consume(data);
     if (!this.decoded) throw this.corrupt('truncated: the image data ends before the last row');
     yield* this.rowsThrough(this.header.height - 1, null);
@@ -346,8 +385,9 @@ class RowAssembler {
       }
       this.used += this.rowLength;
       if (this.used + this.rowLength > this.batch.length) {
-        yield this.batch.subarray(0, this.used); // handed on, which may still hold it: the next batch is a new buffer
-        this.batch = this.newBatch();
+        yield this.batch.subarray(0, this.used);
+        // Unless the consumer copies it, it may still hold it: the next batch is a new buffer.
+        if (!this.hooks.reuseBatch) this.batch = this.newBatch();
         this.used = 0;
       }
     }

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { BadRequestError, HugemapError } from '../errors.js';
 import { DEFAULT_JPEG_ENCODER, DEFAULT_QUALITY, defaultFormat, JPEG_ENCODERS, withTileEncoder, type JpegEncoder, type TileFormat } from './encoders.js';
-import { directDzsaveAvailable, directSafePath, dzsaveDirect } from './dzsave-direct.js';
+import { directDzsaveAvailable, directSafePath, dzsaveDirect, type DirectInput } from './dzsave-direct.js';
+import { deinterlaceToStream } from './png-deinterlace.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, type ImageProbe } from './probe.js';
 import { countTiles, watchTiles, type TileProgress } from './progress.js';
@@ -116,14 +117,16 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       flatten: probe.hasAlpha && format === 'jpeg',
       ignoreIcc: probe.srgbProfile,
     };
-    if (probe.needsIntermediate) {
+    const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
+    // An interlaced PNG cut direct needs no rewritten file: its rows reach dzsave through a pipe as they are deinterlaced.
+    const deinterlaceIntoCut = chosen === 'direct' && interlacedPng(probe);
+    if (probe.needsIntermediate && !deinterlaceIntoCut) {
       report('prepare', 0, 0);
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
     // A progressive JPEG goes direct through its baseline rewrite; jpegEncoderFor has checked everything else.
     const directPath = intermediate === undefined ? inputPath : intermediate.baselineJpeg;
-    const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
     const usedEncoder = chosen === 'direct' && (directPath === undefined || !directSafePath(directPath)) ? 'sharp' : chosen;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
@@ -140,7 +143,10 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
       if (usedEncoder === 'direct' && directPath !== undefined) {
-        await abortable(dzsaveDirect({ path: directPath, format: probe.format }, base, quality), signal, () => staging.discard());
+        const direct: DirectInput = deinterlaceIntoCut
+          ? { path: directPath, format: 'png', feed: (out) => deinterlaceToStream(inputPath, out, { tmpDir: opts.tmpDir }) }
+          : { path: directPath, format: probe.format, toSrgb: convertsToSrgbDirect(probe) };
+        await abortable(dzsaveDirect(direct, base, quality), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
         const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
@@ -211,10 +217,23 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
 export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe: ImageProbe, format: TileFormat): JpegEncoder | null {
   if (format !== 'jpeg') return null;
   if (requested !== 'direct') return 'sharp';
-  const streams = !probe.needsIntermediate || probe.baselineRewrite;
-  const plain = streams && probe.orientation === 1 && !probe.hasAlpha &&
-    probe.space === 'srgb' && probe.depth === 'uchar' && (probe.srgbProfile || !probe.iccProfile);
+  const streams = !probe.needsIntermediate || probe.baselineRewrite || interlacedPng(probe);
+  const plain = streams && probe.orientation === 1 && !probe.hasAlpha && probe.depth === 'uchar' &&
+    ((probe.space === 'srgb' && (probe.srgbProfile || !probe.iccProfile)) || convertsToSrgbDirect(probe));
   return plain && directSafePath(inputPath) && directDzsaveAvailable() ? 'direct' : 'sharp';
+}
+
+/** An Adam7 PNG: direct mode reads its rows as deinterlaceToStream rewrites them (the rewrite keeps the pixels). */
+function interlacedPng(probe: ImageProbe): boolean {
+  return probe.format === 'png' && probe.progressive;
+}
+
+/**
+ * A CMYK JPEG read as it is (no rewrite): direct mode converts it to sRGB inside libvips with
+ * the operation sharp's pipeline uses (DirectInput.toSrgb), so the tiles hold the same pixels.
+ */
+function convertsToSrgbDirect(probe: ImageProbe): boolean {
+  return probe.space === 'cmyk' && probe.format === 'jpeg' && !probe.needsIntermediate;
 }
 
 function validateOptions(opts: TileOptions, quality: number, maxPixels: number): void {
