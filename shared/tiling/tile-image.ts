@@ -55,8 +55,9 @@ export interface TileOptions {
    * optimised losslessly in JS (huffman-pass.ts); 1.7-1.8x faster than 'sharp', which goes through
    * sharp's tile() with libjpeg's optimize_coding (5.35 vs 9.06 s at 236 MP, 18.2 vs 33.4 s at 944 MP,
    * bench/results/full-giga.md). Direct mode is used where no conversion is needed (8-bit sRGB, no
-   * alpha, no rotation, no intermediate other than a progressive JPEG's baseline rewrite); other
-   * inputs take the sharp path. @defaultValue 'direct'
+   * alpha, no rotation, no intermediate other than a progressive JPEG's baseline rewrite or an Adam7
+   * PNG's streamed one) and for CMYK JPEGs (converted in libvips as sharp does); other inputs take
+   * the sharp path (jpegEncoderFor). @defaultValue 'direct'
    */
   jpegEncoder?: JpegEncoder;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
@@ -207,12 +208,15 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
  * The JPEG encoder a tiling of this input will actually use (null for PNG and
  * WebP tiles): direct mode only where dzsave on the file itself gives what the
  * sharp pipeline would (8-bit sRGB, no alpha to flatten, no rotation, no
- * profile other than sRGB), and only where it loads. Of the inputs that need
- * an intermediate, only a progressive JPEG rewritten as baseline qualifies: the
+ * profile other than sRGB), and only where it loads; a CMYK JPEG too, converted
+ * inside dzsave's pipeline by the operation sharp uses. Of the inputs that need
+ * an intermediate, a progressive JPEG rewritten as baseline qualifies (the
  * rewrite holds the original's coefficients, so dzsave decodes the same pixels
- * from it as sharp does, and cuts it like a baseline original (tileImage falls
- * back to sharp should the rewrite not be there). The worker names the encoder
- * in its checkpoint: the two encoders write different bytes.
+ * from it as sharp does, and cuts it like a baseline original; tileImage falls
+ * back to sharp should the rewrite not be there), and so does an Adam7 PNG,
+ * whose rows reach dzsave rewritten non-interlaced as they are decoded (the same
+ * pixels). The worker names the encoder in its checkpoint: the two encoders
+ * write different bytes.
  */
 export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe: ImageProbe, format: TileFormat): JpegEncoder | null {
   if (format !== 'jpeg') return null;
