@@ -22,9 +22,9 @@
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, type TransformOptions, type Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants, crc32, createDeflate, createInflate, type ZlibOptions } from 'node:zlib';
+import { constants, crc32, createDeflate, createInflate } from 'node:zlib';
 import { HugemapError } from '../errors.js';
 import { BufferedReader, BufferedWriter } from './buffered-file.js';
 import { StoredZlibStream } from './zlib-stored.js';
@@ -259,7 +259,7 @@ async function decodeImageData(
     await pipeline(
       Readable.from(compressed(), { highWaterMark: 2 }),
       // A zlib stream that stops early is not an error here: whether every row arrived is checked by the assembler.
-      createInflate(INFLATE_OPTIONS),
+      createInflate({ finishFlush: constants.Z_SYNC_FLUSH, chunkSize: 256 * 1024 }),
       (inflated: AsyncIterable<Buffer>) => rows.assemble(inflated),
       ...(sinks as [Writable]), // pipeline's types take no spread of mixed stages
     );
@@ -272,18 +272,6 @@ async function decodeImageData(
     throw err;
   }
 }
-
-/**
- * zlib's stream pauses once its readable side holds more than its high-water mark (16 KiB by
- * default, less than one 256 KiB chunk), so it took turns with this thread. With room for a few
- * chunks it inflates on the thread pool while the rows of the last ones are put together: the
- * 236 MP stream alone took 5.6-6.2 s against 6.5-6.8 s (three runs each, alternating).
- */
-const INFLATE_OPTIONS: ZlibOptions & Pick<TransformOptions, 'readableHighWaterMark'> = {
-  finishFlush: constants.Z_SYNC_FLUSH,
-  chunkSize: 256 * 1024,
-  readableHighWaterMark: 4 * 1024 * 1024,
-};
 
 /** Bytes of output rows handed on at once. */
 const BATCH_BYTES = 1024 * 1024;
