@@ -83,8 +83,10 @@ test('inputs that need a conversion take the sharp path even when direct is aske
     ['rotated.jpg', gradient(300, 200).jpeg().withMetadata({ orientation: 6 })],
     ['grey.jpg', gradient(300, 200).toColourspace('b-w').jpeg()],
     ['p3.jpg', gradient(300, 200).withIccProfile('p3').jpeg()],
-    ['cmyk.jpg', gradient(300, 200).toColourspace('cmyk').jpeg()],
     ['alpha.png', gradient(300, 200).ensureAlpha(0.5).png()],
+    // A CMYK JPEG goes direct (converted inside libvips, next test) only when it is read as it is.
+    ['cmyk-rotated.jpg', gradient(300, 200).toColourspace('cmyk').jpeg().withMetadata({ orientation: 6 })],
+    ['cmyk-progressive.jpg', gradient(300, 200).toColourspace('cmyk').jpeg({ progressive: true })],
   ];
   for (const [name, image] of cases) {
     const path = tmp.file(name);
@@ -99,6 +101,52 @@ test('inputs that need a conversion take the sharp path even when direct is aske
   assert.equal(jpegEncoderFor('direct', srgb, await probe(srgb), 'jpeg'), 'direct');
   assert.equal(jpegEncoderFor('direct', srgb, await probe(srgb), 'png'), null);
   assert.equal(jpegEncoderFor('sharp', srgb, await probe(srgb), 'jpeg'), 'sharp');
+});
+
+test('a CMYK JPEG goes direct, converted to sRGB inside libvips: the same tiles pixel for pixel as the sharp encoder, tagged or not', async () => {
+  // Smooth colours, so that JPEG's loss stays small against the reference decode below.
+  const smooth = () => {
+    const [width, height] = [1500, 700];
+    const data = Buffer.alloc(width * height * 3);
+    for (let i = 0, y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++, i += 3) data.set([(x * 255) / width, (y * 255) / height, 64 + ((x + y) % 128)], i);
+    }
+    return sharp(data, { raw: { width, height, channels: 3 } });
+  };
+  const cases: Array<[string, sharp.Sharp]> = [
+    // Untagged: libvips' own CMYK profile, as sharp uses; tagged: the embedded profile.
+    ['cmyk-untagged.jpg', smooth().toColourspace('cmyk').jpeg({ quality: 92 })],
+    ['cmyk-tagged.jpg', smooth().toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 92 })],
+  ];
+  for (const [name, image] of cases) {
+    const path = tmp.file(name);
+    await image.toFile(path);
+    const p = await probe(path);
+    assert.deepEqual([p.space, p.channels, p.iccProfile], ['cmyk', 4, name === 'cmyk-tagged.jpg'], name);
+    assert.equal(jpegEncoderFor('direct', path, p, 'jpeg'), 'direct', name);
+    const viaSharpCmyk = await tileImage(path, tmp.file(`out-sharp-${name}`), { jpegEncoder: 'sharp' });
+    const directCmyk = await tileImage(path, tmp.file(`out-direct-${name}`), { jpegEncoder: 'direct' });
+    assert.deepEqual([viaSharpCmyk.jpegEncoder, directCmyk.jpegEncoder], ['sharp', 'direct'], name);
+    const files = await filesUnder(tmp.file(`out-direct-${name}`));
+    assert.deepEqual(files, await filesUnder(tmp.file(`out-sharp-${name}`)), name);
+    const tiles = files.filter((f) => f.startsWith('image_files/'));
+    assert.equal(tiles.length, directCmyk.tiles);
+    for (const f of tiles) {
+      const tile = tmp.file(join(`out-direct-${name}`, f));
+      const meta = await sharp(tile).metadata();
+      assert.deepEqual([meta.space, meta.channels], ['srgb', 3], `${name} ${f}: an sRGB tile`);
+      assert.deepEqual(await decoded(tile), await decoded(tmp.file(join(`out-sharp-${name}`, f))), `${name} ${f}`);
+    }
+  }
+  // Against a reference decode: the full-size tile 0_0 is the original converted by sharp, within JPEG's loss at q85.
+  for (const [name] of cases) {
+    const reference = await sharp(tmp.file(name)).toColourspace('srgb').extract({ left: 0, top: 0, width: 256, height: 256 }).raw().toBuffer();
+    const tile = await decoded(tmp.file(`out-direct-${name}/image_files/11/0_0.jpeg`));
+    assert.equal(tile.length, reference.length, name);
+    let diff = 0;
+    for (let i = 0; i < tile.length; i++) diff += Math.abs(tile[i]! - reference[i]!);
+    assert.ok(diff / tile.length < 3, `${name}: mean difference ${diff / tile.length} from the reference decode`);
+  }
 });
 
 test('a progressive JPEG goes direct only where it is rewritten as baseline (above maxBufferedPixels), and its tiles are the baseline twin\'s', async () => {

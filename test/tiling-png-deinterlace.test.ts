@@ -1,12 +1,13 @@
 /** Adam7 PNG -> non-interlaced PNG in bounded memory: same pixels and metadata as libvips decodes from the original. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
+import { Writable } from 'node:stream';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
-import { deinterlacePng, readPngHeader } from '../shared/tiling/png-deinterlace.js';
-import { probeImage, tileImage } from '../shared/tiling/index.js';
+import { deinterlacePng, deinterlaceToStream, readPngHeader } from '../shared/tiling/png-deinterlace.js';
+import { jpegEncoderFor, probeImage, tileImage } from '../shared/tiling/index.js';
 import { HugemapError } from '../shared/errors.js';
 import { gradient, tempDir } from './helpers/fixtures.js';
 
@@ -104,6 +105,130 @@ test('colour metadata and text survive; unknown unsafe-to-copy chunks are droppe
   const [metaIn, metaOut] = [await sharp(input).metadata(), await sharp(output).metadata()];
   assert.ok(metaOut.icc?.equals(metaIn.icc!), 'same ICC profile as sharp reads it');
   assert.deepEqual([metaOut.isProgressive, metaIn.isProgressive], [false, true]);
+});
+
+/** Channels of a PNG colour type. */
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** What deinterlaceToStream writes, collected (a slow reader: one write at a time, each answered later). */
+async function streamed(input: string, tmpDir: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const out = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _encoding, done) {
+      parts.push(Buffer.from(chunk)); // a copy: the writer may reuse its buffer once this one is written
+      setImmediate(done);
+    },
+  });
+  const result = await deinterlaceToStream(input, out, { tmpDir });
+  const png = Buffer.concat(parts);
+  assert.equal(result.outputBytes, png.length);
+  return png;
+}
+
+for (const kind of KINDS) {
+  test(`${kind.name}: the stream for the cut is a non-interlaced PNG of the same pixels, all sizes, and leaves no temp files`, async () => {
+    const scratch = tmp.file(`stream-scratch-${kind.name}`);
+    await mkdir(scratch);
+    for (const [width, height] of SIZES) {
+      const input = tmp.file(`stream-${kind.name}-${width}x${height}.png`);
+      await kind.encode(noise(width, height, kind.channels)).toFile(input);
+      const png = await streamed(input, scratch);
+      const out = tmp.file(`stream-${kind.name}-${width}x${height}-flat.png`);
+      await writeFile(out, png);
+      const header = await readPngHeader(out);
+      assert.deepEqual([header?.width, header?.height, header?.interlace, header?.bitDepth, header?.colourType], [width, height, 0, ...kind.ihdr]);
+      const want = await sharp(input).raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      // libvips checks every chunk's CRC; it skips the zlib stream's Adler-32, which zlib checks here.
+      const got = await sharp(out, { failOn: 'warning' }).raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+      const image = inflateSync(Buffer.concat(chunks(png).filter((c) => c.type === 'IDAT').map((c) => c.data)));
+      assert.equal(image.length, height * (1 + Math.ceil((width * kind.ihdr[0] * CHANNELS[kind.ihdr[1]]!) / 8)), `${width}x${height}: rows`);
+      assert.deepEqual(got.info, want.info, `${width}x${height} info`);
+      assert.ok(got.data.equals(want.data), `${width}x${height}: pixels differ`);
+    }
+    assert.deepEqual(await readdir(scratch), []);
+  });
+}
+
+/** The pipes this process holds open (`pipe:[123]` links in /proc/self/fd). */
+async function openPipes(): Promise<Set<string>> {
+  const pipes = new Set<string>();
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target.startsWith('pipe:')) pipes.add(target);
+  }
+  return pipes;
+}
+
+test('an interlaced RGB PNG with JPEG tiles goes direct, streamed into the cut: the tiles of its non-interlaced twin, no files left', async () => {
+  // Odd sizes (edge tiles on every level) and noise across several 64 KiB stored blocks per batch.
+  const flat = tmp.file('direct-twin.png');
+  const adam7 = tmp.file('direct-twin-interlaced.png');
+  await noise(1301, 517, 3).png().toFile(flat);
+  await noise(1301, 517, 3).png({ progressive: true }).toFile(adam7);
+  const limit = { maxPixels: 1e9 };
+  const probe = await probeImage(adam7, limit);
+  assert.deepEqual([probe.progressive, probe.needsIntermediate], [true, true]);
+  assert.equal(jpegEncoderFor('direct', adam7, probe, 'jpeg'), 'direct');
+  assert.equal(jpegEncoderFor('direct', adam7, probe, 'png'), null);
+
+  const scratch = tmp.file('direct-scratch');
+  await mkdir(scratch);
+  const stages: string[] = [];
+  const a = await tileImage(flat, tmp.file('direct-tiles-flat'), { ...limit, jpegEncoder: 'direct' });
+  // After a first direct cut: its Huffman pass thread keeps the pipes of its own event loop.
+  const pipesBefore = await openPipes();
+  const b = await tileImage(adam7, tmp.file('direct-tiles-adam7'), { ...limit, jpegEncoder: 'direct', tmpDir: scratch, onProgress: (p) => stages.push(p.stage) });
+  const c = await tileImage(adam7, tmp.file('sharp-tiles-adam7'), { ...limit, jpegEncoder: 'sharp', tmpDir: scratch });
+  assert.deepEqual([a.jpegEncoder, b.jpegEncoder, c.jpegEncoder], ['direct', 'direct', 'sharp']);
+  assert.equal(stages.includes('prepare'), false, 'no rewritten file is prepared');
+  assert.deepEqual([b.width, b.height, b.tiles, b.bytes], [a.width, a.height, a.tiles, a.bytes]);
+  for (let level = 0; level < a.levels; level++) {
+    const dir = (root: string) => join(tmp.file(root), 'image_files', String(level));
+    const names = (await readdir(dir('direct-tiles-flat'))).sort();
+    assert.deepEqual((await readdir(dir('direct-tiles-adam7'))).sort(), names);
+    for (const name of names) {
+      // The same pixels in, the same encoder: the same bytes.
+      assert.ok((await readFile(join(dir('direct-tiles-adam7'), name))).equals(await readFile(join(dir('direct-tiles-flat'), name))), `level ${level} tile ${name}`);
+      const [x, y] = [await sharp(join(dir('direct-tiles-adam7'), name)).raw().toBuffer(), await sharp(join(dir('sharp-tiles-adam7'), name)).raw().toBuffer()];
+      assert.ok(x.equals(y), `level ${level} tile ${name}: the sharp path's pixels`);
+    }
+  }
+  assert.deepEqual(await readdir(scratch), [], 'no temp files left');
+  assert.deepEqual([...(await openPipes())].filter((p) => !pipesBefore.has(p)), [], 'no pipe left open');
+});
+
+test('a damaged interlaced PNG on the direct path fails with HUGEMAP_ERR_CORRUPT_IMAGE, leaves no descriptor, temp file or pipe', async () => {
+  const good = tmp.file('direct-good.png');
+  await noise(600, 300, 3).png({ progressive: true, compressionLevel: 1 }).toFile(good);
+  const bytes = await readFile(good);
+  const idat = chunks(bytes).find((c) => c.type === 'IDAT')!;
+  const badCrc = Buffer.from(bytes);
+  badCrc[idat.offset + 8 + 100] ^= 0xff;
+  const cases: Array<[string, Buffer]> = [
+    ['cut at 60%', bytes.subarray(0, Math.floor(bytes.length * 0.6))],
+    // Every row is there; only the end is missing, which the stream checks before its last rows.
+    ['cut before IEND', bytes.subarray(0, bytes.length - 12)],
+    ['IDAT CRC mismatch', badCrc],
+  ];
+  await tileImage(good, tmp.file('direct-good-out'), { jpegEncoder: 'direct' });
+  const pipesBefore = await openPipes();
+  for (const [name, data] of cases) {
+    const dir = tmp.file(`direct-corrupt-${name.replace(/\W+/g, '-')}`);
+    await mkdir(dir);
+    const input = join(dir, 'in.png');
+    await writeFile(input, data);
+    const scratch = join(dir, 'scratch');
+    await mkdir(scratch);
+    await assert.rejects(tileImage(input, join(dir, 'out'), { jpegEncoder: 'direct', tmpDir: scratch }), (err: unknown) => {
+      assert.ok(err instanceof HugemapError, `${name}: a HugemapError, got ${String(err)}`);
+      assert.equal(err.code, 'HUGEMAP_ERR_CORRUPT_IMAGE', name);
+      return true;
+    });
+    await assert.rejects(stat(join(dir, 'out', 'image.dzi')), `${name}: no descriptor`);
+    assert.deepEqual(await readdir(scratch), [], `${name}: no temp file`);
+  }
+  assert.deepEqual([...(await openPipes())].filter((p) => !pipesBefore.has(p)), [], 'no pipe left open');
 });
 
 test('damaged interlaced PNGs fail with HUGEMAP_ERR_CORRUPT_IMAGE and leave no files', async () => {

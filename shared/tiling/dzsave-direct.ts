@@ -19,10 +19,16 @@
  * small buffer instead: dzsave alone on that photo peaks at 273 MiB RSS against
  * 345 MiB (docs/memory.md). Other formats are not mapped and are named as before.
  *
- * sharp exposes no way to do either; vips-ffi.ts calls its libvips directly.
+ * Two inputs that sharp's path would convert still go direct: a CMYK JPEG is
+ * converted to sRGB inside this pipeline with the operation sharp uses
+ * (DirectInput.toSrgb), and an Adam7 PNG comes rewritten non-interlaced
+ * through the pipe as it is decoded (DirectInput.feed), so the cut starts on
+ * the first rows instead of after a rewritten file.
+ *
+ * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
-import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { LOAD_OPTIONS, openPipedJpeg, vipsFailure, type RowCrop } from './vips-piped-jpeg.js';
+import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
+import { fileFeed, LOAD_OPTIONS, openPiped, vipsFailure, type Feed, type PipedImage, type RowCrop } from './vips-piped.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
@@ -30,6 +36,18 @@ export interface DirectInput {
   format: string;
   /** Only these rows of a JPEG (a band's slice, jpeg-slice.ts: its margin rows left out). */
   crop?: RowCrop;
+  /**
+   * Writes the bytes libvips reads, in a format it loads from a pipe (PIPED_LOADERS), and ends
+   * `out`: a stream made while the cut runs (an Adam7 PNG rewritten non-interlaced, png-deinterlace.ts).
+   * Without it, a JPEG's own file is fed and other formats are named.
+   */
+  feed?: Feed;
+  /**
+   * Convert to sRGB before the cut, as sharp's pipeline does for a CMYK input (colourPipeline):
+   * libvips' icc_transform through the embedded profile, or its own CMYK profile where there is
+   * none, perceptual intent, 8 bits. The same operation in the same libvips: the same pixels.
+   */
+  toSrgb?: boolean;
 }
 
 /** Whether direct mode can be used here (sharp's libvips and koffi both load). */
@@ -45,6 +63,25 @@ export function directSafePath(path: string): boolean {
   return !/[[\]]/.test(path);
 }
 
+/** The built icc_transform of the loaded image (see DirectInput.toSrgb); the caller unrefs it. */
+async function toSrgb(vips: VipsFfi, piped: PipedImage): Promise<Pointer> {
+  const op = vips.operationNew('icc_transform');
+  if (!op) throw vipsFailure(vips, 'vips_operation_new(icc_transform) failed');
+  piped.attach(op);
+  let built: Pointer = null;
+  try {
+    // sharp: icc_transform(srgb, embedded, depth 8, perceptual) for a tagged input, (srgb, input_profile cmyk, perceptual) for an untagged CMYK one.
+    const set = vips.setArgument(op, 'output_profile', 'srgb') === 0 &&
+      vips.setFromString(op, 'embedded=true,input_profile=cmyk,depth=8,intent=perceptual') === 0;
+    if (set) built = await vips.buildCached(op);
+    if (!built) throw vipsFailure(vips, 'icc_transform to sRGB failed');
+    return built;
+  } finally {
+    if (!built) vips.unrefOutputs(op);
+    vips.unref(op);
+  }
+}
+
 /**
  * dzsave of `input` (read sequentially) to `<outBase>.dzi` and
  * `<outBase>_files/`, 256 px tiles, no overlap, down to 1x1, JPEG at `quality`,
@@ -56,13 +93,21 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`quality must be 1..100, got ${quality}`);
   if (input.crop && input.format !== 'jpeg') throw new Error('dzsave direct mode crops only JPEG inputs');
-  const piped = input.format === 'jpeg' ? await openPipedJpeg(vips, input.path, input.crop) : undefined;
+  // A fed input always comes through the pipe; of the files, only a JPEG (which libvips would map).
+  const piped = input.feed || input.format === 'jpeg'
+    ? await openPiped(vips, input.format, input.feed ?? fileFeed(input.path), input.crop)
+    : undefined;
   const op = vips.operationNew('dzsave');
   let built: Pointer = null;
+  let converted: Pointer = null;
   let failure: Error | undefined;
   try {
     if (!op) throw vipsFailure(vips, 'vips_operation_new(dzsave) failed');
-    if (piped) piped.attach(op);
+    if (input.toSrgb) {
+      if (!piped) throw new Error(`dzsave direct mode converts only a piped input to sRGB, not ${input.format}`);
+      converted = await toSrgb(vips, piped);
+      vips.copyImageProperty(converted, 'out', op, 'in');
+    } else if (piped) piped.attach(op);
     const set =
       (piped !== undefined || vips.setArgument(op, 'in', `${input.path}[${LOAD_OPTIONS}]`) === 0) &&
       vips.setArgument(op, 'filename', outBase) === 0 &&
@@ -79,8 +124,13 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
       vips.unrefOutputs(op);
     }
     if (op) vips.unref(op);
+    if (converted) {
+      vips.unrefOutputs(converted);
+      vips.unref(converted);
+    }
   }
   const feedError = await piped?.close();
   // A file that could not be read shows in libvips only as a short input: its own error says more.
-  if (failure) throw feedError ?? failure;
+  // A feed that failed after libvips had every pixel (a damaged PNG's end) fails the cut all the same.
+  if (failure || feedError) throw feedError ?? failure;
 }

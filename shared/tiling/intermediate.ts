@@ -11,7 +11,8 @@
  * An interlaced PNG is first rewritten non-interlaced in the same folder
  * (png-deinterlace.ts: libvips' own decoder would hold every row). Unless it
  * also needs a rotate or vertical flip, the tiler reads that PNG directly: it
- * streams, so the TIFF would only add a pass.
+ * streams, so the TIFF would only add a pass. (One cut in direct mode needs no
+ * file at all: tile-image.ts streams the rewrite into dzsave instead.)
  *
  * A progressive JPEG is likewise rewritten as a baseline one (jpeg-progressive.ts:
  * libvips' decoder would hold every DCT coefficient) and, unless it needs a

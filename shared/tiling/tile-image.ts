@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { BadRequestError, HugemapError } from '../errors.js';
 import { DEFAULT_JPEG_ENCODER, DEFAULT_QUALITY, defaultFormat, JPEG_ENCODERS, withTileEncoder, type JpegEncoder, type TileFormat } from './encoders.js';
-import { directDzsaveAvailable, directSafePath, dzsaveDirect } from './dzsave-direct.js';
+import { directDzsaveAvailable, directSafePath, dzsaveDirect, type DirectInput } from './dzsave-direct.js';
+import { deinterlaceToStream } from './png-deinterlace.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, type ImageProbe } from './probe.js';
 import { countTiles, watchTiles, type TileProgress } from './progress.js';
@@ -54,8 +55,9 @@ export interface TileOptions {
    * optimised losslessly in JS (huffman-pass.ts); 1.7-1.8x faster than 'sharp', which goes through
    * sharp's tile() with libjpeg's optimize_coding (5.35 vs 9.06 s at 236 MP, 18.2 vs 33.4 s at 944 MP,
    * bench/results/full-giga.md). Direct mode is used where no conversion is needed (8-bit sRGB, no
-   * alpha, no rotation, no intermediate other than a progressive JPEG's baseline rewrite); other
-   * inputs take the sharp path. @defaultValue 'direct'
+   * alpha, no rotation, no intermediate other than a progressive JPEG's baseline rewrite or an Adam7
+   * PNG's streamed one) and for CMYK JPEGs (converted in libvips as sharp does); other inputs take
+   * the sharp path (jpegEncoderFor). @defaultValue 'direct'
    */
   jpegEncoder?: JpegEncoder;
   /** libvips worker threads (process-wide: sharp.concurrency). @defaultValue sharp's own default */
@@ -122,14 +124,16 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       flatten: probe.hasAlpha && format === 'jpeg',
       ignoreIcc: probe.srgbProfile,
     };
-    if (probe.needsIntermediate) {
+    const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
+    // An interlaced PNG cut direct needs no rewritten file: its rows reach dzsave through a pipe as they are deinterlaced.
+    const deinterlaceIntoCut = chosen === 'direct' && interlacedPng(probe);
+    if (probe.needsIntermediate && !deinterlaceIntoCut) {
       report('prepare', 0, 0);
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
     // A progressive JPEG goes direct through its baseline rewrite; jpegEncoderFor has checked everything else.
     const directPath = intermediate === undefined ? inputPath : intermediate.baselineJpeg;
-    const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
     const usedEncoder = chosen === 'direct' && (directPath === undefined || !directSafePath(directPath)) ? 'sharp' : chosen;
     if (opts.rows && (usedEncoder !== 'direct' || intermediate || probe.format !== 'jpeg')) throw new Error('rows: only a JPEG cut as it is by the direct encoder');
     const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
@@ -148,7 +152,10 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
       if (usedEncoder === 'direct' && directPath !== undefined) {
-        await abortable(dzsaveDirect({ path: directPath, format: probe.format, ...(crop ? { crop } : {}) }, base, quality), signal, () => staging.discard());
+        const direct: DirectInput = deinterlaceIntoCut
+          ? { path: directPath, format: 'png', feed: (out) => deinterlaceToStream(inputPath, out, { tmpDir: opts.tmpDir }) }
+          : { path: directPath, format: probe.format, toSrgb: convertsToSrgbDirect(probe), ...(crop ? { crop } : {}) };
+        await abortable(dzsaveDirect(direct, base, quality), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
         const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({
@@ -209,20 +216,36 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
  * The JPEG encoder a tiling of this input will actually use (null for PNG and
  * WebP tiles): direct mode only where dzsave on the file itself gives what the
  * sharp pipeline would (8-bit sRGB, no alpha to flatten, no rotation, no
- * profile other than sRGB), and only where it loads. Of the inputs that need
- * an intermediate, only a progressive JPEG rewritten as baseline qualifies: the
+ * profile other than sRGB), and only where it loads; a CMYK JPEG too, converted
+ * inside dzsave's pipeline by the operation sharp uses. Of the inputs that need
+ * an intermediate, a progressive JPEG rewritten as baseline qualifies (the
  * rewrite holds the original's coefficients, so dzsave decodes the same pixels
- * from it as sharp does, and cuts it like a baseline original (tileImage falls
- * back to sharp should the rewrite not be there). The worker names the encoder
- * in its checkpoint: the two encoders write different bytes.
+ * from it as sharp does, and cuts it like a baseline original; tileImage falls
+ * back to sharp should the rewrite not be there), and so does an Adam7 PNG,
+ * whose rows reach dzsave rewritten non-interlaced as they are decoded (the same
+ * pixels). The worker names the encoder in its checkpoint: the two encoders
+ * write different bytes.
  */
 export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe: ImageProbe, format: TileFormat): JpegEncoder | null {
   if (format !== 'jpeg') return null;
   if (requested !== 'direct') return 'sharp';
-  const streams = !probe.needsIntermediate || probe.baselineRewrite;
-  const plain = streams && probe.orientation === 1 && !probe.hasAlpha &&
-    probe.space === 'srgb' && probe.depth === 'uchar' && (probe.srgbProfile || !probe.iccProfile);
+  const streams = !probe.needsIntermediate || probe.baselineRewrite || interlacedPng(probe);
+  const plain = streams && probe.orientation === 1 && !probe.hasAlpha && probe.depth === 'uchar' &&
+    ((probe.space === 'srgb' && (probe.srgbProfile || !probe.iccProfile)) || convertsToSrgbDirect(probe));
   return plain && directSafePath(inputPath) && directDzsaveAvailable() ? 'direct' : 'sharp';
+}
+
+/** An Adam7 PNG: direct mode reads its rows as deinterlaceToStream rewrites them (the rewrite keeps the pixels). */
+function interlacedPng(probe: ImageProbe): boolean {
+  return probe.format === 'png' && probe.progressive;
+}
+
+/**
+ * A CMYK JPEG read as it is (no rewrite): direct mode converts it to sRGB inside libvips with
+ * the operation sharp's pipeline uses (DirectInput.toSrgb), so the tiles hold the same pixels.
+ */
+function convertsToSrgbDirect(probe: ImageProbe): boolean {
+  return probe.space === 'cmyk' && probe.format === 'jpeg' && !probe.needsIntermediate;
 }
 
 function validateOptions(opts: TileOptions, quality: number, maxPixels: number): void {

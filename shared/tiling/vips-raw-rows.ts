@@ -6,13 +6,13 @@
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { openPipedJpeg, vipsFailure, type RowCrop } from './vips-piped-jpeg.js';
+import { fileFeed, openPiped, vipsFailure, type RowCrop } from './vips-piped.js';
 
 /** The interleaved 8-bit samples of `path` (a JPEG) within `crop`, top row first, in chunks of any length. */
 export async function* decodedJpegPixels(path: string, crop?: RowCrop): AsyncGenerator<Buffer> {
   const vips = vipsFfi();
   if (!vips) throw new Error('libvips through koffi is not available');
-  const piped = await openPipedJpeg(vips, path, crop);
+  const piped = await openPiped(vips, 'jpeg', fileFeed(path), crop);
   const fds = new Int32Array(2);
   if (!vips.openPipe(fds)) {
     await piped.close();

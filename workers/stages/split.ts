@@ -26,7 +26,8 @@ export interface SplitQueue {
  * pass over the file here so that bands fetch and decode only their own rows (jpeg-slice.ts).
  */
 async function sliceIndex(ctx: JobContext, probe: ImageProbe, plan: BandPlan, jpegEncoder: JpegEncoder | null): Promise<JpegSliceIndex | null> {
-  if (jpegEncoder !== 'direct' || probe.format !== 'jpeg' || probe.needsIntermediate) return null;
+  // A CMYK JPEG goes direct converted to sRGB in libvips; a band's level image reads raw pixels, so it is not sliced.
+  if (jpegEncoder !== 'direct' || probe.format !== 'jpeg' || probe.needsIntermediate || probe.space === 'cmyk') return null;
   const started = Date.now();
   const index = await indexJpegSlices(ctx.originalPath, plan);
   ctx.logger.info({ imageId: ctx.id, sliced: index !== null, ms: Date.now() - started }, index ? 'JPEG bands indexed: each band reads only its rows' : 'JPEG cannot be sliced: each band decodes from the top');

@@ -1,9 +1,11 @@
 /**
- * A JPEG's bytes fed through a pipe into libvips' JPEG loader (dzsave-direct.ts says why a pipe, not
- * the file's name), optionally cropped to some of its rows: what dzsave or a raw save then takes.
+ * An image's bytes fed through a pipe into a libvips loader (dzsave-direct.ts says why a pipe, not
+ * the file's name), a JPEG optionally cropped to some of its rows: what dzsave or a raw save then takes.
+ * The bytes are a file's own, or a stream made while the cut runs (an Adam7 PNG rewritten non-interlaced).
  */
 import { closeSync, createReadStream } from 'node:fs';
 import { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pointer, VipsFfi } from './vips-ffi.js';
 
@@ -17,8 +19,17 @@ export interface RowCrop {
   height: number;
 }
 
+/** The libvips loaders that read a pipe, by the format they read. */
+export const PIPED_LOADERS: Readonly<Record<string, string>> = { jpeg: 'jpegload_source', png: 'pngload_source' };
+
+/** Writes the bytes the loader reads into `out` and ends it. */
+export type Feed = (out: Writable) => Promise<unknown>;
+
+/** A file's own bytes. */
+export const fileFeed = (path: string): Feed => (out) => pipeline(createReadStream(path), out);
+
 /** The loaded (and cropped) image, to be attached as an operation's input. */
-export interface PipedJpeg {
+export interface PipedImage {
   /** The image as the operation's `in`. */
   attach(operation: Pointer): void;
   /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
@@ -30,14 +41,17 @@ function isBrokenPipe(err: Error): boolean {
   return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-export async function openPipedJpeg(vips: VipsFfi, path: string, crop?: RowCrop): Promise<PipedJpeg> {
+/** `format`'s loader (PIPED_LOADERS) reading what `feed` writes; `crop` keeps only some rows. */
+export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: RowCrop): Promise<PipedImage> {
+  const loader = PIPED_LOADERS[format];
+  if (!loader) throw new Error(`libvips cannot read ${format} from a pipe`);
   const fds = new Int32Array(2);
   if (!vips.openPipe(fds)) throw new Error('cannot open a pipe for the input');
   const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
   // A non-blocking socket on the write end: the event loop feeds it, no thread waits on a full pipe.
   const writer = new Socket({ fd: writeEnd, readable: false, writable: true });
   let feedError: Error | undefined;
-  const feeding = pipeline(createReadStream(path), writer).catch((err: Error) => {
+  const feeding = feed(writer).catch((err: Error) => {
     if (!isBrokenPipe(err)) feedError = err;
   });
   const stopFeeding = async () => {
@@ -51,11 +65,11 @@ export async function openPipedJpeg(vips: VipsFfi, path: string, crop?: RowCrop)
     const source = vips.sourceFromDescriptor(readEnd);
     closeSync(readEnd);
     if (!source) throw vipsFailure(vips, 'cannot read the input pipe');
-    load = vips.operationNew('jpegload_source');
+    load = vips.operationNew(loader);
     vips.setObjectProperty(load, 'source', 'source', source);
     vips.unref(source);
     // The header is read here, from the pipe, on the thread pool while the event loop feeds it.
-    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, 'cannot load the JPEG');
+    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, `cannot load the ${format.toUpperCase()}`);
   } catch (err) {
     if (load) {
       vips.unrefOutputs(load);
@@ -84,7 +98,7 @@ export async function openPipedJpeg(vips: VipsFfi, path: string, crop?: RowCrop)
     const set = vips.setFromString(op, `left=0,top=${crop.top},width=${crop.width},height=${crop.height}`) === 0;
     cropped.built = set ? await vips.buildCached(op) : null;
     if (!cropped.built) {
-      const err = vipsFailure(vips, 'cannot crop the JPEG');
+      const err = vipsFailure(vips, 'cannot crop the input');
       free();
       throw (await stopFeeding()) ?? err;
     }
