@@ -44,9 +44,9 @@ interface Derived {
 
 const vips = async (...args: string[]) => void (await run('vips', args, { maxBuffer: 1 << 20 }));
 
-const progressive = (from: string, to: string) => vips('copy', from, `${to}[interlace,Q=85]`);
-const interlaced = (from: string, to: string) => vips('copy', from, `${to}[interlace,compression=1]`);
-const cmyk = (from: string, to: string) => vips('colourspace', from, `${to}[Q=85]`, 'cmyk');
+export const progressive = (from: string, to: string) => vips('copy', from, `${to}[interlace,Q=85]`);
+export const interlaced = (from: string, to: string) => vips('copy', from, `${to}[interlace,compression=1]`);
+export const cmyk = (from: string, to: string) => vips('colourspace', from, `${to}[Q=85]`, 'cmyk');
 const sixteenBit = (from: string, to: string) => vips('colourspace', from, `${to}[compression=1]`, 'rgb16');
 const rotated = async (from: string, to: string) => {
   await copyFile(from, to); // same pixels and bytes as the upright photo, only the tag differs
@@ -109,7 +109,7 @@ export async function quickCorpus(dir: string): Promise<BenchImage[]> {
   ];
 }
 
-async function ensure(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
+export async function ensure(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
   if (existsSync(path)) return;
   const dot = path.lastIndexOf('.');
   const tmp = `${path.slice(0, dot)}.part${path.slice(dot)}`; // keeps the extension: vips picks the saver by it

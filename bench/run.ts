@@ -27,6 +27,7 @@ import { markdownReport } from './report.js';
 import type { BenchResults, ContenderResult, MemoryPoint, RunFigures, ThroughputResult } from './results.js';
 import { runServicePath, runThroughput, startStack, type Stack, type ThroughputRun } from './service-path.js';
 import { rcloneBinary, rcloneVersion, runShellScript, SHELL_SCRIPT } from './shell-script.js';
+import { hardInputsBench } from './hard-inputs.js';
 import { splitBench } from './split.js';
 import { FIRST_VIEW_PX } from '../shared/tiling/pyramid.js';
 import { isS3ServerKind, S3_SERVER_KINDS, type S3ServerKind } from '../services/dev/local-servers.js';
@@ -370,9 +371,10 @@ function round3(n: number): number {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   // Exit explicitly: a keep-alive socket of a client must not hold a finished benchmark open.
-  // --split is a benchmark of its own (bench/split.ts): one large image, split across workers.
+  // --split and --hard are benchmarks of their own (bench/split.ts: one large image split across
+  // workers; bench/hard-inputs.ts: progressive, Adam7 and CMYK inputs against vips dzsave).
   const argv = process.argv.slice(2);
-  const run: Promise<unknown> = argv.includes('--split') ? splitBench(argv) : main(argv);
+  const run: Promise<unknown> = argv.includes('--split') ? splitBench(argv) : argv.includes('--hard') ? hardInputsBench(argv) : main(argv);
   run.then(() => process.exit(0), (err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);

@@ -24,7 +24,7 @@ import type { TileRow, TileSink } from '../shared/tiling/tile-rows.js';
 
 const tmp = await tempDir();
 after(() => tmp.remove());
-const limits = { maxPixels: 1e9, maxBufferedPixels: 50e6 };
+const DEFAULT_LIMITS = { maxPixels: 1e9, maxBufferedPixels: 50e6 };
 
 /** Copies each row's files into `dir` under their `rel` names. */
 function collectInto(dir: string): TileSink & { tiles: number } {
@@ -54,7 +54,7 @@ async function listTiles(dir: string): Promise<string[]> {
  * Cuts `input` whole and split by `plan`; asserts the same tile names and bytes. `slices`: the bands
  * are cut from JPEG slices (jpeg-slice.ts), as a worker cuts a plain JPEG, not from the original.
  */
-async function assertSplitMatches(name: string, input: string, plan: BandPlan, slices = false): Promise<void> {
+async function assertSplitMatches(name: string, input: string, plan: BandPlan, slices = false, limits = DEFAULT_LIMITS): Promise<void> {
   const probe = await probeImage(input, limits);
   const format = defaultFormat(probe.hasAlpha);
   const jpegEncoder = jpegEncoderFor('direct', input, probe, format);
@@ -187,4 +187,18 @@ test('a plain JPEG cut from slices of its bands (no rows above a band decoded): 
   const tall = tmp.file('sliced-tall.jpg');
   await noisy(301, 4133, 3).jpeg({ quality: 85, chromaSubsampling: '4:4:4' }).toFile(tall);
   await assertSplitMatches('sliced-tall', tall, planBands(301, 4133, 700_000)!, true);
+});
+
+test('hard inputs cut whole by a streamed or converted direct cut: a CMYK JPEG and a progressive JPEG, split as unsplit, byte for byte', async () => {
+  // The whole CMYK cut converts to sRGB inside dzsave's pipeline; its bands convert in the TIFF path (sharp): the same operation.
+  const cmyk = tmp.file('cmyk.jpg');
+  await noisy(1301, 1100, 3).toColourspace('cmyk').jpeg({ quality: 90 }).toFile(cmyk);
+  assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
+  await assertSplitMatches('cmyk', cmyk, planBands(1301, 1100, 700_000)!);
+  // The whole progressive cut reads its rewrite from a pipe (tables from the first rows); bands rewrite it to a file.
+  const progressive = tmp.file('progressive.jpg');
+  await noisy(1301, 1100, 3).jpeg({ quality: 88, progressive: true }).toFile(progressive);
+  const rewritten = { maxPixels: 1e9, maxBufferedPixels: 1000 };
+  assert.equal((await probeImage(progressive, rewritten)).baselineRewrite, true);
+  await assertSplitMatches('progressive', progressive, planBands(1301, 1100, 700_000)!, false, rewritten);
 });

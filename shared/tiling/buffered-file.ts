@@ -81,7 +81,15 @@ export class EndOfFileError extends Error {
   }
 }
 
-export class BufferedWriter {
+/** Where bytes are written in order: a file (BufferedWriter), memory, a pipe. */
+export interface ByteSink {
+  /** Bytes written so far. */
+  readonly position: number;
+  /** Copies `data` (or is done with it when the promise settles): the caller may then reuse its buffer. */
+  write(data: Uint8Array): Promise<void>;
+}
+
+export class BufferedWriter implements ByteSink {
   private readonly buf: Buffer;
   private used = 0;
   private filePos: number;

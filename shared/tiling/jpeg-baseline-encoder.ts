@@ -7,8 +7,8 @@
  * Table slots follow libjpeg: the first component uses tables 0, the others
  * tables 1 (luma and chroma for YCbCr).
  */
-import type { BufferedWriter } from './buffered-file.js';
-import { BLOCK_STRIDE, mapIndex, type CoefficientStore } from './jpeg-coefficient-store.js';
+import type { ByteSink } from './buffered-file.js';
+import { BLOCK_STRIDE, mapIndex, type Chunk, type CoefficientPasses } from './jpeg-coefficient-blocks.js';
 import { BitWriter, EncodeTable, optimalSpec } from './jpeg-huffman.js';
 import { DHT, SOS, writeSegment, type JpegFrame } from './jpeg-markers.js';
 import type { FrameGeometry } from './jpeg-progressive-layout.js';
@@ -32,7 +32,7 @@ type Visit = (c: number, coefs: Int16Array, maps: Int32Array, at: number) => voi
  * components (dummy blocks included), the component's own blocks in raster
  * order for one. `afterMcu` may return a promise to be awaited.
  */
-async function forEachBlock(store: CoefficientStore, geometry: FrameGeometry, visit: Visit, afterMcu: () => Promise<void> | undefined): Promise<void> {
+async function forEachBlock(store: CoefficientPasses, geometry: FrameGeometry, visit: Visit, afterMcu: () => Promise<void> | undefined): Promise<void> {
   const comps = geometry.components;
   if (comps.length > 1) {
     await store.pass(comps.map((_, i) => i), geometry.mcusPerColumn, false, async (chunk) => {
@@ -94,8 +94,12 @@ function forEachNonzero(maps: Int32Array, at: number, emit: (run: number, k: num
   return previous;
 }
 
-/** Counts the symbols the output scan will code and builds optimal tables for them. */
-export async function optimalTables(store: CoefficientStore, geometry: FrameGeometry, corrupt: (detail: string) => Error): Promise<BaselineTables> {
+/**
+ * Counts the symbols the output scan will code and builds optimal tables for them. With
+ * `everySymbol`, every symbol of 8-bit baseline gets a code, also those not counted: tables
+ * made from part of the image (encodeWithSampledTables) can then code the rest.
+ */
+export async function optimalTables(store: CoefficientPasses, geometry: FrameGeometry, corrupt: (detail: string) => Error, opts: { everySymbol?: boolean } = {}): Promise<BaselineTables> {
   const n = geometry.components.length;
   const slots = geometry.components.map((_, i) => (i === 0 ? 0 : 1));
   const used = n > 1 ? 2 : 1;
@@ -122,6 +126,14 @@ export async function optimalTables(store: CoefficientStore, geometry: FrameGeom
     last[c] = coefs[at]!;
     if (forEachNonzero(maps, at, count) < 63) ac[0]!++; // end of block
   }, () => undefined);
+  if (opts.everySymbol) {
+    for (const f of dcFreq) for (let size = 0; size <= MAX_DC_BITS; size++) f[size]!++;
+    for (const f of acFreq) {
+      f[0x00]!++; // end of block
+      f[0xf0]!++; // sixteen zeros
+      for (let run = 0; run < 16; run++) for (let size = 1; size <= MAX_AC_BITS; size++) f[(run << 4) | size]!++;
+    }
+  }
   return {
     slots,
     dc: dcFreq.map((f) => new EncodeTable(optimalSpec(f))),
@@ -130,7 +142,7 @@ export async function optimalTables(store: CoefficientStore, geometry: FrameGeom
 }
 
 /** DHT and SOS of the single baseline scan. */
-export async function writeScanHeader(out: BufferedWriter, frame: JpegFrame, tables: BaselineTables): Promise<void> {
+export async function writeScanHeader(out: ByteSink, frame: JpegFrame, tables: BaselineTables): Promise<void> {
   const entries: Buffer[] = [];
   tables.dc.forEach((t, slot) => entries.push(t.dhtEntry(0, slot)));
   tables.ac.forEach((t, slot) => entries.push(t.dhtEntry(1, slot)));
@@ -141,17 +153,29 @@ export async function writeScanHeader(out: BufferedWriter, frame: JpegFrame, tab
   await writeSegment(out, SOS, Uint8Array.from(sos));
 }
 
-/** The entropy-coded data of the baseline scan (checked to fit by optimalTables). */
-export async function encodeScan(store: CoefficientStore, geometry: FrameGeometry, tables: BaselineTables, out: BufferedWriter): Promise<void> {
+/**
+ * The entropy-coded data of the baseline scan. `tables` may be a function, called at the first
+ * block (after the first chunk is in, see encodeWithSampledTables).
+ */
+export async function encodeScan(
+  store: CoefficientPasses,
+  geometry: FrameGeometry,
+  tablesOrLater: BaselineTables | (() => BaselineTables),
+  out: ByteSink,
+  corrupt: (detail: string) => Error,
+): Promise<void> {
   const w = new BitWriter(FLUSH_AT + 64 * 1024);
   const last = new Int32Array(geometry.components.length);
-  let ac = tables.ac[0]!;
+  const outOfRange = () => corrupt('a DCT coefficient is out of the range of 8-bit JPEG');
+  let tables: BaselineTables | undefined;
+  let ac: EncodeTable;
   let coefs: Int16Array = new Int16Array(0);
   let at = 0;
   const code = (run: number, k: number): void => {
     for (; run > 15; run -= 16) w.put(ac.code[0xf0]!, ac.size[0xf0]!);
     const v = coefs[at + k]!;
     const size = bitLength(Math.abs(v));
+    if (size > MAX_AC_BITS) throw outOfRange();
     const symbol = (run << 4) | size;
     w.put(ac.code[symbol]!, ac.size[symbol]!);
     w.put(v < 0 ? v - 1 : v, size);
@@ -159,15 +183,39 @@ export async function encodeScan(store: CoefficientStore, geometry: FrameGeometr
   await forEachBlock(store, geometry, (c, blockCoefs, maps, blockAt) => {
     coefs = blockCoefs;
     at = blockAt;
+    tables ??= typeof tablesOrLater === 'function' ? tablesOrLater() : tablesOrLater;
     ac = tables.ac[tables.slots[c]!]!;
     const dc = tables.dc[tables.slots[c]!]!;
     const diff = coefs[at]! - last[c]!;
     last[c] = coefs[at]!;
     const diffBits = bitLength(Math.abs(diff));
+    if (diffBits > MAX_DC_BITS) throw outOfRange();
     w.put(dc.code[diffBits]!, dc.size[diffBits]!);
     if (diffBits > 0) w.put(diff < 0 ? diff - 1 : diff, diffBits);
     if (forEachNonzero(maps, at, code) < 63) w.put(ac.code[0]!, ac.size[0]!);
   }, () => (w.used >= FLUSH_AT ? out.write(w.take()) : undefined));
   w.padToByte();
   await out.write(w.take());
+}
+
+/**
+ * The header's DHT and SOS, then the scan, with tables built from the first chunk of the image
+ * (and a code for every other symbol): for a rewrite streamed as it is decoded, which cannot
+ * count the whole image before its first byte. Same coefficients, so the same pixels; a few
+ * percent larger than with optimal tables.
+ */
+export async function encodeWithSampledTables(store: CoefficientPasses, geometry: FrameGeometry, frame: JpegFrame, out: ByteSink, corrupt: (detail: string) => Error): Promise<void> {
+  let tables: BaselineTables | undefined;
+  const sampling: CoefficientPasses = {
+    pass: (components, bands, writeBack, work) =>
+      store.pass(components, bands, writeBack, async (chunk: Chunk) => {
+        if (!tables) {
+          const firstChunk: CoefficientPasses = { pass: async (_c, _b, _w, count) => count(chunk) };
+          tables = await optimalTables(firstChunk, geometry, corrupt, { everySymbol: true });
+          await writeScanHeader(out, frame, tables);
+        }
+        await work(chunk);
+      }),
+  };
+  await encodeScan(sampling, geometry, () => tables!, out, corrupt);
 }

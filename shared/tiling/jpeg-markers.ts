@@ -8,7 +8,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { CorruptImageError } from '../errors.js';
-import type { BufferedWriter } from './buffered-file.js';
+import type { ByteSink } from './buffered-file.js';
 import type { HuffmanSpec } from './jpeg-huffman.js';
 
 export const SOI = 0xd8;
@@ -153,7 +153,7 @@ export class JpegReader {
 }
 
 /** Writes one marker segment: marker, length, payload. */
-export async function writeSegment(out: BufferedWriter, marker: number, payload: Uint8Array): Promise<void> {
+export async function writeSegment(out: ByteSink, marker: number, payload: Uint8Array): Promise<void> {
   const head = Buffer.from([0xff, marker, 0, 0]);
   head.writeUInt16BE(payload.length + 2, 2);
   await out.write(head);

@@ -13,8 +13,8 @@
  * header as SOF0 where the SOF2 was.
  */
 import { UntranscodableJpegError } from '../errors.js';
-import type { BufferedWriter } from './buffered-file.js';
-import type { ComponentGrid } from './jpeg-coefficient-store.js';
+import type { ByteSink } from './buffered-file.js';
+import type { ComponentGrid } from './jpeg-coefficient-blocks.js';
 import { DecodeTable, type HuffmanSpec } from './jpeg-huffman.js';
 import {
   DAC, DHT, DNL, DQT, DRI, EOI, SOF0, SOF2, SOI, SOS,
@@ -91,7 +91,7 @@ const SOF_KINDS: Readonly<Record<number, string>> = {
   0xcd: 'it uses arithmetic coding', 0xce: 'it uses arithmetic coding', 0xcf: 'it uses arithmetic coding',
 };
 
-export async function readProgressiveLayout(reader: JpegReader, out?: BufferedWriter): Promise<ProgressiveLayout> {
+export async function readProgressiveLayout(reader: JpegReader, out?: ByteSink): Promise<ProgressiveLayout> {
   const corrupt = (detail: string) => reader.corrupt(detail);
   const refuse = (detail: string) => new UntranscodableJpegError(reader.path, detail);
   const decodeTables = new Map<HuffmanSpec, DecodeTable>();

@@ -16,7 +16,7 @@
  * scan walks only the component's own blocks. Restart markers reset the DC
  * predictions, the end-of-band run and the bit buffer.
  */
-import { BLOCK_STRIDE, mapIndex, type Chunk, type CoefficientStore } from './jpeg-coefficient-store.js';
+import { BLOCK_STRIDE, mapIndex, type Chunk, type CoefficientPasses } from './jpeg-coefficient-blocks.js';
 import { EntropyReader, extend } from './jpeg-huffman.js';
 import type { FrameGeometry, ScanPlan } from './jpeg-progressive-layout.js';
 import { RST0, markerName, type JpegReader } from './jpeg-markers.js';
@@ -30,7 +30,7 @@ const MIN_WINDOW = 64 * 1024;
 
 type BlockDecoder = (s: number, coefs: Int16Array, maps: Int32Array, at: number) => void;
 
-export async function decodeScan(scan: ScanPlan, geometry: FrameGeometry, store: CoefficientStore, reader: JpegReader): Promise<void> {
+export async function decodeScan(scan: ScanPlan, geometry: FrameGeometry, store: CoefficientPasses, reader: JpegReader): Promise<void> {
   reader.seek(scan.dataOffset);
   const d = new ScanDecoder(scan, reader);
   if (scan.components.length > 1) {

@@ -14,6 +14,7 @@ import { BadRequestError, HugemapError } from '../errors.js';
 import { DEFAULT_JPEG_ENCODER, DEFAULT_QUALITY, defaultFormat, JPEG_ENCODERS, withTileEncoder, type JpegEncoder, type TileFormat } from './encoders.js';
 import { directDzsaveAvailable, directSafePath, dzsaveDirect, type DirectInput } from './dzsave-direct.js';
 import { deinterlaceToStream } from './png-deinterlace.js';
+import { progressiveToBaselineStream } from './jpeg-progressive.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, type ImageProbe } from './probe.js';
 import { countTiles, watchTiles, type TileProgress } from './progress.js';
@@ -125,16 +126,16 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       ignoreIcc: probe.srgbProfile,
     };
     const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
-    // An interlaced PNG cut direct needs no rewritten file: its rows reach dzsave through a pipe as they are deinterlaced.
-    const deinterlaceIntoCut = chosen === 'direct' && interlacedPng(probe);
-    if (probe.needsIntermediate && !deinterlaceIntoCut) {
+    // An interlaced PNG or a progressive JPEG cut direct needs no rewritten file: the rewrite is
+    // streamed into dzsave's input pipe as it is made (what a rewritten file would decode to: the same pixels).
+    const streamedIntoCut = chosen === 'direct' ? streamedRewrite(inputPath, probe, opts.tmpDir) : undefined;
+    if (probe.needsIntermediate && !streamedIntoCut) {
       report('prepare', 0, 0);
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
-    // A progressive JPEG goes direct through its baseline rewrite; jpegEncoderFor has checked everything else.
-    const directPath = intermediate === undefined ? inputPath : intermediate.baselineJpeg;
-    const usedEncoder = chosen === 'direct' && (directPath === undefined || !directSafePath(directPath)) ? 'sharp' : chosen;
+    // jpegEncoderFor has checked that direct mode reads this input as it is, or its streamed rewrite.
+    const usedEncoder = chosen;
     if (opts.rows && (usedEncoder !== 'direct' || intermediate || probe.format !== 'jpeg')) throw new Error('rows: only a JPEG cut as it is by the direct encoder');
     const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
     report('tile', 0, 0);
@@ -151,10 +152,10 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       // input needs no orientation: it is the original or its baseline rewrite (same coefficients, same pixels).
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
-      if (usedEncoder === 'direct' && directPath !== undefined) {
-        const direct: DirectInput = deinterlaceIntoCut
-          ? { path: directPath, format: 'png', feed: (out) => deinterlaceToStream(inputPath, out, { tmpDir: opts.tmpDir }) }
-          : { path: directPath, format: probe.format, toSrgb: convertsToSrgbDirect(probe), ...(crop ? { crop } : {}) };
+      if (usedEncoder === 'direct') {
+        const direct: DirectInput = streamedIntoCut
+          ? { path: inputPath, ...streamedIntoCut, ...(crop ? { crop } : {}) }
+          : { path: inputPath, format: probe.format, toSrgb: convertsToSrgbDirect(probe), ...(crop ? { crop } : {}) };
         await abortable(dzsaveDirect(direct, base, quality), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
@@ -220,10 +221,9 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
  * inside dzsave's pipeline by the operation sharp uses. Of the inputs that need
  * an intermediate, a progressive JPEG rewritten as baseline qualifies (the
  * rewrite holds the original's coefficients, so dzsave decodes the same pixels
- * from it as sharp does, and cuts it like a baseline original; tileImage falls
- * back to sharp should the rewrite not be there), and so does an Adam7 PNG,
- * whose rows reach dzsave rewritten non-interlaced as they are decoded (the same
- * pixels). The worker names the encoder in its checkpoint: the two encoders
+ * from it as sharp does; it reaches dzsave through a pipe as it is encoded),
+ * and so does an Adam7 PNG, whose rows reach dzsave rewritten non-interlaced as
+ * they are decoded (the same pixels). The worker names the encoder in its checkpoint: the two encoders
  * write different bytes.
  */
 export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe: ImageProbe, format: TileFormat): JpegEncoder | null {
@@ -233,6 +233,16 @@ export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe:
   const plain = streams && probe.orientation === 1 && !probe.hasAlpha && probe.depth === 'uchar' &&
     ((probe.space === 'srgb' && (probe.srgbProfile || !probe.iccProfile)) || convertsToSrgbDirect(probe));
   return plain && directSafePath(inputPath) && directDzsaveAvailable() ? 'direct' : 'sharp';
+}
+
+/**
+ * What dzsave reads instead of the original, made while it reads: an Adam7 PNG rewritten
+ * non-interlaced, a progressive JPEG rewritten baseline (both lossless rewrites).
+ */
+function streamedRewrite(inputPath: string, probe: ImageProbe, tmpDir: string | undefined): Pick<DirectInput, 'format' | 'feed'> | undefined {
+  if (interlacedPng(probe)) return { format: 'png', feed: (out) => deinterlaceToStream(inputPath, out, { tmpDir }) };
+  if (probe.baselineRewrite) return { format: 'jpeg', feed: (out) => progressiveToBaselineStream(inputPath, out) };
+  return undefined;
 }
 
 /** An Adam7 PNG: direct mode reads its rows as deinterlaceToStream rewrites them (the rewrite keeps the pixels). */
