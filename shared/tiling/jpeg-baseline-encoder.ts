@@ -1,8 +1,9 @@
 /**
- * Last passes of the progressive -> baseline rewrite: the coefficient store
- * becomes one interleaved sequential scan (ITU T.81 F.1.2, as libjpeg's
- * jchuff.c writes it). One read pass counts the symbols and builds optimal
- * Huffman tables from them (as `jpegtran -optimize` does); a second encodes.
+ * Last pass of the progressive -> baseline rewrite: the final coefficients
+ * become one interleaved sequential scan (ITU T.81 F.1.2, as libjpeg's
+ * jchuff.c writes it). Either one pass counts the symbols and builds optimal
+ * Huffman tables from them (as `jpegtran -optimize` does) and a second
+ * encodes, or the tables come from the first chunk (encodeWithSampledTables).
  *
  * Table slots follow libjpeg: the first component uses tables 0, the others
  * tables 1 (luma and chroma for YCbCr).

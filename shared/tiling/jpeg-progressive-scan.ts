@@ -1,7 +1,8 @@
 /**
- * Decodes one progressive scan into the coefficient store, as one sequential
- * read-modify-write pass over the MCU rows the scan covers (ITU T.81 G.1.2,
- * following libjpeg's jdphuff.c; pdf.js's jpg.js reads the same way):
+ * Decodes one progressive scan into the coefficients, as one sequential pass
+ * over the MCU rows the scan covers, chunk by chunk as jpeg-coefficient-pipeline.ts
+ * hands them over (ITU T.81 G.1.2, following libjpeg's jdphuff.c; pdf.js's
+ * jpg.js reads the same way):
  *
  * - DC first: a Huffman-coded difference from the previous block's DC, times 2^Al.
  * - DC refinement: one raw bit per block, bit Al of the DC.
