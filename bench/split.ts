@@ -138,8 +138,8 @@ export async function splitBench(argv: string[]): Promise<string> {
     `# Split jobs: ${image.split('/').pop()} (${meta.width}x${meta.height}, ${round1((meta.width! * meta.height!) / 1e6)} MP)`,
     '',
     `\`npm run bench -- --split --split-pixels ${splitPixels} --workers ${workerCounts.join(',')} --runs ${runs}\`, ${new Date().toISOString()}; ` +
-      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 1e9)} GB; load average at start ${loadAtStart.join(' ')} ` +
-      '(the machine was shared with other work: compare within this table only).',
+      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 1e9)} GB; load average at start ${loadAtStart.join(' ')}; ` +
+      `temporary files, worker scratch and MinIO's data under ${tmpdir()} (compare within this table only).`,
     `Split: ${plan.bands} bands of ${plan.bandHeight} rows, k = ${plan.shrinks}. Service path: upload start to status done, API and workers as processes, MinIO; ` +
       'each contender with fresh worker processes (no warm-up image); peak RSS from /usr/bin/time -v per worker process.',
     '',
