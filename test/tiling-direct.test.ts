@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -17,6 +17,7 @@ import { directDzsaveAvailable, directSafePath, dzsaveDirect } from '../shared/t
 import { optimiseHuffman } from '../shared/tiling/jpeg-huffman-optimise.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, DEFAULT_MAX_PIXELS, jpegEncoderFor, probeImage, tileImage, type TileManifest } from '../shared/tiling/index.js';
 import { gradient, tempDir, truncatedCopy } from './helpers/fixtures.js';
+import { openPipes } from './helpers/open-pipes.js';
 
 const tmp = await tempDir('hugemap-direct-');
 after(() => tmp.remove());
@@ -185,16 +186,6 @@ test('a truncated JPEG fails with HUGEMAP_ERR_CORRUPT_IMAGE and leaves no descri
   await assert.rejects(tileImage(bad, out, { jpegEncoder: 'direct' }), (err: unknown) => err instanceof HugemapError && err.code === 'HUGEMAP_ERR_CORRUPT_IMAGE');
   await assert.rejects(stat(join(out, 'image.dzi')));
 });
-
-/** The pipes this process holds open, by inode (`pipe:[123]` links in /proc/self/fd). */
-async function openPipes(): Promise<Set<string>> {
-  const pipes = new Set<string>();
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith('pipe:')) pipes.add(target);
-  }
-  return pipes;
-}
 
 test('a JPEG reaches libvips through a pipe: the file is never mapped while dzsave cuts, and no pipe is left open', async () => {
   // Noise makes a big file and a cut long enough to look at the process's mappings many times.

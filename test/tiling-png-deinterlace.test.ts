@@ -1,7 +1,7 @@
 /** Adam7 PNG -> non-interlaced PNG in bounded memory: same pixels and metadata as libvips decodes from the original. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
@@ -10,6 +10,7 @@ import { deinterlacePng, deinterlaceToStream, readPngHeader } from '../shared/ti
 import { jpegEncoderFor, probeImage, tileImage } from '../shared/tiling/index.js';
 import { HugemapError } from '../shared/errors.js';
 import { gradient, tempDir } from './helpers/fixtures.js';
+import { openPipes } from './helpers/open-pipes.js';
 
 const tmp = await tempDir('hugemap-deinterlace-');
 after(() => tmp.remove());
@@ -148,16 +149,6 @@ for (const kind of KINDS) {
     }
     assert.deepEqual(await readdir(scratch), []);
   });
-}
-
-/** The pipes this process holds open (`pipe:[123]` links in /proc/self/fd). */
-async function openPipes(): Promise<Set<string>> {
-  const pipes = new Set<string>();
-  for (const fd of await readdir('/proc/self/fd')) {
-    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
-    if (target.startsWith('pipe:')) pipes.add(target);
-  }
-  return pipes;
 }
 
 test('an interlaced RGB PNG with JPEG tiles goes direct, streamed into the cut: the tiles of its non-interlaced twin, no files left', async () => {
