@@ -17,6 +17,7 @@ import { partContext, partDirName, type PartKey } from './part-context.js';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { removeImageData } from './remove-image-data.js';
 import type { JobOutcome } from './process-image-job.js';
+import { purgeFreedMemory } from './allocator-purge.js';
 
 /**
  * The band's JPEG slice, made from the original's header and the band's bytes, fetched by range
@@ -49,6 +50,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
 
   const slice = await fetchSlice(ctx, index);
   if (!slice) await fetchOriginal(ctx);
+  purgeFreedMemory(); // what the previous part freed goes back before this cut allocates its strips
   const uploader = new TileRowUploader(ctx.s3, {
     keyPrefix: imageKeys.prefix(imageId),
     levels: bandLevels(plan, band),
@@ -60,7 +62,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   });
   const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, sink: uploader };
   const cut = slice ? await cutBandSlice(slice.path, slice.cropTop, ctx.dir, options) : await cutBand(ctx.originalPath, ctx.dir, options);
-  await ctx.s3.putBody(imageKeys.bandLevelImage(imageId, index), await readFile(cut.levelImage), { contentType: 'image/png' });
+  await ctx.s3.putFile(imageKeys.bandLevelImage(imageId, index), cut.levelImage, { contentType: 'image/png' });
   await ctx.report.now({ [`split.tiles.${key}`]: cut.tiles, [`split.bytes.${key}`]: cut.bytes });
   const after = await deps.store.update(imageId, {}, { $addToSet: { 'split.finished': index } });
   if (!after) {

@@ -35,7 +35,7 @@ export async function writeLevelImage(input: string, size: { width: number; heig
     if (layout.width !== size.width || layout.height !== size.height) {
       throw new Error(`level image: ${input} is ${layout.width}x${layout.height}, expected ${size.width}x${size.height}`);
     }
-    const halver = new Halver(layout.width, layout.channels, size.alpha && layout.channels === 4, shrinks);
+    const halver = new Halver(layout.width, layout.height, layout.channels, size.alpha && layout.channels === 4, shrinks);
     for await (const row of rows(file, layout)) halver.push(row);
     await writeLevel(halver, layout.channels, output);
   } finally {
@@ -50,7 +50,7 @@ export async function writeLevelImage(input: string, size: { width: number; heig
 export async function writeLevelImageFromPixels(pixels: AsyncIterable<Uint8Array>, size: { width: number; height: number }, shrinks: number, output: string): Promise<void> {
   const channels = 3;
   const rowBytes = size.width * channels;
-  const halver = new Halver(size.width, channels, false, shrinks);
+  const halver = new Halver(size.width, size.height, channels, false, shrinks);
   const partial = new Uint8Array(rowBytes);
   let held = 0;
   let rowsSeen = 0;
@@ -163,12 +163,18 @@ interface Level {
  */
 class Halver {
   private readonly levels: Level[] = [];
-  private readonly out: Uint8Array[] = [];
-  private outWidth: number;
+  private readonly outWidth: number;
+  private readonly outRowBytes: number;
+  /** The last level, filled row by row: allocated once (no list of rows joined at the end). */
+  private readonly out: Buffer;
+  private outRows = 0;
 
-  constructor(width: number, private readonly channels: number, private readonly alpha: boolean, shrinks: number) {
-    for (let s = 0, w = width; s < shrinks; s++, w = Math.ceil(w / 2)) this.levels.push({ width: w, pending: null });
+  constructor(width: number, height: number, private readonly channels: number, private readonly alpha: boolean, shrinks: number) {
+    let h = height;
+    for (let s = 0, w = width; s < shrinks; s++, w = Math.ceil(w / 2), h = Math.ceil(h / 2)) this.levels.push({ width: w, pending: null });
     this.outWidth = shrinks === 0 ? width : Math.ceil(this.levels.at(-1)!.width / 2);
+    this.outRowBytes = this.outWidth * channels;
+    this.out = Buffer.alloc(h * this.outRowBytes);
   }
 
   push(row: Uint8Array): void {
@@ -184,13 +190,14 @@ class Halver {
         this.feed(s + 1, this.halve(this.levels[s]!.width, pending, pending));
       }
     }
-    const data = Buffer.concat(this.out);
-    return { data, width: this.outWidth, height: this.out.length };
+    if (this.outRows * this.outRowBytes !== this.out.length) throw new Error(`level image: ${this.outRows} rows, expected ${this.out.length / this.outRowBytes}`);
+    return { data: this.out, width: this.outWidth, height: this.outRows };
   }
 
   private feed(level: number, row: Uint8Array): void {
     if (level === this.levels.length) {
-      this.out.push(new Uint8Array(row)); // rows() reuses its buffer (a memcpy; Uint8Array.from iterates, a Buffer's slice() copies nothing)
+      // A copy: rows() reuses its buffer.
+      this.out.set(row, this.outRows++ * this.outRowBytes);
       return;
     }
     const l = this.levels[level]!;
