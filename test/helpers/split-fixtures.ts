@@ -26,8 +26,16 @@ export async function listKeys(s3: S3Store, prefix: string): Promise<string[]> {
   return keys.sort();
 }
 
+/** An object's bytes, read from its stream (no temporary file). */
+export async function objectBytes(s3: S3Store, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of (await s3.getStream(key)).stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /** Every tile of the local pyramid in `dir` (a `hugemap tile` output) is in S3 under images/{id}/ with the same bytes, and nothing else is. */
-export async function assertPyramidInS3(s3: S3Store, id: string, dir: string, fetchObject: (key: string) => Promise<Buffer>): Promise<number> {
+export async function assertPyramidInS3(s3: S3Store, id: string, dir: string): Promise<number> {
+  const fetchObject = (key: string) => objectBytes(s3, key);
   const local: string[] = [];
   for (const level of await readdir(join(dir, 'image_files'))) {
     for (const f of await readdir(join(dir, 'image_files', level))) local.push(`image_files/${level}/${f}`);
