@@ -125,18 +125,17 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       flatten: probe.hasAlpha && format === 'jpeg',
       ignoreIcc: probe.srgbProfile,
     };
-    const chosen = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
+    // jpegEncoderFor has checked that direct mode reads this input as it is, or its streamed rewrite.
+    const encoder = jpegEncoderFor(opts.jpegEncoder ?? DEFAULT_JPEG_ENCODER, inputPath, probe, format);
     // An interlaced PNG or a progressive JPEG cut direct needs no rewritten file: the rewrite is
     // streamed into dzsave's input pipe as it is made (what a rewritten file would decode to: the same pixels).
-    const streamedIntoCut = chosen === 'direct' ? streamedRewrite(inputPath, probe, opts.tmpDir) : undefined;
+    const streamedIntoCut = encoder === 'direct' ? streamedRewrite(inputPath, probe, opts.tmpDir) : undefined;
     if (probe.needsIntermediate && !streamedIntoCut) {
       report('prepare', 0, 0);
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
-    // jpegEncoderFor has checked that direct mode reads this input as it is, or its streamed rewrite.
-    const usedEncoder = chosen;
-    if (opts.rows && (usedEncoder !== 'direct' || intermediate || probe.format !== 'jpeg')) throw new Error('rows: only a JPEG cut as it is by the direct encoder');
+    if (opts.rows && (encoder !== 'direct' || intermediate || probe.format !== 'jpeg')) throw new Error('rows: only a JPEG cut as it is by the direct encoder');
     const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
@@ -144,7 +143,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       : () => undefined;
     const sink = opts.sink;
     // Direct-mode tiles get their Huffman tables optimised row by row while dzsave goes on, before the sink sees them.
-    const huffman = usedEncoder === 'direct' ? new HuffmanPass(sink) : undefined;
+    const huffman = encoder === 'direct' ? new HuffmanPass(sink) : undefined;
     const rowSink = huffman ?? sink;
     const rows = rowSink ? watchTileRows(tilesDir, TILES_DIR, levels, tileExtension(format), (row) => rowSink.row(row)) : undefined;
     try {
@@ -152,7 +151,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       // input needs no orientation: it is the original or its baseline rewrite (same coefficients, same pixels).
       // dzsave names its outputs <base>.dzi and <base>_files.
       const base = join(staging.path, 'image');
-      if (usedEncoder === 'direct') {
+      if (encoder === 'direct') {
         const direct: DirectInput = streamedIntoCut
           ? { path: inputPath, ...streamedIntoCut, ...(crop ? { crop } : {}) }
           : { path: inputPath, format: probe.format, toSrgb: convertsToSrgbDirect(probe), ...(crop ? { crop } : {}) };
@@ -189,7 +188,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       overlap: 0,
       format,
       quality,
-      jpegEncoder: usedEncoder,
+      jpegEncoder: encoder,
       levels: levels.length,
       tiles: tilesTotal,
       bytes: await tileBytes(tilesDir, levels),
