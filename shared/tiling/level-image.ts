@@ -154,12 +154,18 @@ async function readStripLayout(file: FileHandle): Promise<StripLayout> {
 /** One level of the cascade: holds the first row of each pair until its second arrives. */
 interface Level {
   width: number;
-  pending: Uint8Array | null;
+  /** The first row of a pair, copied (the caller reuses its buffers); allocated once. */
+  pending: Uint8Array;
+  hasPending: boolean;
+  /** This level's halved row, handed to the next level at once: reused for every pair. */
+  halved: Uint8Array;
 }
 
 /**
  * Halves rows as they come, `shrinks` times in cascade (each level's rows feed the next), and
- * collects the last level's rows: only that level (1/4^shrinks of the band) is held whole.
+ * collects the last level's rows: only that level (1/4^shrinks of the band) is held whole. Every
+ * buffer is allocated up front: a new row per pair cost more than the halving itself (about
+ * 0.26 of 0.5 s for a 126 MP band, measured with --cpu-prof).
  */
 class Halver {
   private readonly levels: Level[] = [];
@@ -171,7 +177,9 @@ class Halver {
 
   constructor(width: number, height: number, private readonly channels: number, private readonly alpha: boolean, shrinks: number) {
     let h = height;
-    for (let s = 0, w = width; s < shrinks; s++, w = Math.ceil(w / 2), h = Math.ceil(h / 2)) this.levels.push({ width: w, pending: null });
+    for (let s = 0, w = width; s < shrinks; s++, w = Math.ceil(w / 2), h = Math.ceil(h / 2)) {
+      this.levels.push({ width: w, pending: new Uint8Array(w * channels), hasPending: false, halved: new Uint8Array(Math.ceil(w / 2) * channels) });
+    }
     this.outWidth = shrinks === 0 ? width : Math.ceil(this.levels.at(-1)!.width / 2);
     this.outRowBytes = this.outWidth * channels;
     this.out = Buffer.alloc(h * this.outRowBytes);
@@ -184,10 +192,10 @@ class Halver {
   /** The last level, whole; an odd last row of any level is paired with itself, as dzsave does. */
   finish(): { data: Buffer; width: number; height: number } {
     for (let s = 0; s < this.levels.length; s++) {
-      const pending = this.levels[s]!.pending;
-      if (pending) {
-        this.levels[s]!.pending = null;
-        this.feed(s + 1, this.halve(this.levels[s]!.width, pending, pending));
+      const l = this.levels[s]!;
+      if (l.hasPending) {
+        l.hasPending = false;
+        this.feed(s + 1, this.halve(l, l.pending, l.pending));
       }
     }
     if (this.outRows * this.outRowBytes !== this.out.length) throw new Error(`level image: ${this.outRows} rows, expected ${this.out.length / this.outRowBytes}`);
@@ -201,20 +209,21 @@ class Halver {
       return;
     }
     const l = this.levels[level]!;
-    if (!l.pending) {
-      l.pending = new Uint8Array(row);
+    if (!l.hasPending) {
+      l.pending.set(row);
+      l.hasPending = true;
       return;
     }
-    const first = l.pending;
-    l.pending = null;
-    this.feed(level + 1, this.halve(l.width, first, row));
+    l.hasPending = false;
+    this.feed(level + 1, this.halve(l, l.pending, row));
   }
 
-  /** One output row from two input rows of `width` pixels (vips_region_shrink_method, mean). */
-  private halve(width: number, top: Uint8Array, bottom: Uint8Array): Uint8Array {
+  /** One output row (into l.halved) from two input rows of l.width pixels (vips_region_shrink_method, mean). */
+  private halve(l: Level, top: Uint8Array, bottom: Uint8Array): Uint8Array {
     const nb = this.channels;
+    const width = l.width;
     const half = Math.ceil(width / 2);
-    const q = new Uint8Array(half * nb);
+    const q = l.halved;
     if (!this.alpha && nb === 3) return halveRgb(width, top, bottom, q);
     for (let x = 0; x < half; x++) {
       const p1 = 2 * x * nb;
@@ -233,7 +242,11 @@ class Halver {
       const a3 = bottom[p1 + nb - 1]!;
       const a4 = bottom[p2 + nb - 1]!;
       const a = (a1 + a2 + a3 + a4) / 4.0;
-      if (a === 0) continue; // all 0, as Uint8Array starts
+      if (a === 0) {
+        // All 0 (the buffer is reused: a previous row's values are cleared).
+        q.fill(0, o, o + nb);
+        continue;
+      }
       for (let z = 0; z < nb - 1; z++) q[o + z] = Math.trunc((a1 * top[p1 + z]! + a2 * top[p2 + z]! + a3 * bottom[p1 + z]! + a4 * bottom[p2 + z]!) / (4.0 * a));
       q[o + nb - 1] = Math.trunc(a);
     }
