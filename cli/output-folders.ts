@@ -4,8 +4,8 @@
  * removed (tileImage itself already takes its own files out of it on failure).
  */
 import { lstatSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { removeTree } from '../shared/remove-tree.js';
 
 /** The outermost of `path` and its ancestors that does not exist yet: what `mkdir -p path` creates. undefined if `path` exists. */
 export function firstMissingFolder(path: string): string | undefined {
@@ -20,7 +20,7 @@ export function firstMissingFolder(path: string): string | undefined {
 /** Removes a folder this run created, with retries: libvips may still be closing files in it. */
 export async function removeCreatedFolder(path: string | undefined): Promise<void> {
   if (path === undefined) return;
-  await rm(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
+  await removeTree(path, { retries: 10, retryDelayMs: 50 }).catch(() => undefined);
 }
 
 /** lstat, not stat: a dangling symlink is there (and is not ours to remove). */

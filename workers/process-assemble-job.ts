@@ -3,7 +3,8 @@
  * the levels below the bands' from their level images (not from the original), then thumbnail,
  * manifest, descriptor last, status done; the split's intermediate files go.
  */
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { removeTree } from '../shared/remove-tree.js';
 import path from 'node:path';
 import { imageKeys } from '../shared/image-status.js';
 import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
@@ -80,7 +81,7 @@ export async function processAssembleJob(imageId: string, deps: WorkerDeps): Pro
   });
   deps.metrics?.pixelsTiled.inc(plan.width * plan.height);
   await deps.s3.deletePrefix(imageKeys.work(imageId));
-  await rm(ctx.dir, { recursive: true, force: true });
+  await removeTree(ctx.dir);
   return 'done';
 }
 

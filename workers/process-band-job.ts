@@ -5,6 +5,7 @@
  * elsewhere), store its level image for the assembling job, count itself finished.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { removeTree } from '../shared/remove-tree.js';
 import { join } from 'node:path';
 import { imageKeys, type SplitState } from '../shared/image-status.js';
 import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
@@ -72,7 +73,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   await deps.store.update(imageId, {}, { $max: { 'parts.done': after.split?.finished.length ?? 0 } });
   // A part that failed for good meanwhile removed the image's tiles; these came after.
   if (after.status === 'failed') await removeImageData(imageId, deps, { keepOriginal: true });
-  await rm(ctx.dir, { recursive: true, force: true });
+  await removeTree(ctx.dir);
   ctx.logger.info({ imageId, band: index, tiles: cut.tiles, ...uploader.stats }, 'band cut and stored');
   return 'done';
 }

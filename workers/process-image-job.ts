@@ -7,7 +7,7 @@
  * Each stage reads what earlier attempts left (local files, the checkpoint in
  * MongoDB, objects already in S3) and does only what is missing.
  */
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../shared/remove-tree.js';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
 import { previewBesideCut, storePreview } from './stages/preview.js';
@@ -66,7 +66,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: 
   const plan = deps.splitQueue ? planBands(probe.width, probe.height, deps.config.workerSplitPixels) : null;
   if (plan && deps.splitQueue) {
     await splitIntoBands(ctx, probe, plan, deps.splitQueue, stage('preview', () => storePreview(ctx, probe)));
-    await rm(ctx.dir, { recursive: true, force: true });
+    await removeTree(ctx.dir);
     return 'split';
   }
   let previewStored: Promise<void> = Promise.resolve();
@@ -88,7 +88,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: 
     height: manifest.height,
   });
   deps.metrics?.pixelsTiled.inc(manifest.width * manifest.height);
-  await rm(ctx.dir, { recursive: true, force: true });
+  await removeTree(ctx.dir);
   return 'done';
 }
 

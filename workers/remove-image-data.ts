@@ -1,5 +1,5 @@
 /** A failed or deleted image leaves no partial pyramid behind that could look complete. */
-import { rm } from 'node:fs/promises';
+import { removeTree } from '../shared/remove-tree.js';
 import { imageKeys } from '../shared/image-status.js';
 import { jobPaths, type WorkerDeps } from './job-context.js';
 
@@ -8,5 +8,5 @@ export async function removeImageData(imageId: string, deps: WorkerDeps, opts: {
   await deps.s3.deletePrefix(imageKeys.prefix(imageId));
   await deps.s3.deletePrefix(imageKeys.work(imageId));
   if (!opts.keepOriginal) await deps.s3.deletePrefix(imageKeys.original(imageId));
-  for (const name of [imageId, ...(opts.localDirs ?? [])]) await rm(jobPaths(deps.config.workDir, name).dir, { recursive: true, force: true });
+  for (const name of [imageId, ...(opts.localDirs ?? [])]) await removeTree(jobPaths(deps.config.workDir, name).dir);
 }

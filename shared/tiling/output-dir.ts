@@ -6,9 +6,10 @@
  * removed) before work starts and replaced on success; on failure nothing of
  * ours is left.
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { removeTree } from '../remove-tree.js';
 
 export const DESCRIPTOR = 'image.dzi';
 export const TILES_DIR = 'image_files';
@@ -30,7 +31,7 @@ export async function openStaging(outDir: string): Promise<StagingDir> {
   await removePublished(outDir);
   // Leftovers of a crashed run into the same folder (the worker re-tiles after a crash).
   for (const name of await readdir(outDir)) {
-    if (name.startsWith(STAGING_PREFIX)) await rm(join(outDir, name), { recursive: true, force: true });
+    if (name.startsWith(STAGING_PREFIX)) await removeTree(join(outDir, name));
   }
   const path = join(outDir, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(path);
@@ -38,17 +39,17 @@ export async function openStaging(outDir: string): Promise<StagingDir> {
     path,
     async publish() {
       for (const name of PUBLISHED) await rename(join(path, name), join(outDir, name));
-      await rm(path, { recursive: true, force: true });
+      await removeTree(path);
     },
     async discard() {
       // Retries: after an abort, the libvips call still running may add files while we delete
       // (tileImage calls discard again once that call has settled).
-      await rm(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+      await removeTree(path, { retries: 10, retryDelayMs: 50 });
       await removePublished(outDir);
     },
   };
 }
 
 async function removePublished(outDir: string): Promise<void> {
-  for (const name of [...PUBLISHED].reverse()) await rm(join(outDir, name), { recursive: true, force: true });
+  for (const name of [...PUBLISHED].reverse()) await removeTree(join(outDir, name));
 }
