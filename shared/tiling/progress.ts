@@ -1,9 +1,11 @@
 /**
- * sharp's tile() reports no progress, so we count the tile files appearing on
- * disk against the pyramid's known tile count. A few readdir calls per second
- * on level folders is cheap next to encoding tiles.
+ * sharp's tile() and dzsave report no progress, so we watch the tile files appear on disk against
+ * the pyramid's known tile count: by name, a stat or two per level and poll (dzsave finishes a
+ * row of tiles of a level before it starts the next, tile-rows.ts). Not by listing the level
+ * folders: the full-size level of a 10 GP image holds 150,000 names, and listing it every poll
+ * (4 times a second for the CLI's bar) kept V8 busy and the peak RSS higher (docs/memory.md).
  */
-import { readdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PyramidLevel } from './pyramid.js';
 
@@ -20,43 +22,62 @@ export interface TileProgress {
 /** How often the tile files are counted by default. */
 export const PROGRESS_INTERVAL_MS = 250;
 
-export async function countTiles(tilesDir: string, levels: PyramidLevel[]): Promise<{ tilesDone: number; levelsDone: number }> {
-  let tilesDone = 0;
-  let levelsDone = 0;
-  for (const level of levels) {
-    let files = 0;
-    try {
-      files = (await readdir(join(tilesDir, String(level.level)))).length;
-    } catch {
-      // Level folder not created yet.
-    }
-    const expected = level.cols * level.rows;
-    tilesDone += Math.min(files, expected);
-    if (files >= expected) levelsDone++;
+/** Counts the finished tiles of a pyramid being written, remembering how far it got (each call starts there). */
+export class TileCounter {
+  /** Per level: rows whose first tile exists. */
+  private readonly started: number[];
+  private readonly complete: boolean[];
+
+  constructor(private readonly tilesDir: string, private readonly levels: readonly PyramidLevel[], private readonly ext: string) {
+    this.started = levels.map(() => 0);
+    this.complete = levels.map(() => false);
   }
-  return { tilesDone, levelsDone };
+
+  async count(): Promise<{ tilesDone: number; levelsDone: number }> {
+    let tilesDone = 0;
+    let levelsDone = 0;
+    for (const [i, level] of this.levels.entries()) {
+      const tile = (col: number, row: number) => join(this.tilesDir, String(level.level), `${col}_${row}.${this.ext}`);
+      while (this.started[i]! < level.rows && (await exists(tile(0, this.started[i]!)))) this.started[i]!++;
+      // A row is finished once the next has started; the last one once its last tile is there.
+      if (!this.complete[i] && this.started[i] === level.rows) this.complete[i] = await exists(tile(level.cols - 1, level.rows - 1));
+      tilesDone += (this.complete[i] ? level.rows : Math.max(0, this.started[i]! - 1)) * level.cols;
+      if (this.complete[i]) levelsDone++;
+    }
+    return { tilesDone, levelsDone };
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Polls every `intervalMs` until stopped; returns the stop function. Never throws into the tiler.
- * Each poll lists the level folders, the largest holding every tile of the full-size level
- * (150,000 names at 10 GP): a reader that shows a line every few seconds should poll as rarely.
  */
 export function watchTiles(
   tilesDir: string,
   levels: PyramidLevel[],
+  ext: string,
   tilesTotal: number,
   report: (p: TileProgress) => void,
   intervalMs = PROGRESS_INTERVAL_MS,
 ): () => void {
   const top = levels.at(-1);
   const pixels = top ? top.width * top.height : 0;
+  const counter = new TileCounter(tilesDir, levels, ext);
   let stopped = false;
   let busy = false;
   const timer = setInterval(() => {
     if (busy || stopped) return;
     busy = true;
-    countTiles(tilesDir, levels)
+    counter
+      .count()
       .then((c) => {
         if (!stopped) report({ stage: 'tile', tilesTotal, levels: levels.length, pixels, ...c });
       })

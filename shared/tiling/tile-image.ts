@@ -17,7 +17,7 @@ import { deinterlaceToStream } from './png-deinterlace.js';
 import { progressiveToBaselineStream } from './jpeg-progressive.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, type ImageProbe } from './probe.js';
-import { countTiles, watchTiles, type TileProgress } from './progress.js';
+import { watchTiles, type TileProgress } from './progress.js';
 import { deepZoomLevels, dziXml, tileCount, tileExtension, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
 import { writeIntermediate, type Intermediate } from './intermediate.js';
@@ -139,7 +139,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
     const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
-      ? watchTiles(tilesDir, levels, tilesTotal, (p) => opts.onProgress?.(p), opts.progressIntervalMs)
+      ? watchTiles(tilesDir, levels, tileExtension(format), tilesTotal, (p) => opts.onProgress?.(p), opts.progressIntervalMs)
       : () => undefined;
     const sink = opts.sink;
     // Direct-mode tiles get their Huffman tables optimised row by row while dzsave goes on, before the sink sees them.
@@ -320,10 +320,15 @@ async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, a
 /** A cheap guard that libvips wrote exactly the pyramid we promised: nothing missing, nothing extra. */
 async function assertPyramid(tilesDir: string, levels: PyramidLevel[], tilesTotal: number): Promise<void> {
   const folders = await readdir(tilesDir);
-  const { tilesDone } = await countTiles(tilesDir, levels);
   let files = 0;
-  for (const f of folders) files += (await readdir(join(tilesDir, f))).length;
-  if (folders.length !== levels.length || tilesDone !== tilesTotal || files !== tilesTotal) {
+  let levelsAsPromised = 0;
+  for (const f of folders) {
+    const n = (await readdir(join(tilesDir, f))).length;
+    files += n;
+    const level = levels[Number(f)];
+    if (level && String(level.level) === f && n === level.cols * level.rows) levelsAsPromised++;
+  }
+  if (folders.length !== levels.length || levelsAsPromised !== levels.length || files !== tilesTotal) {
     throw new HugemapError(
       'HUGEMAP_ERR_INTERNAL',
       `tiler wrote ${folders.length} levels / ${files} tiles, expected ${levels.length} / ${tilesTotal}`,
