@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { gradient, pngBomb, tempDir, truncatedCopy } from './helpers/fixtures.js';
+import { STARTED_WITH_SETTINGS, wantsRerun } from '../cli/tile-process-settings.js';
+import { JEMALLOC_PATH, WORKER_MALLOC_CONF, WORKER_NODE_OPTIONS } from '../workers/process-settings.js';
 
 const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = await tempDir();
@@ -244,4 +246,31 @@ test('several inputs with the same name are a usage error, before anything is wr
   assert.equal(run.code, 2);
   assert.match(run.stderr, /^hugemap: HUGEMAP_ERR_USAGE: .*photo\.jpg and .*photo\.png would both go to .*maps-twins\/photo/);
   assert.equal(existsSync(tmp.file('maps-twins')), false);
+});
+
+test('hugemap tile reruns itself with the worker\'s process settings unless it has them, or is that rerun', () => {
+  const all = { LD_PRELOAD: JEMALLOC_PATH, MALLOC_CONF: WORKER_MALLOC_CONF, NODE_OPTIONS: WORKER_NODE_OPTIONS.join(' ') };
+  assert.equal(wantsRerun({}, []), true, 'nothing given');
+  assert.equal(wantsRerun(all, []), false, 'everything given');
+  assert.equal(wantsRerun({ ...all, NODE_OPTIONS: '--expose-gc' }, []), true, 'the young generation\'s size missing');
+  assert.equal(wantsRerun({ ...all, NODE_OPTIONS: '--expose-gc' }, ['--max-semi-space-size=8']), false, 'a flag on the command line counts, whatever its value');
+  assert.equal(wantsRerun({ [STARTED_WITH_SETTINGS]: '1' }, []), false, 'the rerun itself, even without jemalloc on the machine');
+});
+
+test('SIGTERM while a JPEG is being cut: passed on to the rerun, exit 130 with one line, no folder left', { timeout: 120_000 }, async () => {
+  // Large enough that the cut is still running when its first tile folder appears.
+  const big = tmp.file('big-for-signal.jpg');
+  await gradient(10_000, 8_000).jpeg({ quality: 90 }).toFile(big);
+  const out = tmp.file('out-interrupted');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/hugemap.ts', 'tile', big, '--out', out], { cwd: repo });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const closed = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+  const cutting = async () => existsSync(out) && (await readdir(out)).some((name) => existsSync(join(out, name, 'image_files')));
+  while (!(await cutting())) await new Promise((r) => setTimeout(r, 10));
+  // To the process started here (the rerun with the process settings is its child): it passes SIGTERM on.
+  child.kill('SIGTERM');
+  assert.equal(await closed, 130, stderr);
+  assert.match(stderr, /^hugemap: HUGEMAP_ERR_INTERRUPTED: .*SIGTERM.*$/m);
+  assert.equal(existsSync(out), false, 'the folder this run created is removed');
 });

@@ -87,7 +87,7 @@ async function toSrgb(vips: VipsFfi, piped: PipedImage): Promise<Pointer> {
  * `<outBase>_files/`, 256 px tiles, no overlap, down to 1x1, JPEG at `quality`,
  * no metadata in the tiles. The input must need no colour conversion.
  */
-export async function dzsaveDirect(input: DirectInput, outBase: string, quality: number): Promise<void> {
+export async function dzsaveDirect(input: DirectInput, outBase: string, quality: number, signal?: AbortSignal): Promise<void> {
   const vips = vipsFfi();
   if (!vips) throw new Error('dzsave direct mode is not available (sharp\'s libvips or koffi did not load)');
   if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
@@ -97,6 +97,10 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   const piped = input.feed || input.format === 'jpeg'
     ? await openPiped(vips, input.format, input.feed ?? fileFeed(input.path), input.crop)
     : undefined;
+  // Given up: a piped input ends at once, so libvips' threads stop instead of waiting on the pipe.
+  const abandon = () => piped?.abandon();
+  signal?.addEventListener('abort', abandon, { once: true });
+  if (signal?.aborted) abandon();
   const op = vips.operationNew('dzsave');
   let built: Pointer = null;
   let converted: Pointer = null;
@@ -129,6 +133,7 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
       vips.unref(converted);
     }
   }
+  signal?.removeEventListener('abort', abandon);
   const feedError = await piped?.close();
   // A file that could not be read shows in libvips only as a short input: its own error says more.
   // A feed that failed after libvips had every pixel (a damaged PNG's end) fails the cut all the same.

@@ -155,7 +155,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
         const direct: DirectInput = streamedIntoCut
           ? { path: inputPath, ...streamedIntoCut, ...(crop ? { crop } : {}) }
           : { path: inputPath, format: probe.format, toSrgb: convertsToSrgbDirect(probe), ...(crop ? { crop } : {}) };
-        await abortable(dzsaveDirect(direct, base, quality), signal, () => staging.discard());
+        await abortable(dzsaveDirect(direct, base, quality, signal), signal, () => staging.discard());
       } else {
         const input = intermediate === undefined ? sharp(inputPath, sharpInputOptions(source)) : intermediate.open(sharpInputOptions(source));
         const pipeline = withTileEncoder(colourPipeline(input, source), format, quality).tile({

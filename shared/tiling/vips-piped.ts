@@ -34,6 +34,11 @@ export interface PipedImage {
   attach(operation: Pointer): void;
   /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
   close(): Promise<Error | undefined>;
+  /**
+   * Stops feeding now, for a cut given up (Ctrl-C): libvips reads the end of its input and fails,
+   * so its threads finish. Without it they waited on the pipe for ever, and so did the process's exit.
+   */
+  abandon(): void;
 }
 
 /** libvips stops reading once it has what it needs, or on an error: the rest of the write is refused. */
@@ -106,6 +111,7 @@ export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?
   const image = cropped ? { from: cropped.built, name: 'out' } : { from: loaded, name: 'out' };
   return {
     attach: (operation) => vips.copyImageProperty(image.from, image.name, operation, 'in'),
+    abandon: () => writer.destroy(),
     close: async () => {
       // dzsave's inner steps (cast, line cache) stay in libvips' operation cache, and through them
       // the loader and its pipe: emptied, the pipe closes now, not whenever the cache fills up.
