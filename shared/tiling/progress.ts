@@ -5,9 +5,9 @@
  * folders: the full-size level of a 10 GP image holds 150,000 names, and listing it every poll
  * (4 times a second for the CLI's bar) kept V8 busy and the peak RSS higher (docs/memory.md).
  */
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PyramidLevel } from './pyramid.js';
+import { exists } from './tile-rows.js';
 
 export interface TileProgress {
   stage: 'probe' | 'prepare' | 'tile' | 'thumbnail' | 'finish';
@@ -45,15 +45,6 @@ export class TileCounter {
       if (this.complete[i]) levelsDone++;
     }
     return { tilesDone, levelsDone };
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

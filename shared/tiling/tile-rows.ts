@@ -110,7 +110,8 @@ export function watchTileRows(tilesDir: string, relBase: string, levels: readonl
   };
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a file is there (dzsave has started writing it). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
