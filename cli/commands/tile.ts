@@ -32,7 +32,6 @@ import { firstMissingFolder, removeCreatedFolder } from '../output-folders.js';
 import { progressDisplay, type ProgressMode } from '../tile-progress.js';
 import { withUsageErrors } from '../usage-errors.js';
 import { limitHeapGrowth } from '../../workers/process-settings.js';
-import { rerunWithProcessSettings } from '../tile-process-settings.js';
 
 /** How often a plain progress line is printed when stderr is not a terminal. */
 const DEFAULT_PROGRESS_INTERVAL_MS = 2_000;
@@ -99,9 +98,6 @@ type ImageResult =
   | { input: string; out: string; ok: false; error: HugemapError; seconds: number };
 
 async function runTile(inputs: string[], flags: TileFlags, command: Command): Promise<void> {
-  // Once the command line is known to be valid: in a child with the worker's process settings, unless this is it.
-  const childStatus = await rerunWithProcessSettings();
-  if (childStatus !== null) process.exit(childStatus);
   // As the worker does: without the cap a 10 GP cut peaked at 324 MB, with it 268 MB (docs/performance.md).
   limitHeapGrowth();
   const started = Date.now();
