@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import type { PyramidLevel } from './pyramid.js';
-import { exists } from './tile-rows.js';
+import { exists, rowsStarted } from './tile-rows.js';
 
 export interface TileProgress {
   stage: 'probe' | 'prepare' | 'tile' | 'thumbnail' | 'finish';
@@ -37,10 +37,10 @@ export class TileCounter {
     let tilesDone = 0;
     let levelsDone = 0;
     for (const [i, level] of this.levels.entries()) {
-      const tile = (col: number, row: number) => join(this.tilesDir, String(level.level), `${col}_${row}.${this.ext}`);
-      while (this.started[i]! < level.rows && (await exists(tile(0, this.started[i]!)))) this.started[i]!++;
+      this.started[i] = await rowsStarted(this.tilesDir, level, this.ext, this.started[i]!);
       // A row is finished once the next has started; the last one once its last tile is there.
-      if (!this.complete[i] && this.started[i] === level.rows) this.complete[i] = await exists(tile(level.cols - 1, level.rows - 1));
+      const lastTile = join(this.tilesDir, String(level.level), `${level.cols - 1}_${level.rows - 1}.${this.ext}`);
+      if (!this.complete[i] && this.started[i] === level.rows) this.complete[i] = await exists(lastTile);
       tilesDone += (this.complete[i] ? level.rows : Math.max(0, this.started[i]! - 1)) * level.cols;
       if (this.complete[i]) levelsDone++;
     }

@@ -85,10 +85,10 @@ export function watchTileRows(tilesDir: string, relBase: string, levels: readonl
   };
   const scan = async (): Promise<void> => {
     for (const level of levels) {
-      // Row r is finished once row r+1 has started; look ahead as far as dzsave has got.
-      let started = nextRow.get(level.level) ?? 0;
-      while (started + 1 < level.rows && (await exists(join(tilesDir, String(level.level), `0_${started + 1}.${ext}`)))) started++;
-      handOver(level, started);
+      // Row r is finished once row r+1 has started. Rows up to the next to hand over are taken as
+      // started: that is only ever used to hand over the rows before it.
+      const started = await rowsStarted(tilesDir, level, ext, (nextRow.get(level.level) ?? 0) + 1);
+      handOver(level, started - 1);
     }
   };
   const poll = (): void => {
@@ -108,6 +108,17 @@ export function watchTileRows(tilesDir: string, relBase: string, levels: readonl
       clearInterval(timer);
     },
   };
+}
+
+/**
+ * How many rows of `level` dzsave has started (their first tile is there), looking on from the
+ * `known` rows already seen started: a stat per row, never a listing of the level's folder. Every
+ * row before the last one started is finished (see the top of this file).
+ */
+export async function rowsStarted(tilesDir: string, level: PyramidLevel, ext: string, known: number): Promise<number> {
+  let started = Math.min(known, level.rows);
+  while (started < level.rows && (await exists(join(tilesDir, String(level.level), `0_${started}.${ext}`)))) started++;
+  return started;
 }
 
 /** Whether a file is there (dzsave has started writing it). */
