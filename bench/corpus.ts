@@ -45,6 +45,8 @@ interface Derived {
 const vips = async (...args: string[]) => void (await run('vips', args, { maxBuffer: 1 << 20 }));
 
 export const progressive = (from: string, to: string) => vips('copy', from, `${to}[interlace,Q=85]`);
+/** Progressive with a restart marker every 4 MCUs: the decoder looks for a marker every few MCUs. */
+export const progressiveRestarts = (from: string, to: string) => vips('copy', from, `${to}[interlace,Q=85,restart-interval=4]`);
 export const interlaced = (from: string, to: string) => vips('copy', from, `${to}[interlace,compression=1]`);
 export const cmyk = (from: string, to: string) => vips('colourspace', from, `${to}[Q=85]`, 'cmyk');
 const sixteenBit = (from: string, to: string) => vips('colourspace', from, `${to}[compression=1]`, 'rgb16');

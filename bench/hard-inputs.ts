@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --hard [--image FILE] [--runs N] [--out FILE]`: the hard inputs of issue 26
- * (progressive JPEG, Adam7 PNG, CMYK JPEG), made from one photo (default the 236 MP corpus photo)
+ * (progressive JPEG, also with restart markers every 4 MCUs, Adam7 PNG, CMYK JPEG), made from one photo (default the 236 MP corpus photo)
  * with the same `vips` recipes as the full benchmark's hard cases, each cut by `hugemap tile` and
  * by `vips dzsave`, alternating, under /usr/bin/time -v. The target is at most 1.3x vips' time at
  * at most 300 MB peak RSS. Each cut's tile count is checked against vips' (same pyramid geometry).
@@ -12,7 +12,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { assertBuiltCli, HUGEMAP_TILE, REPO_DIR, VIPS, type OneShot } from './contenders.js';
-import { cmyk, ensure, interlaced, progressive } from './corpus.js';
+import { cmyk, ensure, interlaced, progressive, progressiveRestarts } from './corpus.js';
 import { round1, runTimed } from './measure.js';
 import { rotation, spread } from './stats.js';
 
@@ -24,6 +24,7 @@ interface HardCase {
 
 const CASES: HardCase[] = [
   { kind: 'progressive JPEG', suffix: '-prog.jpg', make: progressive },
+  { kind: 'progressive JPEG, restart every 4 MCUs', suffix: '-prog-rst.jpg', make: progressiveRestarts },
   { kind: 'Adam7 PNG', suffix: '-interlaced.png', make: interlaced },
   { kind: 'CMYK JPEG', suffix: '-cmyk.jpg', make: cmyk },
 ];

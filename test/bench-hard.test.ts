@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --hard` end to end on a small photo: the three hard inputs are made beside it,
+ * `npm run bench -- --hard` end to end on a small photo: the four hard inputs are made beside it,
  * each is cut by vips dzsave and hugemap tile, and the table has a row for each with measured
  * values and the same tile count as vips. No timing assertions.
  */
@@ -16,7 +16,7 @@ import { hardInputsBench } from '../bench/hard-inputs.js';
 const tmp = await tempDir('bench-hard-');
 after(() => tmp.remove());
 
-test('bench --hard: progressive JPEG, Adam7 PNG and CMYK JPEG, each against vips dzsave', async () => {
+test('bench --hard: progressive JPEG (plain and with restart markers), Adam7 PNG and CMYK JPEG, each against vips dzsave', async () => {
   const photo = join(tmp.path, 'photo.jpg');
   await noisy(1301, 1029, 3).jpeg({ quality: 88 }).toFile(photo);
   const out = join(tmp.path, 'hard.md');
@@ -25,15 +25,18 @@ test('bench --hard: progressive JPEG, Adam7 PNG and CMYK JPEG, each against vips
 
   // The inputs really are what their names say.
   const prog = await sharp(join(tmp.path, 'photo-prog.jpg')).metadata();
+  const restarts = await readFile(join(tmp.path, 'photo-prog-rst.jpg'));
   const png = await sharp(join(tmp.path, 'photo-interlaced.png')).metadata();
   const cmyk = await sharp(join(tmp.path, 'photo-cmyk.jpg')).metadata();
   assert.equal(prog.isProgressive, true);
+  assert.equal((await sharp(restarts).metadata()).isProgressive, true);
+  assert.equal(restarts.readUInt16BE(restarts.indexOf(Buffer.from([0xff, 0xdd])) + 4), 4, 'a DRI segment: restart every 4 MCUs');
   assert.equal(png.isProgressive, true, 'Adam7');
   assert.equal(cmyk.space, 'cmyk');
   assert.ok(!existsSync(join(tmp.path, 'photo-cmyk.part.jpg')), 'no temporary file left');
 
   const sections = report.split('\n## ').slice(1);
-  assert.deepEqual(sections.map((s) => s.split(':')[0]), ['progressive JPEG', 'Adam7 PNG', 'CMYK JPEG']);
+  assert.deepEqual(sections.map((s) => s.split(':')[0]), ['progressive JPEG', 'progressive JPEG, restart every 4 MCUs', 'Adam7 PNG', 'CMYK JPEG']);
   for (const section of sections) {
     assert.match(section, /\(1301x1029, 1\.3 MP\)/);
     const rows = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| contender'));

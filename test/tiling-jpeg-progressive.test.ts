@@ -303,14 +303,14 @@ test('damaged progressive JPEGs fail with HUGEMAP_ERR_CORRUPT_IMAGE and leave no
   badRst[rst + 1] = 0xd5;
   const sof = segs.find((s) => s.marker === 0xc2)!;
 
-  const cases: Array<[string, Buffer]> = [
+  const cases: Array<[string, Buffer, string?]> = [
     ['cut at 60%', good.subarray(0, Math.floor(good.length * 0.6))],
     ['cut before EOI', good.subarray(0, good.length - 2)],
     ['cut inside the header', good.subarray(0, 30)],
     ['invalid Huffman code', badCode],
     ['invalid successive approximation', badAl],
     ['a scan ends early', shortScan],
-    ['restart markers out of order', badRst],
+    ['restart markers out of order', badRst, 'expected restart marker RST1, found 0xFFD5'],
     ['no Huffman tables', without(0xc4)],
     ['no quantization tables', without(0xdb)],
     ['scan before the frame header', without(0xc2)],
@@ -318,7 +318,7 @@ test('damaged progressive JPEGs fail with HUGEMAP_ERR_CORRUPT_IMAGE and leave no
     ['no scans', Buffer.concat([good.subarray(0, scans[0]!.offset), Buffer.from([0xff, 0xd9])])],
     ['not a JPEG', Buffer.from('hello, not a picture')],
   ];
-  for (const [name, data] of cases) {
+  for (const [name, data, detail] of cases) {
     const dir = tmp.file(`corrupt-${name.replace(/\W+/g, '-')}`);
     await mkdir(dir);
     const input = join(dir, 'in.jpg');
@@ -327,6 +327,7 @@ test('damaged progressive JPEGs fail with HUGEMAP_ERR_CORRUPT_IMAGE and leave no
       assert.ok(err instanceof HugemapError, `${name}: a HugemapError, got ${String(err)}`);
       assert.equal(err.code, 'HUGEMAP_ERR_CORRUPT_IMAGE', `${name}: ${err.message}`);
       assert.ok(err.message.includes(input), `${name}: the message names the file`);
+      if (detail) assert.ok(err.message.includes(detail), `${name}: ${err.message}`);
       return true;
     });
     assert.deepEqual(await readdir(dir), ['in.jpg'], `${name}: no output or temp file left`);

@@ -121,13 +121,29 @@ export class JpegReader {
    */
   async nextMarker(inScan: boolean): Promise<number | null> {
     for (;;) {
+      const code = this.markerInWindow(inScan);
+      if (code !== undefined) return code;
       if (!(await this.ensure(2))) return null;
-      const found = this.buf.subarray(this.pos, this.end - 1).indexOf(0xff);
-      if (found < 0) {
-        this.pos = this.end - 1; // the last byte may be the 0xFF of a marker
-        continue;
+    }
+  }
+
+  /**
+   * nextMarker without reading the file: the marker's code when the window holds it, undefined
+   * when more of the file is needed (the bytes skipped so far stay skipped). A scan with a short
+   * restart interval looks for a marker every few MCUs, and an await for each one was most of
+   * the rewrite's time (docs/performance.md, "Hard inputs").
+   */
+  markerInWindow(inScan: boolean): number | undefined {
+    while (this.end - this.pos >= 2) {
+      // Usually the marker is right here (a scan's data ends at its restart marker): no search.
+      if (this.buf[this.pos] !== 0xff) {
+        const found = this.buf.subarray(this.pos, this.end - 1).indexOf(0xff);
+        if (found < 0) {
+          this.pos = this.end - 1; // the last byte may be the 0xFF of a marker
+          return undefined;
+        }
+        this.pos += found;
       }
-      this.pos += found;
       const code = this.buf[this.pos + 1]!;
       if (code === 0xff) {
         this.pos += 1; // fill byte
@@ -138,6 +154,7 @@ export class JpegReader {
         return code;
       }
     }
+    return undefined;
   }
 
   /** A marker segment's payload (after the length), copied. */

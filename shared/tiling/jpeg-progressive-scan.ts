@@ -39,7 +39,8 @@ export async function decodeScan(scan: ScanPlan, geometry: FrameGeometry, store:
     await store.pass(scan.components.map((c) => c.index), geometry.mcusPerColumn, true, async (chunk: Chunk) => {
       for (let m = 0; m < chunk.count; m++) {
         for (let j = 0; j < geometry.mcusPerLine; j++) {
-          if (d.needsInput()) await d.input();
+          const reading = d.needsInput() ? d.input() : undefined;
+          if (reading) await reading; // only when the file must be read: an await per MCU would cost more than the MCU
           for (let s = 0; s < comps.length; s++) {
             const g = comps[s]!;
             const coefs = chunk.coefficients[s]!;
@@ -61,7 +62,8 @@ export async function decodeScan(scan: ScanPlan, geometry: FrameGeometry, store:
       const rows = Math.min(g.blocksHigh - chunk.first * g.v, chunk.count * g.v);
       for (let y = 0; y < rows; y++) {
         for (let x = 0; x < g.blocksWide; x++) {
-          if (d.needsInput()) await d.input();
+          const reading = d.needsInput() ? d.input() : undefined;
+          if (reading) await reading; // only when the file must be read: an await per MCU would cost more than the MCU
           d.block(0, coefs, maps, (y * g.grid.blocksPerLine + x) * BLOCK_STRIDE);
           d.endMcu();
         }
@@ -95,9 +97,29 @@ class ScanDecoder {
     return (this.scan.restartInterval > 0 && this.left === 0) || (r.end - r.pos < MIN_WINDOW && !r.eof);
   }
 
-  async input(): Promise<void> {
-    if (this.scan.restartInterval > 0 && this.left === 0) await this.restart();
-    await this.reader.ensure(MIN_WINDOW);
+  /**
+   * The restart marker that is due, then a refill when the window runs low. A promise only when
+   * the file must be read: restart markers come every few MCUs, and awaiting each one cost more
+   * than decoding the MCUs between them.
+   */
+  input(): Promise<void> | undefined {
+    if (this.scan.restartInterval > 0 && this.left === 0) {
+      this.bits.reset();
+      const marker = this.reader.markerInWindow(false);
+      if (marker === undefined) {
+        return this.reader.nextMarker(false).then((found) => {
+          this.restarted(found);
+          return this.refill();
+        });
+      }
+      this.restarted(marker);
+    }
+    return this.refill();
+  }
+
+  private refill(): Promise<void> | undefined {
+    const r = this.reader;
+    return r.end - r.pos < MIN_WINDOW && !r.eof ? r.ensure(MIN_WINDOW).then(() => undefined) : undefined;
   }
 
   endMcu(): void {
@@ -105,9 +127,7 @@ class ScanDecoder {
     this.left--;
   }
 
-  private async restart(): Promise<void> {
-    this.bits.reset();
-    const marker = await this.reader.nextMarker(false);
+  private restarted(marker: number | null): void {
     if (marker !== RST0 + this.nextRst) {
       throw this.reader.corrupt(marker === null ? 'truncated: the file ends inside a scan' : `expected restart marker RST${this.nextRst}, found ${markerName(marker)}`);
     }
