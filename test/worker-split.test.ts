@@ -6,14 +6,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Queue } from 'bullmq';
 import { useTestServers } from './helpers/servers.js';
 import { startImageService, upload, type ImageService } from './helpers/image-service.js';
 import { tempDir } from './helpers/fixtures.js';
 import { testConfig, waitFor } from './helpers/test-config.js';
 import { assertPyramidInS3, listKeys, noisy } from './helpers/split-fixtures.js';
-import { createTileQueue, partJobId, type TileJobData } from '../shared/queue.js';
+import { createTileQueue, PART_PRIORITY, partJobId, type TileJobData } from '../shared/queue.js';
 import { planBands } from '../shared/tiling/band-plan.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
 import type { ImageDoc } from '../shared/image-status.js';
@@ -159,4 +161,17 @@ test('a band that fails fails the image with its code; nothing of the pyramid is
   assert.deepEqual(await listKeys(svc.s3, `images/${id}/`), []);
   assert.deepEqual(await listKeys(svc.s3, `work/${id}/`), []);
   assert.deepEqual(await listKeys(svc.s3, `originals/${id}`), [`originals/${id}`]);
+
+  // A band whose earlier attempt failed for a passing reason keeps its folder (the original it
+  // fetched) for the retry; the retry that finds the image failed removes it.
+  const kept = join(svc.config.workDir, `${id}.b2`);
+  await mkdir(kept, { recursive: true });
+  await writeFile(join(kept, 'original'), whole);
+  const retry = await queue.add('band', { imageId: id, part: { kind: 'band', index: 2 } }, { jobId: `${id}.band2.retry`, priority: PART_PRIORITY });
+  const returned = await waitFor('the retried band to finish', async () => {
+    const job = await queue.getJob(retry.id!);
+    return job?.finishedOn ? String(job.returnvalue) : undefined;
+  }, 60_000, 50);
+  assert.equal(returned, 'image-failed');
+  assert.equal(existsSync(kept), false, 'the band folder kept for its retry is gone');
 });

@@ -24,6 +24,7 @@ import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq
 import { NotFoundError, type HugemapError } from '../shared/errors.js';
 import { redisConnection, TILE_BACKOFF, TILE_QUEUE, type TileJobData } from '../shared/queue.js';
 import type { Logger } from '../shared/logger.js';
+import { removeTree } from '../shared/remove-tree.js';
 import type { ImageDoc } from '../shared/image-status.js';
 import { jobPaths, type WorkerDeps } from './job-context.js';
 import { ImageDeletedError, processImageJob, type JobOutcome } from './process-image-job.js';
@@ -110,6 +111,9 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
   const paths = jobPaths(deps.config.workDir, localDir);
   try {
     const outcome = await processJob(job.data, { ...deps, logger: log }, onStarted);
+    // Ended without cutting (its image failed, went or is done): the folder an earlier attempt kept
+    // for its retry (a downloaded original, up to gigabytes) goes now, or it stays on the disk.
+    if (outcome === 'image-failed' || outcome === 'image-gone' || outcome === 'already-done') await removeTree(paths.dir);
     log.info({ outcome }, 'job finished');
     return outcome;
   } catch (thrown) {

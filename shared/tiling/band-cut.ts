@@ -74,7 +74,9 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     const bandPixels = colourPipeline(input.extract({ left: 0, top: band.top, width: plan.width, height: band.height }), source)
       .tiff({ compression: 'none', predictor: 'none', bigtiff: true });
     await withoutOrientationTag(bandPixels).toFile(bandTiff);
-    if (((await sharp(bandTiff).metadata()).orientation ?? 1) !== 1) throw new HugemapError('HUGEMAP_ERR_INTERNAL', 'the band kept an EXIF orientation: it would be rotated twice');
+    // No pixel limit here: the band was checked against maxPixels as the original, and sharp's own
+    // default (268 MP) refused every band of a 10 GP image (40960 x 24576 px) with an internal error.
+    if (((await sharp(bandTiff, { limitInputPixels: false }).metadata()).orientation ?? 1) !== 1) throw new HugemapError('HUGEMAP_ERR_INTERNAL', 'the band kept an EXIF orientation: it would be rotated twice');
     await intermediate?.remove();
     intermediate = undefined;
 

@@ -39,7 +39,7 @@ export async function decodeScan(scan: ScanPlan, geometry: FrameGeometry, store:
     await store.pass(scan.components.map((c) => c.index), geometry.mcusPerColumn, true, async (chunk: Chunk) => {
       for (let m = 0; m < chunk.count; m++) {
         for (let j = 0; j < geometry.mcusPerLine; j++) {
-          const reading = d.needsInput() ? d.input() : undefined;
+          const reading = d.input();
           if (reading) await reading; // only when the file must be read: an await per MCU would cost more than the MCU
           for (let s = 0; s < comps.length; s++) {
             const g = comps[s]!;
@@ -62,7 +62,7 @@ export async function decodeScan(scan: ScanPlan, geometry: FrameGeometry, store:
       const rows = Math.min(g.blocksHigh - chunk.first * g.v, chunk.count * g.v);
       for (let y = 0; y < rows; y++) {
         for (let x = 0; x < g.blocksWide; x++) {
-          const reading = d.needsInput() ? d.input() : undefined;
+          const reading = d.input();
           if (reading) await reading; // only when the file must be read: an await per MCU would cost more than the MCU
           d.block(0, coefs, maps, (y * g.grid.blocksPerLine + x) * BLOCK_STRIDE);
           d.endMcu();
@@ -91,16 +91,10 @@ class ScanDecoder {
       : (first ? this.acFirst : this.acRefine).bind(this);
   }
 
-  /** Before an MCU: a restart marker is due, or the window runs low. */
-  needsInput(): boolean {
-    const r = this.reader;
-    return (this.scan.restartInterval > 0 && this.left === 0) || (r.end - r.pos < MIN_WINDOW && !r.eof);
-  }
-
   /**
-   * The restart marker that is due, then a refill when the window runs low. A promise only when
-   * the file must be read: restart markers come every few MCUs, and awaiting each one cost more
-   * than decoding the MCUs between them.
+   * Before an MCU: the restart marker when one is due, then a refill when the window runs low. A
+   * promise only when the file must be read: restart markers come every few MCUs, and awaiting
+   * each one cost more than decoding the MCUs between them.
    */
   input(): Promise<void> | undefined {
     if (this.scan.restartInterval > 0 && this.left === 0) {
