@@ -5,6 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
@@ -68,9 +69,12 @@ async function assertSplitMatches(name: string, input: string, plan: BandPlan, s
     const dir = tmp.file(`${name}-band${i}`);
     await mkdir(dir);
     const sink = collectInto(split);
-    const options = { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink };
+    // beforeCut comes once, with the band's rows written and none of its tiles cut yet.
+    const beforeCut: string[] = [];
+    const options = { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink, beforeCut: () => void beforeCut.push(`${existsSync(join(dir, 'band.tif'))} ${sink.tiles}`) };
     const cut = slices ? await cutBandSlice(await sliceOf(input, plan, i, dir), (await sliceIndex(input, plan)).slices[i]!.cropTop, dir, options) : await cutBand(input, dir, options);
     assert.equal(sink.tiles, cut.tiles, `band ${i}: the sink got every owned tile`);
+    if (!slices) assert.deepEqual(beforeCut, ['true 0'], `band ${i}: beforeCut between the rows and the cut`);
     bandTiles += cut.tiles;
     levelImages.push(cut.levelImage);
   }

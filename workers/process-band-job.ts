@@ -61,7 +61,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
     persist: (cp) => ctx.report.now({ [`checkpoint.parts.${key}`]: cp }),
     onProgress: (inS3) => void ctx.report.progress({ [`split.tiles.${key}`]: inS3 }),
   });
-  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, sink: uploader };
+  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, sink: uploader, beforeCut: purgeFreedMemory };
   const cut = slice ? await cutBandSlice(slice.path, slice.cropTop, ctx.dir, options) : await cutBand(ctx.originalPath, ctx.dir, options);
   await ctx.s3.putFile(imageKeys.bandLevelImage(imageId, index), cut.levelImage, { contentType: 'image/png' });
   await ctx.report.now({ [`split.tiles.${key}`]: cut.tiles, [`split.bytes.${key}`]: cut.bytes });

@@ -33,6 +33,11 @@ export interface BandCutOptions {
   maxBufferedPixels?: number;
   /** Gets the owned levels' rows, named as the image's tiles. */
   sink?: TileSink;
+  /**
+   * Called once the band's rows are written, before they are cut: a worker hands the allocator's
+   * freed pages back there (workers/allocator-purge.ts), as it does before a band starts.
+   */
+  beforeCut?: () => void;
 }
 
 export interface BandCut {
@@ -80,6 +85,7 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     await intermediate?.remove();
     intermediate = undefined;
 
+    opts.beforeCut?.();
     const { tiles, bytes } = await cutOwnedLevels(bandTiff, workDir, opts);
     await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
     return { levels: bandLevels(plan, band), tiles, bytes, levelImage };
