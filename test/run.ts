@@ -11,11 +11,12 @@
  * Exits with the test runner's exit code; stops the servers on every path.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { constants } from 'node:os';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServers, type TestServers } from './helpers/servers.js';
+import { removeTree } from '../shared/remove-tree.js';
 
 const testDir = fileURLToPath(new URL('.', import.meta.url));
 const repoDir = join(testDir, '..');
@@ -72,9 +73,13 @@ async function main(): Promise<number> {
     console.error(`test/run.ts: could not start the test servers (build them with tools/build-test-servers.sh)\n${(err as Error).message}`);
     return 1;
   }
+  const scratch = mkdtempSync(join(tmpdir(), 'hugemap-test-run-'));
   try {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      // Every temporary folder the suites make (work dirs, caches, fixtures) goes under this one,
+      // which goes after the run: a suite that forgets one leaves nothing behind in /tmp.
+      TMPDIR: scratch,
       REDIS_URL: servers.redisUrl,
       MONGO_URL: servers.mongoUrl,
       S3_ENDPOINT: servers.s3.endpoint,
@@ -85,6 +90,7 @@ async function main(): Promise<number> {
     console.error(`test/run.ts: ${files.length} test files; redis ${servers.redisUrl}, mongodb ${servers.mongoUrl}, s3 ${servers.s3.endpoint}`);
     return await runNodeTest(files, extraFlags, env);
   } finally {
+    await removeTree(scratch);
     await servers.stop();
   }
 }
