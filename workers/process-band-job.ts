@@ -14,7 +14,7 @@ import { bandLevels, cutBand, cutBandSlice } from '../shared/tiling/band-cut.js'
 import { writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
 import { DEFAULT_QUALITY, tilerId } from '../shared/tiling/encoders.js';
 import type { JobContext, WorkerDeps } from './job-context.js';
-import { partContext, partDirName, type PartKey } from './part-context.js';
+import { partContext, type PartKey } from './part-context.js';
 import { fetchOriginal } from './stages/fetch-original.js';
 import { removeImageData } from './remove-image-data.js';
 import type { JobOutcome } from './process-image-job.js';
@@ -67,7 +67,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   await ctx.report.now({ [`split.tiles.${key}`]: cut.tiles, [`split.bytes.${key}`]: cut.bytes });
   const after = await deps.store.update(imageId, {}, { $addToSet: { 'split.finished': index } });
   if (!after) {
-    await removeImageData(imageId, deps, { localDirs: [partDirName(imageId, key)] });
+    await removeImageData(imageId, deps); // the band's own folder goes in runJob, as for every image-gone part
     return 'image-gone';
   }
   await deps.store.update(imageId, {}, { $max: { 'parts.done': after.split?.finished.length ?? 0 } });
