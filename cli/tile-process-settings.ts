@@ -3,7 +3,7 @@
  * (workers/process-settings.ts) when this one was started without them: jemalloc with two arenas,
  * and V8's young generation at 2 x 4 MB, which only a flag given to node at its start can set
  * (v8.setFlagsFromString is too late for it). At 10 GP and 40960 px they keep the cut under 300 MB:
- * 289,996 and 291,432 kB of peak RSS with them, 295,856 and 298,316 kB with jemalloc alone
+ * 274,644 and 276,272 kB of peak RSS with them, 295,856 and 298,316 kB with jemalloc alone
  * (docs/performance.md, "10 gigapixels").
  */
 import { spawn } from 'node:child_process';
