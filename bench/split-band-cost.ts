@@ -15,7 +15,7 @@ import { indexJpegSlices } from '../shared/tiling/jpeg-slice-index.js';
 import { writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
 import { writeLevelImageFromPixels } from '../shared/tiling/level-image.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
-import { decodedJpegPixels } from '../shared/tiling/vips-raw-rows.js';
+import { decodedPixels } from '../shared/tiling/vips-raw-rows.js';
 
 const [image, splitArg = '100000000', bandArg = '1'] = process.argv.slice(2);
 if (!image) throw new Error('usage: bench/split-band-cost.ts IMAGE [SPLIT_PIXELS] [BAND]');
@@ -52,10 +52,10 @@ try {
   }
   const crop = { ...rows, width: plan.width };
   await timed('band level image (second decode + halvings)', () =>
-    writeLevelImageFromPixels(decodedJpegPixels(slicePath, crop), { width: plan.width, height: band.height }, plan.shrinks, join(dir, 'level.png')),
+    writeLevelImageFromPixels(decodedPixels(slicePath, 'jpeg', crop), { width: plan.width, height: band.height }, plan.shrinks, join(dir, 'level.png')),
   );
   await timed('decoding the slice alone', async () => {
-    for await (const rowsOut of decodedJpegPixels(slicePath, crop)) void rowsOut;
+    for await (const rowsOut of decodedPixels(slicePath, 'jpeg', crop)) void rowsOut;
   });
   await rm(out, { recursive: true, force: true });
   await timed('whole image cut (hugemap tile\'s library)', () => tileImage(image, out, { jpegEncoder: 'direct', tmpDir: dir }));

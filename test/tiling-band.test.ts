@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { tempDir } from './helpers/fixtures.js';
 import { noisy } from './helpers/split-fixtures.js';
 import { assembledLevels, bandAt, bandLevelInImage, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
-import { cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
+import { cutBand, cutBandSlice, type BandCut } from '../shared/tiling/band-cut.js';
 import { writeJpegSlice, type JpegSliceIndex } from '../shared/tiling/jpeg-slice.js';
 import { indexJpegSlices } from '../shared/tiling/jpeg-slice-index.js';
 import { assembleLevels } from '../shared/tiling/assemble-levels.js';
@@ -52,10 +52,12 @@ async function listTiles(dir: string): Promise<string[]> {
 }
 
 /**
- * Cuts `input` whole and split by `plan`; asserts the same tile names and bytes. `slices`: the bands
- * are cut from JPEG slices (jpeg-slice.ts), as a worker cuts a plain JPEG, not from the original.
+ * Cuts `input` whole and split by `plan`; asserts the same tile names and bytes, and that every band
+ * read its rows as `read` says (BandCut.read). `read: 'slice'`: the bands are cut from JPEG slices
+ * (jpeg-slice.ts), as a worker cuts a plain JPEG, not from the original.
  */
-async function assertSplitMatches(name: string, input: string, plan: BandPlan, slices = false, limits = DEFAULT_LIMITS): Promise<void> {
+async function assertSplitMatches(name: string, input: string, plan: BandPlan, read: BandCut['read'] = 'band-tiff', limits = DEFAULT_LIMITS): Promise<void> {
+  const slices = read === 'slice';
   const probe = await probeImage(input, limits);
   const format = defaultFormat(probe.hasAlpha);
   const jpegEncoder = jpegEncoderFor('direct', input, probe, format);
@@ -74,7 +76,8 @@ async function assertSplitMatches(name: string, input: string, plan: BandPlan, s
     const options = { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink, beforeCut: () => void beforeCut.push(`${existsSync(join(dir, 'band.tif'))} ${sink.tiles}`) };
     const cut = slices ? await cutBandSlice(await sliceOf(input, plan, i, dir), (await sliceIndex(input, plan)).slices[i]!.cropTop, dir, options) : await cutBand(input, dir, options);
     assert.equal(sink.tiles, cut.tiles, `band ${i}: the sink got every owned tile`);
-    if (!slices) assert.deepEqual(beforeCut, ['true 0'], `band ${i}: beforeCut between the rows and the cut`);
+    assert.equal(cut.read, read, `band ${i}: its rows read from the ${read}`);
+    if (!slices) assert.deepEqual(beforeCut, [`${read === 'band-tiff'} 0`], `band ${i}: beforeCut once, before the cut (after the band TIFF where there is one)`);
     bandTiles += cut.tiles;
     levelImages.push(cut.levelImage);
   }
@@ -189,11 +192,11 @@ test('a plain JPEG cut from slices of its bands (no rows above a band decoded): 
   await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toFile(input);
   const plan = planBands(1301, 2100, 1_000_000)!;
   assert.deepEqual(plan, { width: 1301, height: 2100, shrinks: 1, bandHeight: 1024, bands: 3 });
-  await assertSplitMatches('sliced', input, plan, true);
+  await assertSplitMatches('sliced', input, plan, 'slice');
   // Narrow and tall, k = 3, 4:4:4.
   const tall = tmp.file('sliced-tall.jpg');
   await noisy(301, 4133, 3).jpeg({ quality: 85, chromaSubsampling: '4:4:4' }).toFile(tall);
-  await assertSplitMatches('sliced-tall', tall, planBands(301, 4133, 700_000)!, true);
+  await assertSplitMatches('sliced-tall', tall, planBands(301, 4133, 700_000)!, 'slice');
 });
 
 test('hard inputs cut whole by a streamed or converted direct cut: a CMYK JPEG and a progressive JPEG, split as unsplit, byte for byte', async () => {
@@ -207,5 +210,21 @@ test('hard inputs cut whole by a streamed or converted direct cut: a CMYK JPEG a
   await noisy(1301, 1100, 3).jpeg({ quality: 88, progressive: true }).toFile(progressive);
   const rewritten = { maxPixels: 1e9, maxBufferedPixels: 1000 };
   assert.equal((await probeImage(progressive, rewritten)).baselineRewrite, true);
-  await assertSplitMatches('progressive', progressive, planBands(1301, 1100, 700_000)!, false, rewritten);
+  await assertSplitMatches('progressive', progressive, planBands(1301, 1100, 700_000)!, 'band-tiff', rewritten);
+});
+
+test('TIFFs cut direct: each band reads its rows from the original (tiled or in strips), split as unsplit, byte for byte', async () => {
+  // Odd sides, k = 1: bands of 1024 rows, the last 52. Tiled JPEG-compressed, as large scans come, and in deflate strips.
+  const plan = planBands(1301, 2100, 1_000_000)!;
+  assert.deepEqual(plan, { width: 1301, height: 2100, shrinks: 1, bandHeight: 1024, bands: 3 });
+  const tiled = tmp.file('tiled.tif');
+  await noisy(1301, 2100, 3).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 90 }).toFile(tiled);
+  await assertSplitMatches('tiled', tiled, plan, 'original');
+  const striped = tmp.file('striped.tif');
+  await noisy(1301, 2100, 3).tiff({ compression: 'deflate' }).toFile(striped);
+  await assertSplitMatches('striped', striped, plan, 'original');
+  // With alpha the sharp encoder cuts it (PNG tiles): its bands go through the band TIFF as before.
+  const alpha = tmp.file('alpha.tif');
+  await noisy(1283, 1029, 4).tiff({ compression: 'deflate' }).toFile(alpha);
+  await assertSplitMatches('alpha-tiff', alpha, planBands(1283, 1029, 400_000)!, 'band-tiff');
 });

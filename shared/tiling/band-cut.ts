@@ -1,9 +1,13 @@
 /**
- * One band of a split image (band-plan.ts, docs/split-jobs.md): its rows decoded once into an
- * uncompressed TIFF (rows above it decoded and discarded: libvips reads sequentially), then
- * cut with tileImage like any image, and halved `shrinks` times into the level image the
- * assembling job joins. Only the rows of the levels the band owns reach the sink, under the
- * image's tile names; their level and row numbers stay the band's own (the sink's checkpoint).
+ * One band of a split image (band-plan.ts, docs/split-jobs.md), cut with tileImage like any image
+ * and halved `shrinks` times into the level image the assembling job joins. Only the rows of the
+ * levels the band owns reach the sink, under the image's tile names; their level and row numbers
+ * stay the band's own (the sink's checkpoint). How the band's rows are read (BandCut.read):
+ * - 'slice': a plain JPEG's band from its slice (jpeg-slice.ts), margin rows cropped in libvips;
+ * - 'original': a TIFF the direct encoder cuts as it is, its rows cropped from the original in
+ *   libvips (a tiled TIFF's loader reads only the band's tiles);
+ * - 'band-tiff': anything else, its rows decoded once into an uncompressed TIFF (rows above it
+ *   decoded and discarded: libvips reads sequentially), which is then cut and halved.
  */
 import { rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -13,12 +17,12 @@ import { DEFAULT_QUALITY, type JpegEncoder, type TileFormat } from './encoders.j
 import { bandLevelInImage, type Band, type BandPlan } from './band-plan.js';
 import { writeIntermediate, type Intermediate } from './intermediate.js';
 import { writeLevelImage, writeLevelImageFromPixels } from './level-image.js';
-import { decodedJpegPixels } from './vips-raw-rows.js';
+import { decodedPixels } from './vips-raw-rows.js';
 import { classifyVipsError } from './vips-errors.js';
-import { DEFAULT_MAX_BUFFERED_PIXELS, probeImage } from './probe.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, probeImage, type ImageProbe } from './probe.js';
 import { deepZoomLevels, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
-import { tileImage } from './tile-image.js';
+import { jpegEncoderFor, tileImage } from './tile-image.js';
 import { TILES_DIR } from './output-dir.js';
 import type { TileRow, TileSink } from './tile-rows.js';
 
@@ -48,6 +52,8 @@ export interface BandCut {
   bytes: number;
   /** The band halved plan.shrinks times, losslessly (PNG): the assembling job's input. */
   levelImage: string;
+  /** Where the band's rows came from (the module's comment). */
+  read: 'slice' | 'original' | 'band-tiff';
 }
 
 /** The band's pyramid, by its own level numbers (what a TileRowUploader for it is given). */
@@ -69,6 +75,10 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     flatten: probe.hasAlpha && format === 'jpeg',
     ignoreIcc: probe.srgbProfile,
   };
+  if (readsRowsFromOriginal(inputPath, probe, opts)) {
+    opts.beforeCut?.();
+    return cutBandRows({ path: inputPath, format: 'tiff', top: band.top }, workDir, opts, 'original');
+  }
   const bandTiff = join(workDir, 'band.tif');
   const levelImage = join(workDir, 'level.png');
   let intermediate: Intermediate | undefined;
@@ -88,7 +98,7 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     opts.beforeCut?.();
     const { tiles, bytes } = await cutOwnedLevels(bandTiff, workDir, opts);
     await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
-    return { levels: bandLevels(plan, band), tiles, bytes, levelImage };
+    return { levels: bandLevels(plan, band), tiles, bytes, levelImage, read: 'band-tiff' };
   } catch (err) {
     // A damaged original shows first here, where the band's rows are decoded: the same codes as an unsplit cut.
     throw classifyVipsError(inputPath, err);
@@ -99,24 +109,42 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
 }
 
 /**
+ * A TIFF that the direct encoder cuts as it is (8-bit sRGB, no alpha, no rotation): dzsave and the
+ * level image read the band's rows from the original, as a JPEG band reads its slice. For a 10 GP
+ * tiled TIFF 40960 px wide the band TIFF's write and cut held 275-303 MB each in a worker, over the
+ * bound (docs/split-jobs.md, "Memory"); this needs neither the 3 GB file nor its write.
+ */
+function readsRowsFromOriginal(inputPath: string, probe: ImageProbe, opts: BandCutOptions): boolean {
+  return probe.format === 'tiff' && opts.format === 'jpeg' && opts.jpegEncoder === 'direct' && probe.space === 'srgb' &&
+    !probe.needsIntermediate && jpegEncoderFor('direct', inputPath, probe, 'jpeg') === 'direct';
+}
+
+/**
  * One band of a plain JPEG from its slice (jpeg-slice.ts: the band's rows and margin rows as a JPEG
  * of their own, `cropTop` margin rows above the band): no rows above the band are decoded and no
- * uncompressed copy is written. Cut by the direct encoder with the margins cropped, then decoded
- * once more, streamed, for the level image. The same tiles and level image as cutBand's.
+ * uncompressed copy is written. The same tiles and level image as cutBand's.
  */
 export async function cutBandSlice(slicePath: string, cropTop: number, workDir: string, opts: BandCutOptions): Promise<BandCut> {
+  return cutBandRows({ path: slicePath, format: 'jpeg', top: cropTop }, workDir, opts, 'slice');
+}
+
+/**
+ * The band's rows `source.top..` of a JPEG or TIFF, cut by the direct encoder with the rest cropped
+ * in libvips, then decoded once more, streamed, for the level image.
+ */
+async function cutBandRows(source: { path: string; format: 'jpeg' | 'tiff'; top: number }, workDir: string, opts: BandCutOptions, read: BandCut['read']): Promise<BandCut> {
   const { plan, band } = opts;
-  if (opts.format !== 'jpeg' || opts.jpegEncoder !== 'direct') throw new Error('a band slice is cut only by the direct JPEG encoder');
+  if (opts.format !== 'jpeg' || opts.jpegEncoder !== 'direct') throw new Error('a band\'s rows are cut from its input only by the direct JPEG encoder');
   const levelImage = join(workDir, 'level.png');
+  const rows = { top: source.top, width: plan.width, height: band.height };
   try {
     // One after the other: run side by side, the two libvips pipelines took a worker to 323-357 MB
     // peak RSS on the 472 MP image (bench --split), over the 300 MB bound; one at a time, 253-267 MB.
-    const { tiles, bytes } = await cutOwnedLevels(slicePath, workDir, opts, { top: cropTop, height: band.height });
-    const pixels = decodedJpegPixels(slicePath, { top: cropTop, width: plan.width, height: band.height });
-    await writeLevelImageFromPixels(pixels, { width: plan.width, height: band.height }, plan.shrinks, levelImage);
-    return { levels: bandLevels(plan, band), tiles, bytes, levelImage };
+    const { tiles, bytes } = await cutOwnedLevels(source.path, workDir, opts, { top: rows.top, height: rows.height });
+    await writeLevelImageFromPixels(decodedPixels(source.path, source.format, rows), { width: plan.width, height: band.height }, plan.shrinks, levelImage);
+    return { levels: bandLevels(plan, band), tiles, bytes, levelImage, read };
   } catch (err) {
-    throw classifyVipsError(slicePath, err);
+    throw classifyVipsError(source.path, err);
   }
 }
 

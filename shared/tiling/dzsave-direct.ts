@@ -28,13 +28,16 @@
  * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
-import { fileFeed, LOAD_OPTIONS, openPiped, vipsFailure, type Feed, type PipedImage, type RowCrop } from './vips-piped.js';
+import { fileFeed, LOAD_OPTIONS, NAMED_LOADERS, openNamed, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-piped.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
   path: string;
   format: string;
-  /** Only these rows of a JPEG (a band's slice, jpeg-slice.ts: its margin rows left out). */
+  /**
+   * Only these rows: a band of the image, or of a JPEG slice (jpeg-slice.ts: its margin rows left
+   * out). A JPEG, or a TIFF (loaded by name, which reads only the tiles or strips it needs).
+   */
   crop?: RowCrop;
   /**
    * Writes the bytes libvips reads, in a format it loads from a pipe (PIPED_LOADERS), and ends
@@ -64,10 +67,10 @@ export function directSafePath(path: string): boolean {
 }
 
 /** The built icc_transform of the loaded image (see DirectInput.toSrgb); the caller unrefs it. */
-async function toSrgb(vips: VipsFfi, piped: PipedImage): Promise<Pointer> {
+async function toSrgb(vips: VipsFfi, input: OpenedImage): Promise<Pointer> {
   const op = vips.operationNew('icc_transform');
   if (!op) throw vipsFailure(vips, 'vips_operation_new(icc_transform) failed');
-  piped.attach(op);
+  input.attach(op);
   let built: Pointer = null;
   try {
     // sharp: icc_transform(srgb, embedded, depth 8, perceptual) for a tagged input, (srgb, input_profile cmyk, perceptual) for an untagged CMYK one.
@@ -92,13 +95,14 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   if (!vips) throw new Error('dzsave direct mode is not available (sharp\'s libvips or koffi did not load)');
   if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`quality must be 1..100, got ${quality}`);
-  if (input.crop && input.format !== 'jpeg') throw new Error('dzsave direct mode crops only JPEG inputs');
-  // A fed input always comes through the pipe; of the files, only a JPEG (which libvips would map).
-  const piped = input.feed || input.format === 'jpeg'
+  if (input.crop && input.format !== 'jpeg' && !NAMED_LOADERS[input.format]) throw new Error(`dzsave direct mode does not crop ${input.format} inputs`);
+  // A fed input always comes through the pipe; of the files, only a JPEG (which libvips would map);
+  // a TIFF cropped to a band is opened by name here, another file is named to dzsave.
+  const opened = input.feed || input.format === 'jpeg'
     ? await openPiped(vips, input.format, input.feed ?? fileFeed(input.path), input.crop)
-    : undefined;
+    : input.crop ? await openNamed(vips, input.path, input.format, input.crop) : undefined;
   // Given up: a piped input ends at once, so libvips' threads stop instead of waiting on the pipe.
-  const abandon = () => piped?.abandon();
+  const abandon = () => opened?.abandon();
   signal?.addEventListener('abort', abandon, { once: true });
   if (signal?.aborted) abandon();
   const op = vips.operationNew('dzsave');
@@ -108,12 +112,12 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   try {
     if (!op) throw vipsFailure(vips, 'vips_operation_new(dzsave) failed');
     if (input.toSrgb) {
-      if (!piped) throw new Error(`dzsave direct mode converts only a piped input to sRGB, not ${input.format}`);
-      converted = await toSrgb(vips, piped);
+      if (!opened) throw new Error(`dzsave direct mode converts only an opened input to sRGB, not ${input.format}`);
+      converted = await toSrgb(vips, opened);
       vips.copyImageProperty(converted, 'out', op, 'in');
-    } else if (piped) piped.attach(op);
+    } else if (opened) opened.attach(op);
     const set =
-      (piped !== undefined || vips.setArgument(op, 'in', `${input.path}[${LOAD_OPTIONS}]`) === 0) &&
+      (opened !== undefined || vips.setArgument(op, 'in', `${input.path}[${LOAD_OPTIONS}]`) === 0) &&
       vips.setArgument(op, 'filename', outBase) === 0 &&
       vips.setFromString(op, `tile_size=256,overlap=0,depth=onepixel,Q=${quality},keep=none`) === 0;
     if (set) built = await vips.buildCached(op);
@@ -134,7 +138,7 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
     }
   }
   signal?.removeEventListener('abort', abandon);
-  const feedError = await piped?.close();
+  const feedError = await opened?.close();
   // A file that could not be read shows in libvips only as a short input: its own error says more.
   // A feed that failed after libvips had every pixel (a damaged PNG's end) fails the cut all the same.
   if (failure || feedError) throw feedError ?? failure;

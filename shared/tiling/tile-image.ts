@@ -75,7 +75,7 @@ export interface TileOptions {
   sink?: TileSink;
   /**
    * Cut only these rows of the input: a band's JPEG slice (jpeg-slice.ts), whose margin rows are not
-   * the band's. Only for a JPEG that the direct encoder cuts as it is.
+   * the band's, or a band of a TIFF. Only for a JPEG or TIFF that the direct encoder cuts as it is.
    */
   rows?: { top: number; height: number };
   signal?: AbortSignal;
@@ -135,7 +135,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
-    if (opts.rows && (encoder !== 'direct' || intermediate || probe.format !== 'jpeg')) throw new Error('rows: only a JPEG cut as it is by the direct encoder');
+    if (opts.rows && (encoder !== 'direct' || intermediate || !['jpeg', 'tiff'].includes(probe.format))) throw new Error('rows: only a JPEG or TIFF cut as it is by the direct encoder');
     const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0

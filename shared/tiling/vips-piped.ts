@@ -1,7 +1,9 @@
 /**
- * An image's bytes fed through a pipe into a libvips loader (dzsave-direct.ts says why a pipe, not
- * the file's name), a JPEG optionally cropped to some of its rows: what dzsave or a raw save then takes.
- * The bytes are a file's own, or a stream made while the cut runs (an Adam7 PNG rewritten non-interlaced).
+ * An image opened in libvips, optionally cropped to some of its rows: what dzsave or a raw save then
+ * takes. A JPEG or PNG has its bytes fed through a pipe into the loader (dzsave-direct.ts says why
+ * a pipe, not the file's name): a file's own, or a stream made while the cut runs (an Adam7 PNG
+ * rewritten non-interlaced). A TIFF is loaded by name: libvips does not map it, and its loader reads
+ * only the strips or tiles the rows need, so a band of a tiled TIFF decodes none of the rows above.
  */
 import { closeSync, createReadStream } from 'node:fs';
 import { Socket } from 'node:net';
@@ -22,6 +24,9 @@ export interface RowCrop {
 /** The libvips loaders that read a pipe, by the format they read. */
 export const PIPED_LOADERS: Readonly<Record<string, string>> = { jpeg: 'jpegload_source', png: 'pngload_source' };
 
+/** The libvips loaders that read a file by its name, by the format they read. */
+export const NAMED_LOADERS: Readonly<Record<string, string>> = { tiff: 'tiffload' };
+
 /** Writes the bytes the loader reads into `out` and ends it. */
 export type Feed = (out: Writable) => Promise<unknown>;
 
@@ -29,7 +34,7 @@ export type Feed = (out: Writable) => Promise<unknown>;
 export const fileFeed = (path: string): Feed => (out) => pipeline(createReadStream(path), out);
 
 /** The loaded (and cropped) image, to be attached as an operation's input. */
-export interface PipedImage {
+export interface OpenedImage {
   /** The image as the operation's `in`. */
   attach(operation: Pointer): void;
   /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
@@ -47,7 +52,7 @@ function isBrokenPipe(err: Error): boolean {
 }
 
 /** `format`'s loader (PIPED_LOADERS) reading what `feed` writes; `crop` keeps only some rows. */
-export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: RowCrop): Promise<PipedImage> {
+export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: RowCrop): Promise<OpenedImage> {
   const loader = PIPED_LOADERS[format];
   if (!loader) throw new Error(`libvips cannot read ${format} from a pipe`);
   const fds = new Int32Array(2);
@@ -82,42 +87,63 @@ export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?
     }
     throw (await stopFeeding()) ?? err;
   }
-  const loaded = load;
-  let cropped: { op: Pointer; built: Pointer } | undefined;
+  return cropped(vips, load, crop, { stop: stopFeeding, abandon: () => writer.destroy() });
+}
+
+/** `path` loaded by name with `format`'s loader (NAMED_LOADERS); `crop` keeps only some rows. */
+export async function openNamed(vips: VipsFfi, path: string, format: string, crop?: RowCrop): Promise<OpenedImage> {
+  const loader = NAMED_LOADERS[format];
+  if (!loader) throw new Error(`no loader by name for ${format}`);
+  const load = vips.operationNew(loader);
+  if (!load) throw vipsFailure(vips, `vips_operation_new(${loader}) failed`);
+  if (vips.setArgument(load, 'filename', path) !== 0 || vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) {
+    const err = vipsFailure(vips, `cannot load the ${format.toUpperCase()}`);
+    vips.unrefOutputs(load);
+    vips.unref(load);
+    throw err;
+  }
+  // Nothing is fed: the loader reads the file itself, and stops with the operations that hold it.
+  return cropped(vips, load, crop, { stop: async () => undefined, abandon: () => undefined });
+}
+
+/** The built loader `loaded` as an OpenedImage, through an extract_area of `crop` where given. */
+async function cropped(vips: VipsFfi, loaded: Pointer, crop: RowCrop | undefined, input: { stop(): Promise<Error | undefined>; abandon(): void }): Promise<OpenedImage> {
+  let extract: { op: Pointer; built: Pointer } | undefined;
   const free = () => {
-    if (cropped?.built) {
-      vips.unrefOutputs(cropped.built);
-      vips.unref(cropped.built);
-    } else if (cropped?.op) {
-      vips.unrefOutputs(cropped.op);
+    if (extract?.built) {
+      vips.unrefOutputs(extract.built);
+      vips.unref(extract.built);
+    } else if (extract?.op) {
+      vips.unrefOutputs(extract.op);
     }
-    if (cropped?.op) vips.unref(cropped.op);
+    if (extract?.op) vips.unref(extract.op);
     vips.unrefOutputs(loaded);
     vips.unref(loaded);
   };
   if (crop) {
-    // extract_area on a sequential load: libvips reads and drops the rows above, a few lines at a time.
+    // extract_area on a sequential load: libvips reads and drops the rows above, a few lines at a
+    // time (a tiled TIFF's loader starts at the tiles of the first row instead).
     const op = vips.operationNew('extract_area');
-    cropped = { op, built: null };
+    extract = { op, built: null };
     vips.copyImageProperty(loaded, 'out', op, 'input');
     const set = vips.setFromString(op, `left=0,top=${crop.top},width=${crop.width},height=${crop.height}`) === 0;
-    cropped.built = set ? await vips.buildCached(op) : null;
-    if (!cropped.built) {
+    extract.built = set ? await vips.buildCached(op) : null;
+    if (!extract.built) {
       const err = vipsFailure(vips, 'cannot crop the input');
       free();
-      throw (await stopFeeding()) ?? err;
+      throw (await input.stop()) ?? err;
     }
   }
-  const image = cropped ? { from: cropped.built, name: 'out' } : { from: loaded, name: 'out' };
+  const image = extract ? { from: extract.built, name: 'out' } : { from: loaded, name: 'out' };
   return {
     attach: (operation) => vips.copyImageProperty(image.from, image.name, operation, 'in'),
-    abandon: () => writer.destroy(),
+    abandon: input.abandon,
     close: async () => {
       // dzsave's inner steps (cast, line cache) stay in libvips' operation cache, and through them
-      // the loader and its pipe: emptied, the pipe closes now, not whenever the cache fills up.
+      // the loader and its input: emptied, the pipe or file closes now, not whenever the cache fills up.
       vips.emptyOperationCache();
       free();
-      return stopFeeding();
+      return input.stop();
     },
   };
 }

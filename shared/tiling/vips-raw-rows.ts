@@ -1,34 +1,37 @@
 /**
- * A JPEG's decoded pixels as a stream, a pipe's worth at a time: libvips' raw save writes into a
- * pipe that JS reads. sharp's raw output would hold the whole image in one buffer (a band of
- * 118 MP: 354 MB), which a band worker cannot afford (docs/split-jobs.md).
+ * A JPEG's or TIFF's decoded pixels as a stream, a buffer's worth at a time: libvips' raw save writes
+ * into a pipe that JS reads into one reused buffer (pipe-chunks.ts). sharp's raw output would hold
+ * the whole image in one buffer (a band of 118 MP: 354 MB), which a band worker cannot afford
+ * (docs/split-jobs.md).
  */
 import { closeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { pipeChunks } from '../pipe-chunks.js';
 import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { fileFeed, openPiped, vipsFailure, type RowCrop } from './vips-piped.js';
+import { fileFeed, openNamed, openPiped, vipsFailure, type RowCrop } from './vips-piped.js';
 
-/** The interleaved 8-bit samples of `path` (a JPEG) within `crop`, top row first, in chunks of any length. */
-export async function* decodedJpegPixels(path: string, crop?: RowCrop): AsyncGenerator<Buffer> {
+/**
+ * The interleaved 8-bit samples of `path` (a JPEG or a TIFF) within `crop`, top row first, in chunks
+ * of any length; each chunk is valid only until the next is asked for (pipe-chunks.ts).
+ */
+export async function* decodedPixels(path: string, format: 'jpeg' | 'tiff', crop?: RowCrop): AsyncGenerator<Buffer> {
   const vips = vipsFfi();
   if (!vips) throw new Error('libvips through koffi is not available');
-  const piped = await openPiped(vips, 'jpeg', fileFeed(path), crop);
+  // A JPEG through a pipe (libvips would map the file), a TIFF by name (vips-piped.ts).
+  const input = format === 'jpeg' ? await openPiped(vips, 'jpeg', fileFeed(path), crop) : await openNamed(vips, path, format, crop);
   const fds = new Int32Array(2);
   if (!vips.openPipe(fds)) {
-    await piped.close();
+    await input.close();
     throw new Error('cannot open a pipe for the pixels');
   }
   const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
-  // A non-blocking socket on the read end: no thread of the pool waits on an empty pipe.
-  const reader = new Socket({ fd: readEnd, readable: true, writable: false });
   const target = vips.targetFromDescriptor(writeEnd);
   closeSync(writeEnd); // libvips writes its own duplicate, closed with the target: then the reader sees the end
   const op: Pointer = vips.operationNew('rawsave_target');
-  piped.attach(op);
+  input.attach(op);
   vips.setObjectProperty(op, 'target', 'target', target);
   vips.unref(target);
   const saved = vips.buildCached(op).then((built) => {
-    const failure = built ? undefined : vipsFailure(vips, 'cannot decode the JPEG');
+    const failure = built ? undefined : vipsFailure(vips, `cannot decode the ${format.toUpperCase()}`);
     if (built) {
       vips.unrefOutputs(built);
       vips.unref(built);
@@ -42,12 +45,11 @@ export async function* decodedJpegPixels(path: string, crop?: RowCrop): AsyncGen
   });
   let failure: Error | undefined;
   try {
-    for await (const chunk of reader) yield chunk as Buffer;
+    // A reader that stops early closes its end (pipeChunks does): libvips' next write fails and the save ends.
+    yield* pipeChunks(readEnd);
   } finally {
-    // A reader that stopped early closes its end: libvips' next write fails and the save ends.
-    reader.destroy();
     failure = await saved;
-    const feedError = await piped.close();
+    const feedError = await input.close();
     failure = feedError ?? failure;
   }
   if (failure) throw failure;
