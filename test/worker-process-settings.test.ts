@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { worthCollecting } from '../workers/process-image-job.js';
+import { worthCollecting } from '../workers/release-garbage.js';
 import { JEMALLOC_PATH, WORKER_HEAP_GROWING_PERCENT, WORKER_MALLOC_CONF, WORKER_NODE_OPTIONS, missingWorkerSettings, workerProcessEnv } from '../workers/process-settings.js';
 
 const MISSING = '/nonexistent/libjemalloc.so.2';

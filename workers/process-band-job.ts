@@ -19,6 +19,7 @@ import { fetchOriginal } from './stages/fetch-original.js';
 import { removeImageData } from './remove-image-data.js';
 import type { JobOutcome } from './process-image-job.js';
 import { purgeFreedMemory } from './allocator-purge.js';
+import { releaseGarbage } from './release-garbage.js';
 
 /**
  * The band's JPEG slice, made from the original's header and the band's bytes, fetched by range
@@ -51,6 +52,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
 
   const slice = await fetchSlice(ctx, index);
   if (!slice) await fetchOriginal(ctx);
+  releaseGarbage(); // the download's dead socket buffers (a 10 GP TIFF is 922 MB of them), as a tile job does
   purgeFreedMemory(); // what the previous part freed goes back before this cut allocates its strips
   const uploader = new TileRowUploader(ctx.s3, {
     keyPrefix: imageKeys.prefix(imageId),

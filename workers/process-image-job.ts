@@ -9,6 +9,7 @@
  */
 import { removeTree } from '../shared/remove-tree.js';
 import { fetchOriginal } from './stages/fetch-original.js';
+import { releaseGarbage } from './release-garbage.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
 import { previewBesideCut, storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
@@ -96,29 +97,6 @@ export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: 
 function stageTimer(deps: WorkerDeps): <T>(name: JobStage, run: () => Promise<T>) => Promise<T> {
   const { metrics } = deps;
   return (name, run) => (metrics ? metrics.timeStage(name, run) : run());
-}
-
-/** Buffers still held after the worker's last forced collection: what it keeps alive between jobs. */
-let buffersAfterLastCollection = 0;
-/** Dead Buffers worth a forced collection: below this, the collection costs more than it frees. */
-const COLLECT_ABOVE_BYTES = 16 * 1024 * 1024;
-
-/**
- * One full collection before the cut (with --expose-gc, as workers/process-settings.ts starts the
- * worker), so the download's dead socket buffers are not still held when libvips adds its strips;
- * only when they are worth it, since a forced collection also drops the previous job's optimised
- * code, which the next job pays for in CPU. Figures: docs/memory.md.
- */
-function releaseGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc || !worthCollecting(process.memoryUsage().arrayBuffers, buffersAfterLastCollection)) return;
-  gc();
-  buffersAfterLastCollection = process.memoryUsage().arrayBuffers;
-}
-
-/** Whether Buffers now held, against those held after the last collection, are worth one. */
-export function worthCollecting(buffersNow: number, buffersAfterLast: number): boolean {
-  return buffersNow - buffersAfterLast >= COLLECT_ABOVE_BYTES;
 }
 
 /** The status document vanished mid-job: the image was deleted, so stop quietly. */
