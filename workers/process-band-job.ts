@@ -76,6 +76,6 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   // A part that failed for good meanwhile removed the image's tiles; these came after.
   if (after.status === 'failed') await removeImageData(imageId, deps, { keepOriginal: true });
   await removeTree(ctx.dir);
-  ctx.logger.info({ imageId, band: index, tiles: cut.tiles, ...uploader.stats }, 'band cut and stored');
+  ctx.logger.info({ imageId, band: index, read: cut.read, tiles: cut.tiles, ...uploader.stats }, 'band cut and stored');
   return 'done';
 }

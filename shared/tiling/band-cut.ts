@@ -110,9 +110,9 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
 
 /**
  * A TIFF that the direct encoder cuts as it is (8-bit sRGB, no alpha, no rotation): dzsave and the
- * level image read the band's rows from the original, as a JPEG band reads its slice. For a 10 GP
- * tiled TIFF 40960 px wide the band TIFF's write and cut held 275-303 MB each in a worker, over the
- * bound (docs/split-jobs.md, "Memory"); this needs neither the 3 GB file nor its write.
+ * level image read the band's rows from the original, as a JPEG band reads its slice: no band file
+ * (3 GB for each band of the 10 GP test TIFF) written and read back, the same tiles and level image
+ * (docs/split-jobs.md, "How a band reads its rows").
  */
 function readsRowsFromOriginal(inputPath: string, probe: ImageProbe, opts: BandCutOptions): boolean {
   return probe.format === 'tiff' && opts.format === 'jpeg' && opts.jpegEncoder === 'direct' && probe.space === 'srgb' &&
