@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { tempDir } from './helpers/fixtures.js';
@@ -227,4 +227,26 @@ test('TIFFs cut direct: each band reads its rows from the original (tiled or in 
   const alpha = tmp.file('alpha.tif');
   await noisy(1283, 1029, 4).tiff({ compression: 'deflate' }).toFile(alpha);
   await assertSplitMatches('alpha-tiff', alpha, planBands(1283, 1029, 400_000)!, 'band-tiff');
+});
+
+test('a tiled TIFF with damaged tiles: the band that holds them fails with HUGEMAP_ERR_CORRUPT_IMAGE, as the whole cut does; the others cut', async () => {
+  const input = tmp.file('damaged.tif');
+  await noisy(1301, 2100, 3).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 90 }).toFile(input);
+  // Overwrite tile data in the middle of the file (libvips writes the directory last, so it survives).
+  const size = (await stat(input)).size;
+  const file = await open(input, 'r+');
+  await file.write(Buffer.alloc(Math.floor(size * 0.3), 0xff), 0, Math.floor(size * 0.3), Math.floor(size * 0.5));
+  await file.close();
+  await assert.rejects(tileImage(input, tmp.file('damaged-whole'), { ...DEFAULT_LIMITS, jpegEncoder: 'direct' }), { code: 'HUGEMAP_ERR_CORRUPT_IMAGE' });
+  const plan = planBands(1301, 2100, 1_000_000)!;
+  const outcomes: string[] = [];
+  for (let i = 0; i < plan.bands; i++) {
+    const dir = tmp.file(`damaged-band${i}`);
+    await mkdir(dir);
+    outcomes.push(await cutBand(input, dir, { plan, band: bandAt(plan, i), format: 'jpeg', jpegEncoder: 'direct', ...DEFAULT_LIMITS }).then(
+      (cut) => cut.read,
+      (err: { code?: string }) => err.code ?? String(err),
+    ));
+  }
+  assert.deepEqual(outcomes, ['original', 'HUGEMAP_ERR_CORRUPT_IMAGE', 'original']);
 });
