@@ -108,6 +108,11 @@ test('a plain JPEG (direct encoder) is split, its bands read only their own byte
   assert.ok(slices.at(-1)!.startByte > body.length / 2, 'the last band does not fetch the rows above it');
 });
 
+test('a tiled TIFF (direct encoder) is split, its bands cut from the original\'s rows, and its pyramid is the unsplit one byte for byte', async () => {
+  const body = await noisy(1301, 2100, 3).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 90 }).toBuffer();
+  const doc = await uploadAndCompare('tiled', body, 'tiled.tif');
+  assert.equal(doc.split?.jpegSlices ?? null, null, 'no JPEG slices: the bands read the TIFF itself');
+});
 
 /** A JPEG split into 8 bands of 512 rows: long enough to act on while its bands run. */
 async function manyBands(): Promise<Buffer> {
