@@ -69,16 +69,16 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
   if (probe.width !== plan.width || probe.height !== plan.height) {
     throw new Error(`band plan is for ${plan.width}x${plan.height}, the image is ${probe.width}x${probe.height}`);
   }
+  if (readsRowsFromOriginal(inputPath, probe, opts)) {
+    opts.beforeCut?.();
+    return cutBandRows({ path: inputPath, format: 'tiff', top: band.top }, workDir, opts, 'original');
+  }
   const source: SourceOptions = {
     limitInputPixels: opts.maxPixels,
     orientation: probe.orientation,
     flatten: probe.hasAlpha && format === 'jpeg',
     ignoreIcc: probe.srgbProfile,
   };
-  if (readsRowsFromOriginal(inputPath, probe, opts)) {
-    opts.beforeCut?.();
-    return cutBandRows({ path: inputPath, format: 'tiff', top: band.top }, workDir, opts, 'original');
-  }
   const bandTiff = join(workDir, 'band.tif');
   const levelImage = join(workDir, 'level.png');
   let intermediate: Intermediate | undefined;

@@ -28,7 +28,7 @@
  * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
-import { fileFeed, LOAD_OPTIONS, NAMED_LOADERS, openNamed, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-piped.js';
+import { LOAD_OPTIONS, NAMED_LOADERS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-piped.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
@@ -98,9 +98,9 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   if (input.crop && input.format !== 'jpeg' && !NAMED_LOADERS[input.format]) throw new Error(`dzsave direct mode does not crop ${input.format} inputs`);
   // A fed input always comes through the pipe; of the files, only a JPEG (which libvips would map);
   // a TIFF cropped to a band is opened by name here, another file is named to dzsave.
-  const opened = input.feed || input.format === 'jpeg'
-    ? await openPiped(vips, input.format, input.feed ?? fileFeed(input.path), input.crop)
-    : input.crop ? await openNamed(vips, input.path, input.format, input.crop) : undefined;
+  const opened = input.feed
+    ? await openPiped(vips, input.format, input.feed, input.crop)
+    : input.format === 'jpeg' || input.crop ? await openFile(vips, input.path, input.format, input.crop) : undefined;
   // Given up: a piped input ends at once, so libvips' threads stop instead of waiting on the pipe.
   const abandon = () => opened?.abandon();
   signal?.addEventListener('abort', abandon, { once: true });

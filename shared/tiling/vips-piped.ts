@@ -106,6 +106,14 @@ export async function openNamed(vips: VipsFfi, path: string, format: string, cro
   return cropped(vips, load, crop, { stop: async () => undefined, abandon: () => undefined });
 }
 
+/**
+ * A file opened as libvips should read it: a JPEG through a pipe (libvips would map the file), a
+ * format of NAMED_LOADERS by its name; `crop` keeps only some rows.
+ */
+export function openFile(vips: VipsFfi, path: string, format: string, crop?: RowCrop): Promise<OpenedImage> {
+  return format === 'jpeg' ? openPiped(vips, format, fileFeed(path), crop) : openNamed(vips, path, format, crop);
+}
+
 /** The built loader `loaded` as an OpenedImage, through an extract_area of `crop` where given. */
 async function cropped(vips: VipsFfi, loaded: Pointer, crop: RowCrop | undefined, input: { stop(): Promise<Error | undefined>; abandon(): void }): Promise<OpenedImage> {
   let extract: { op: Pointer; built: Pointer } | undefined;

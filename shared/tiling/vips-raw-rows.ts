@@ -7,7 +7,7 @@
 import { closeSync } from 'node:fs';
 import { pipeChunks } from '../pipe-chunks.js';
 import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { fileFeed, openNamed, openPiped, vipsFailure, type RowCrop } from './vips-piped.js';
+import { openFile, vipsFailure, type RowCrop } from './vips-piped.js';
 
 /**
  * The interleaved 8-bit samples of `path` (a JPEG or a TIFF) within `crop`, top row first, in chunks
@@ -16,8 +16,7 @@ import { fileFeed, openNamed, openPiped, vipsFailure, type RowCrop } from './vip
 export async function* decodedPixels(path: string, format: 'jpeg' | 'tiff', crop?: RowCrop): AsyncGenerator<Buffer> {
   const vips = vipsFfi();
   if (!vips) throw new Error('libvips through koffi is not available');
-  // A JPEG through a pipe (libvips would map the file), a TIFF by name (vips-piped.ts).
-  const input = format === 'jpeg' ? await openPiped(vips, 'jpeg', fileFeed(path), crop) : await openNamed(vips, path, format, crop);
+  const input = await openFile(vips, path, format, crop);
   const fds = new Int32Array(2);
   if (!vips.openPipe(fds)) {
     await input.close();
