@@ -28,7 +28,7 @@
  * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
-import { LOAD_OPTIONS, NAMED_LOADERS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-piped.js';
+import { LOAD_OPTIONS, NAMED_LOADERS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-input.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {

@@ -157,7 +157,7 @@ class StreamSink implements ByteSink {
 }
 
 function prematureClose(): Error {
-  // The code vips-piped.ts reads as "the reader stopped", not as a failure of the rewrite.
+  // The code vips-input.ts reads as "the reader stopped", not as a failure of the rewrite.
   return Object.assign(new Error('the reader closed the stream'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 

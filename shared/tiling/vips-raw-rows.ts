@@ -7,7 +7,7 @@
 import { closeSync } from 'node:fs';
 import { pipeChunks } from '../pipe-chunks.js';
 import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { openFile, vipsFailure, type RowCrop } from './vips-piped.js';
+import { openFile, vipsFailure, type RowCrop } from './vips-input.js';
 
 /**
  * The interleaved 8-bit samples of `path` (a JPEG or a TIFF) within `crop`, top row first, in chunks
