@@ -28,7 +28,7 @@
  * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
-import { LOAD_OPTIONS, NAMED_LOADERS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-input.js';
+import { canCrop, LOAD_OPTIONS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-input.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
@@ -95,7 +95,7 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   if (!vips) throw new Error('dzsave direct mode is not available (sharp\'s libvips or koffi did not load)');
   if (!directSafePath(input.path) || !directSafePath(outBase)) throw new Error(`dzsave direct mode cannot take a path with [ or ]: ${input.path}`);
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`quality must be 1..100, got ${quality}`);
-  if (input.crop && input.format !== 'jpeg' && !NAMED_LOADERS[input.format]) throw new Error(`dzsave direct mode does not crop ${input.format} inputs`);
+  if (input.crop && !canCrop(input.format)) throw new Error(`dzsave direct mode does not crop ${input.format} inputs`);
   // A fed input always comes through the pipe; of the files, only a JPEG (which libvips would map);
   // a TIFF cropped to a band is opened by name here, another file is named to dzsave.
   const opened = input.feed

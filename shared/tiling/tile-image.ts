@@ -23,6 +23,7 @@ import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.
 import { writeIntermediate, type Intermediate } from './intermediate.js';
 import { writeThumbnail } from './thumbnail.js';
 import { classifyVipsError } from './vips-errors.js';
+import { canCrop } from './vips-input.js';
 import { watchTileRows, type TileSink } from './tile-rows.js';
 import { HuffmanPass } from './huffman-pass.js';
 import { boundLineBuffers } from './line-buffers.js';
@@ -135,7 +136,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
-    if (opts.rows && (encoder !== 'direct' || intermediate || !['jpeg', 'tiff'].includes(probe.format))) throw new Error('rows: only a JPEG or TIFF cut as it is by the direct encoder');
+    if (opts.rows && (encoder !== 'direct' || intermediate || !canCrop(probe.format))) throw new Error('rows: only a JPEG or TIFF cut as it is by the direct encoder');
     const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0

@@ -27,6 +27,11 @@ export const PIPED_LOADERS: Readonly<Record<string, string>> = { jpeg: 'jpegload
 /** The libvips loaders that read a file by its name, by the format they read. */
 export const NAMED_LOADERS: Readonly<Record<string, string>> = { tiff: 'tiffload' };
 
+/** Whether openFile can read only some rows of a `format` file: a JPEG (piped) or a format loaded by name. */
+export function canCrop(format: string): boolean {
+  return format === 'jpeg' || NAMED_LOADERS[format] !== undefined;
+}
+
 /** Writes the bytes the loader reads into `out` and ends it. */
 export type Feed = (out: Writable) => Promise<unknown>;
 
