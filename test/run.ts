@@ -2,11 +2,11 @@
  * `npm test`: starts Redis, FerretDB and MinIO once (each unless its URL is
  * already in the environment), hands their addresses to every test file
  * through the environment, and runs all test/**\/*.test.ts with Node's runner,
- * two files at a time (HUGEMAP_TEST_CONCURRENCY=N for another number; 1 on a
- * one-core machine). Each file has its own database, bucket, queue prefix and
- * work dir (helpers/test-config.ts), so two never see each other's data; the
- * suite has no timing assertions, so two sharing the cores only take longer
- * each. On the 2-core CI machine: 320 s against 499-585 s one at a time.
+ * one file at a time, so suites never fight over the 2 cores or the servers.
+ * HUGEMAP_TEST_CONCURRENCY=2 runs two at once (each file has its own database,
+ * bucket, queue prefix and work dir: 320-390 s instead of 500-585 s on the
+ * 2-core machine), but under it a browser test once waited past its 20 s for
+ * an annotation's save (docs/testing.md), so it is not the default.
  *
  *   node --import tsx test/run.ts                        all test files
  *   node --import tsx test/run.ts test/a.test.ts ...     only these
@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { availableParallelism, constants, tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServers, type TestServers } from './helpers/servers.js';
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   const files = (chosen.length > 0 ? chosen : findTestFiles(testDir).map((f) => relative(repoDir, f))).sort();
   let concurrency: number;
   try {
-    concurrency = testConcurrency(process.env, availableParallelism());
+    concurrency = testConcurrency(process.env);
   } catch (err) {
     console.error(`test/run.ts: ${(err as Error).message}`);
     return 1;
