@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import type { JpegEncoder } from './tiling/encoders.js';
+import { DEFAULT_MAX_COLUMN_WIDTH } from './tiling/band-plan.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -114,6 +115,13 @@ const schema = z.object({
    * so only images that would otherwise take one worker minutes are split.
    */
   WORKER_SPLIT_PIXELS: z.coerce.number().int().min(0).default(1_000_000_000),
+  /**
+   * A band of a TIFF read from the original that is wider than this is cut as columns of at most
+   * this width, one after another (band-plan.ts, bandColumns); 0: bands whole. 10240: a band of the
+   * 40960 px wide 10 GP TIFF peaked at 249-251 MB alone this way, 291-292 MB whole, for 10-15%
+   * more CPU (pages handed back between passes fault in again; docs/split-jobs.md, "Memory").
+   */
+  WORKER_SPLIT_COLUMN_WIDTH: z.coerce.number().int().min(0).default(DEFAULT_MAX_COLUMN_WIDTH),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */
   WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   /** How long a database operation waits for an unreachable server before the API answers 503 (and a job backs off). */
@@ -222,6 +230,7 @@ export type Config = Readonly<{
   /** S3_SETUP */
   s3Setup: boolean;
   workerSplitPixels: number;
+  workerSplitColumnWidth: number;
   fetchAllowHosts: readonly string[];
   fetchTimeoutMs: number;
   workDir: string;
@@ -307,6 +316,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     uploadsExpireDays: e.UPLOADS_EXPIRE_DAYS,
     s3Setup: e.S3_SETUP,
     workerSplitPixels: e.WORKER_SPLIT_PIXELS,
+    workerSplitColumnWidth: e.WORKER_SPLIT_COLUMN_WIDTH,
     fetchAllowHosts: Object.freeze(e.FETCH_ALLOW_HOSTS),
     fetchTimeoutMs: e.FETCH_TIMEOUT_MS,
     workDir: e.WORK_DIR,

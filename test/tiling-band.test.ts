@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { tempDir } from './helpers/fixtures.js';
 import { noisy } from './helpers/split-fixtures.js';
-import { assembledLevels, bandAt, bandLevelInImage, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
+import { assembledLevels, bandAt, bandColumns, bandLevelInImage, planBands, type BandPlan } from '../shared/tiling/band-plan.js';
 import { cutBand, cutBandSlice, type BandCut } from '../shared/tiling/band-cut.js';
 import { writeJpegSlice, type JpegSliceIndex } from '../shared/tiling/jpeg-slice.js';
 import { indexJpegSlices } from '../shared/tiling/jpeg-slice-index.js';
@@ -56,7 +56,7 @@ async function listTiles(dir: string): Promise<string[]> {
  * read its rows as `read` says (BandCut.read). `read: 'slice'`: the bands are cut from JPEG slices
  * (jpeg-slice.ts), as a worker cuts a plain JPEG, not from the original.
  */
-async function assertSplitMatches(name: string, input: string, plan: BandPlan, read: BandCut['read'] = 'band-tiff', limits = DEFAULT_LIMITS): Promise<void> {
+async function assertSplitMatches(name: string, input: string, plan: BandPlan, read: BandCut['read'] = 'band-tiff', limits = DEFAULT_LIMITS, columns?: { maxColumnWidth: number; expect: number }): Promise<void> {
   const slices = read === 'slice';
   const probe = await probeImage(input, limits);
   const format = defaultFormat(probe.hasAlpha);
@@ -71,13 +71,23 @@ async function assertSplitMatches(name: string, input: string, plan: BandPlan, r
     const dir = tmp.file(`${name}-band${i}`);
     await mkdir(dir);
     const sink = collectInto(split);
-    // beforeCut comes once, with the band's rows written and none of its tiles cut yet.
-    const beforeCut: string[] = [];
-    const options = { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sink, beforeCut: () => void beforeCut.push(`${existsSync(join(dir, 'band.tif'))} ${sink.tiles}`) };
+    const beforeDecode: string[] = [];
+    const sinksAsked: number[] = [];
+    const sinkFor = (column: { index: number }) => (sinksAsked.push(column.index), sink);
+    const options = { plan, band: bandAt(plan, i), format, jpegEncoder, ...limits, sinkFor, beforeDecode: () => void beforeDecode.push(`${existsSync(join(dir, 'band.tif'))} ${sink.tiles}`), ...(columns ? { maxColumnWidth: columns.maxColumnWidth } : {}) };
     const cut = slices ? await cutBandSlice(await sliceOf(input, plan, i, dir), (await sliceIndex(input, plan)).slices[i]!.cropTop, dir, options) : await cutBand(input, dir, options);
     assert.equal(sink.tiles, cut.tiles, `band ${i}: the sink got every owned tile`);
+    const columnCount = columns?.expect ?? 1;
+    assert.deepEqual(sinksAsked, [...Array(columnCount).keys()], `band ${i}: a sink for each of its ${columnCount} column(s), left to right`);
+    assert.equal(cut.columns.length, columnCount);
+    assert.equal(cut.columns.reduce((n, c) => n + c.tiles, 0), cut.tiles, `band ${i}: its columns' tiles add up`);
     assert.equal(cut.read, read, `band ${i}: its rows read from the ${read}`);
-    if (!slices) assert.deepEqual(beforeCut, [`${read === 'band-tiff'} 0`], `band ${i}: beforeCut once, before the cut (after the band TIFF where there is one)`);
+    // Before each libvips pass: the first before any tile (after the band TIFF where there is one); from a slice or
+    // the original also before each column's level image, after that column's tiles.
+    const passes = read === 'band-tiff' ? 1 : 2 * columnCount;
+    assert.equal(beforeDecode.length, passes, `band ${i}: beforeDecode before each of ${passes} passes`);
+    assert.equal(beforeDecode[0], `${read === 'band-tiff'} 0`, `band ${i}: beforeDecode before the cut`);
+    if (passes > 1) assert.ok(Number(beforeDecode[1]!.split(' ')[1]) > 0, `band ${i}: the level image's beforeDecode after the first column's tiles`);
     bandTiles += cut.tiles;
     levelImages.push(cut.levelImage);
   }
@@ -126,9 +136,20 @@ test('planBands: band heights are multiples of 256 x 2^k, at least two bands, an
   assert.deepEqual(plan, { width: 3000, height: 2100, shrinks: 1, bandHeight: 1024, bands: 3 });
   assert.deepEqual(bandAt(plan, 2), { index: 2, top: 2048, height: 52 });
   // Band 1 starts at row 1024: its level 12 (full size) is the image's 12 from tile row 4, its level 11 the image's 11 from row 2.
-  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 12), { level: 12, rowOffset: 4 });
-  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 11), { level: 11, rowOffset: 2 });
+  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 12), { level: 12, rowOffset: 4, colOffset: 0 });
+  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 11), { level: 11, rowOffset: 2, colOffset: 0 });
   assert.equal(bandLevelInImage(plan, bandAt(plan, 1), 10), null);
+  // Columns of a band: multiples of 256 x 2^k wide but the last, as even as that allows.
+  assert.deepEqual(bandColumns(plan, 0), [{ index: 0, left: 0, width: 3000 }], '0: the band whole');
+  assert.deepEqual(bandColumns(plan, 3000), [{ index: 0, left: 0, width: 3000 }]);
+  assert.deepEqual(bandColumns(plan, 1500), [{ index: 0, left: 0, width: 1536 }, { index: 1, left: 1536, width: 1464 }]);
+  assert.deepEqual(bandColumns(plan, 100).map((c) => c.width), [512, 512, 512, 512, 512, 440], 'never narrower than 256 x 2^k');
+  assert.throws(() => bandColumns(plan, -1), RangeError);
+  // Column 1 of band 1 starts at x 1536: its levels 11 and 10 (the column is 1464 x 1024 px, top level 11) are the image's 12 and 11.
+  const column = bandColumns(plan, 1500)[1]!;
+  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 11, column), { level: 12, rowOffset: 4, colOffset: 6 });
+  assert.deepEqual(bandLevelInImage(plan, bandAt(plan, 1), 10, column), { level: 11, rowOffset: 2, colOffset: 3 });
+  assert.equal(bandLevelInImage(plan, bandAt(plan, 1), 9, column), null);
   assert.deepEqual(assembledLevels(plan).map((l) => l.level), deepZoomLevels(3000, 2100).slice(0, 11).map((l) => l.level));
 });
 
@@ -223,6 +244,9 @@ test('TIFFs cut direct: each band reads its rows from the original (tiled or in 
   const striped = tmp.file('striped.tif');
   await noisy(1301, 2100, 3).tiff({ compression: 'deflate' }).toFile(striped);
   await assertSplitMatches('striped', striped, plan, 'original');
+  // Cut as columns of 512 px (a wide band's way, band-plan.ts bandColumns): 512 + 512 + 277, the same pyramid.
+  await assertSplitMatches('tiled-columns', tiled, plan, 'original', DEFAULT_LIMITS, { maxColumnWidth: 512, expect: 3 });
+  await assertSplitMatches('striped-columns', striped, plan, 'original', DEFAULT_LIMITS, { maxColumnWidth: 700, expect: 2 });
   // With alpha the sharp encoder cuts it (PNG tiles): its bands go through the band TIFF as before.
   const alpha = tmp.file('alpha.tif');
   await noisy(1283, 1029, 4).tiff({ compression: 'deflate' }).toFile(alpha);
@@ -243,7 +267,7 @@ test('a tiled TIFF with damaged tiles: the band that holds them fails with HUGEM
   for (let i = 0; i < plan.bands; i++) {
     const dir = tmp.file(`damaged-band${i}`);
     await mkdir(dir);
-    outcomes.push(await cutBand(input, dir, { plan, band: bandAt(plan, i), format: 'jpeg', jpegEncoder: 'direct', ...DEFAULT_LIMITS }).then(
+    outcomes.push(await cutBand(input, dir, { plan, band: bandAt(plan, i), format: 'jpeg', jpegEncoder: 'direct', ...DEFAULT_LIMITS, maxColumnWidth: 512 }).then(
       (cut) => cut.read,
       (err: { code?: string }) => err.code ?? String(err),
     ));

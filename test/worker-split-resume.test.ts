@@ -2,7 +2,7 @@
  * A band worker killed with SIGKILL in the middle of its band (a worker in a child process, its
  * tile uploads hanging): BullMQ recovers the stalled band, a second worker on "another machine"
  * (its own scratch folder) resumes it from the band's checkpoint, and the image completes with the
- * unsplit pyramid byte for byte, no tile uploaded twice.
+ * unsplit pyramid byte for byte, no tile uploaded twice; also for a band cut as columns.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,51 +25,51 @@ import { childWorkerEnv, spawnWorker } from './helpers/worker-process.js';
 
 const SPLIT_PIXELS = 2_000_000;
 
-
-
-const workerEnv = (config: Config, s3Endpoint: string, workDir: string) => childWorkerEnv(config, s3Endpoint, workDir, { WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS) });
-
+let servers: Awaited<ReturnType<typeof useTestServers>>;
 let config: Config;
 let store: StatusStore;
 let s3: S3Store;
-let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+const proxies: Awaited<ReturnType<typeof startFaultProxy>>[] = [];
 const children: ChildProcess[] = [];
 const tmp = await tempDir('hugemap-split-resume-');
-const id = 'splitresume' + Math.random().toString(36).slice(2, 8);
 
 before(async () => {
-  const servers = await useTestServers();
+  servers = await useTestServers();
   config = await testConfig(servers, 'split-resume');
   store = await StatusStore.connect(config.mongoUrl);
   s3 = new S3Store(config.s3);
   await s3.ensureBucket();
-  // After the first 30 tile PUTs the link hangs: the first band has checkpointed some rows and is cut mid-way.
-  let tilePuts = 0;
-  proxy = await startFaultProxy({
-    target: servers.s3.endpoint,
-    hold: ({ method, path: p }) => method === 'PUT' && p.includes(`/images/${id}/image_files/`) && ++tilePuts > 30,
-  });
 });
 
 after(async () => {
   for (const c of children) c.kill('SIGKILL');
-  await proxy?.close();
+  for (const p of proxies) await p.close();
   await store?.close();
   await tmp.remove();
 });
 
-test('SIGKILL mid-band: the band resumes elsewhere from its checkpoint and the image completes identically', async () => {
-  const width = 2001;
-  const height = 3000;
-  const jpeg = await noisy(width, height, 3).jpeg({ quality: 85 }).toBuffer();
-  const input = tmp.file('big.jpg');
-  await writeFile(input, jpeg);
-  await s3.putBody(`originals/${id}`, jpeg, { contentType: 'image/jpeg' });
-  await store.create(newImageDoc(id, { kind: 'upload', filename: 'big.jpg', bytes: jpeg.length }, 'split resume'));
+/**
+ * Uploads `body` as image `id`, lets a worker cut it until its tile PUTs hang after the first 30
+ * (the first band has checkpointed some rows and is cut mid-way), kills it, and has a second worker
+ * with its own scratch folder finish it; the pyramid must be the unsplit one, each tile PUT once.
+ */
+async function killMidBandAndResume(name: string, body: Buffer, contentType: string, env: NodeJS.ProcessEnv = {}): Promise<ImageDoc> {
+  const id = `splitresume${name}${Math.random().toString(36).slice(2, 8)}`;
+  let tilePuts = 0;
+  const proxy = await startFaultProxy({
+    target: servers.s3.endpoint,
+    hold: ({ method, path: p }) => method === 'PUT' && p.includes(`/images/${id}/image_files/`) && ++tilePuts > 30,
+  });
+  proxies.push(proxy);
+  const workerEnv = (workDir: string) => childWorkerEnv(config, proxy.url, workDir, { WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS), ...env });
+  const input = tmp.file(`${name}-original`);
+  await writeFile(input, body);
+  await s3.putBody(`originals/${id}`, body, { contentType });
+  await store.create(newImageDoc(id, { kind: 'upload', filename: `${name}-original`, bytes: body.length }, 'split resume'));
   const queue = createTileQueue(config.redisUrl, config.queuePrefix);
   await enqueueTileJob(queue, id);
 
-  const first = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-split-a-'))));
+  const first = spawnWorker(workerEnv(await mkdtemp(path.join(os.tmpdir(), 'hm-split-a-'))));
   children.push(first);
   const atKill = await waitFor('a band part-way through its upload', async () => {
     const doc = await store.get(id);
@@ -82,7 +82,7 @@ test('SIGKILL mid-band: the band resumes elsewhere from its checkpoint and the i
   assert.ok(atKill.parts && atKill.parts.total >= 2, 'the image was split');
   assert.equal(atKill.parts.done, 0, 'the kill landed inside the first band');
 
-  const second = spawnWorker(workerEnv(config, proxy.url, await mkdtemp(path.join(os.tmpdir(), 'hm-split-b-'))));
+  const second = spawnWorker(workerEnv(await mkdtemp(path.join(os.tmpdir(), 'hm-split-b-'))));
   children.push(second);
   const done = await waitFor<ImageDoc>('the image to finish', async () => {
     const doc = await store.get(id);
@@ -93,10 +93,27 @@ test('SIGKILL mid-band: the band resumes elsewhere from its checkpoint and the i
   assert.equal(done.status, 'done', JSON.stringify(done.error));
   assert.deepEqual(done.parts, { total: atKill.parts.total, done: atKill.parts.total });
 
-  const whole = tmp.file('whole');
+  const whole = tmp.file(`${name}-whole`);
   await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
   const tiles = await assertPyramidInS3(s3, id, whole);
   const puts = proxy.countSuccessfulPuts(`/${config.s3.bucket}/images/${id}/image_files/`);
   assert.deepEqual([...puts].filter(([, n]) => n > 1), [], 'no tile may be uploaded twice');
   assert.equal(puts.size, tiles, 'every tile went up once');
+  assert.equal(done.tiles.done, tiles, 'the parts\' tiles add up to the image\'s');
+  return done;
+}
+
+test('SIGKILL mid-band: the band resumes elsewhere from its checkpoint and the image completes identically', async () => {
+  const jpeg = await noisy(2001, 3000, 3).jpeg({ quality: 85 }).toBuffer();
+  await killMidBandAndResume('jpeg', jpeg, 'image/jpeg');
+});
+
+test('SIGKILL mid-band in a band cut as columns: each column resumes from its own checkpoint, the image completes identically', async () => {
+  // A tiled TIFF, 3 bands of 1024 rows (k = 1), each cut as 4 columns of at most 512 px: 10 tiles a column on
+  // the band's levels, so the kill lands in band 0's fourth column, its first three checkpointed whole.
+  const tiff = await noisy(2001, 3000, 3).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 90 }).toBuffer();
+  const done = await killMidBandAndResume('tiff', tiff, 'image/tiff', { WORKER_SPLIT_COLUMN_WIDTH: '512' });
+  const keys = Object.keys(done.checkpoint.parts ?? {}).filter((k) => k.startsWith('b0')).sort();
+  assert.deepEqual(keys, ['b0c0', 'b0c1', 'b0c2', 'b0c3'], 'band 0 was cut as 4 columns, each with its own checkpoint');
+  assert.deepEqual(Object.keys(done.split?.tiles ?? {}).filter((k) => k.startsWith('b2')).sort(), ['b2c0', 'b2c1', 'b2c2', 'b2c3']);
 });

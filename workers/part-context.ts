@@ -12,6 +12,9 @@ import { ImageDeletedError } from './process-image-job.js';
 /** `b{index}` or `assemble`: the part's key in the split's tiles, bytes and checkpoints. */
 export type PartKey = `b${number}` | 'assemble';
 
+/** A part's key, or a column's of a band cut in columns (`b{index}c{column}`, process-band-job.ts): what tiles, bytes and checkpoints are kept under. */
+export type ProgressKey = PartKey | `b${number}c${number}`;
+
 export function partKey(part: TileJobPart): PartKey {
   return part.kind === 'band' ? `b${part.index}` : 'assemble';
 }

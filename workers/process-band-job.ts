@@ -9,13 +9,15 @@ import { removeTree } from '../shared/remove-tree.js';
 import { join } from 'node:path';
 import { imageKeys, type SplitState } from '../shared/image-status.js';
 import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
-import { bandAt } from '../shared/tiling/band-plan.js';
-import { bandLevels, cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
+import { bandAt, type BandColumn, type BandPlan } from '../shared/tiling/band-plan.js';
+import { cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
 import { writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
 import { DEFAULT_QUALITY, tilerId } from '../shared/tiling/encoders.js';
 import type { JobContext, WorkerDeps } from './job-context.js';
-import { partContext, type PartKey } from './part-context.js';
+import { partContext, type PartKey, type ProgressKey } from './part-context.js';
 import { fetchOriginal } from './stages/fetch-original.js';
+import type { PyramidLevel } from '../shared/tiling/pyramid.js';
+import type { TileRowUploadStats } from '../shared/storage/tile-row-uploader.js';
 import { removeImageData } from './remove-image-data.js';
 import type { JobOutcome } from './process-image-job.js';
 import { purgeFreedMemory } from './allocator-purge.js';
@@ -54,19 +56,32 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   if (!slice) await fetchOriginal(ctx);
   releaseGarbage(); // the download's dead socket buffers (a 10 GP TIFF is 922 MB of them), as a tile job does
   purgeFreedMemory(); // what the previous part freed goes back before this cut allocates its strips
-  const uploader = new TileRowUploader(ctx.s3, {
-    keyPrefix: imageKeys.prefix(imageId),
-    levels: bandLevels(plan, band),
-    tiler: tilerId(format, DEFAULT_QUALITY, jpegEncoder),
-    checkpoint: doc.checkpoint.parts?.[key],
-    concurrency: ctx.config.workerTilePuts,
-    persist: (cp) => ctx.report.now({ [`checkpoint.parts.${key}`]: cp }),
-    onProgress: (inS3) => void ctx.report.progress({ [`split.tiles.${key}`]: inS3 }),
-  });
-  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, sink: uploader, beforeCut: purgeFreedMemory };
+  // Each column the band is cut in (one, unless it is a wide TIFF: band-cut.ts) has its own uploader and checkpoint.
+  const uploaders: TileRowUploader[] = [];
+  const sinkFor = (column: BandColumn, levels: PyramidLevel[]) => {
+    const at = columnKey(plan, index, column);
+    const uploader = new TileRowUploader(ctx.s3, {
+      keyPrefix: imageKeys.prefix(imageId),
+      levels,
+      tiler: tilerId(format, DEFAULT_QUALITY, jpegEncoder),
+      checkpoint: doc.checkpoint.parts?.[at],
+      concurrency: ctx.config.workerTilePuts,
+      persist: (cp) => ctx.report.now({ [`checkpoint.parts.${at}`]: cp }),
+      onProgress: (inS3) => void ctx.report.progress({ [`split.tiles.${at}`]: inS3 }),
+    });
+    uploaders.push(uploader);
+    return uploader;
+  };
+  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, maxColumnWidth: ctx.config.workerSplitColumnWidth, sinkFor, beforeDecode: purgeFreedMemory };
   const cut = slice ? await cutBandSlice(slice.path, slice.cropTop, ctx.dir, options) : await cutBand(ctx.originalPath, ctx.dir, options);
   await ctx.s3.putFile(imageKeys.bandLevelImage(imageId, index), cut.levelImage, { contentType: 'image/png' });
-  await ctx.report.now({ [`split.tiles.${key}`]: cut.tiles, [`split.bytes.${key}`]: cut.bytes });
+  const counts: Record<string, number> = {};
+  for (const c of cut.columns) {
+    const at = columnKey(plan, index, c.column);
+    counts[`split.tiles.${at}`] = c.tiles;
+    counts[`split.bytes.${at}`] = c.bytes;
+  }
+  await ctx.report.now(counts);
   const after = await deps.store.update(imageId, {}, { $addToSet: { 'split.finished': index } });
   if (!after) {
     await removeImageData(imageId, deps); // the band's own folder goes in runJob, as for every image-gone part
@@ -76,6 +91,17 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   // A part that failed for good meanwhile removed the image's tiles; these came after.
   if (after.status === 'failed') await removeImageData(imageId, deps, { keepOriginal: true });
   await removeTree(ctx.dir);
-  ctx.logger.info({ imageId, band: index, read: cut.read, tiles: cut.tiles, ...uploader.stats }, 'band cut and stored');
+  ctx.logger.info({ imageId, band: index, read: cut.read, columns: cut.columns.length, tiles: cut.tiles, ...addStats(uploaders) }, 'band cut and stored');
   return 'done';
+}
+
+/** A column's key in the split's tiles, bytes and checkpoints: the band's own when it is cut whole. */
+function columnKey(plan: BandPlan, index: number, column: BandColumn): ProgressKey {
+  return column.width === plan.width ? `b${index}` : `b${index}c${column.index}`;
+}
+
+function addStats(uploaders: TileRowUploader[]): TileRowUploadStats {
+  const total: TileRowUploadStats = { uploaded: 0, skipped: 0, checked: 0, bytes: 0 };
+  for (const { stats } of uploaders) for (const k of Object.keys(total) as (keyof TileRowUploadStats)[]) total[k] += stats[k];
+  return total;
 }

@@ -5,7 +5,8 @@
  * stay the band's own (the sink's checkpoint). How the band's rows are read (BandCut.read):
  * - 'slice': a plain JPEG's band from its slice (jpeg-slice.ts), margin rows cropped in libvips;
  * - 'original': a TIFF the direct encoder cuts as it is, its rows cropped from the original in
- *   libvips (a tiled TIFF's loader reads only the band's tiles);
+ *   libvips (a tiled TIFF's loader reads only the band's tiles); a band wider than
+ *   `maxColumnWidth` is cut as columns, one after another (band-plan.ts, bandColumns);
  * - 'band-tiff': anything else, its rows decoded once into an uncompressed TIFF (rows above it
  *   decoded and discarded: libvips reads sequentially), which is then cut and halved.
  */
@@ -14,9 +15,9 @@ import { join, posix } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { HugemapError } from '../errors.js';
 import { DEFAULT_QUALITY, type JpegEncoder, type TileFormat } from './encoders.js';
-import { bandLevelInImage, type Band, type BandPlan } from './band-plan.js';
+import { bandColumns, bandLevelInImage, DEFAULT_MAX_COLUMN_WIDTH, levelImageSize, wholeWidth, type Band, type BandColumn, type BandPlan } from './band-plan.js';
 import { writeIntermediate, type Intermediate } from './intermediate.js';
-import { writeLevelImage, writeLevelImageFromPixels } from './level-image.js';
+import { joinLevelImages, writeLevelImage, writeLevelImageFromPixels } from './level-image.js';
 import { decodedPixels } from './vips-raw-rows.js';
 import { classifyVipsError } from './vips-errors.js';
 import { DEFAULT_MAX_BUFFERED_PIXELS, probeImage, type ImageProbe } from './probe.js';
@@ -25,6 +26,7 @@ import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.
 import { jpegEncoderFor, tileImage } from './tile-image.js';
 import { TILES_DIR } from './output-dir.js';
 import type { TileRow, TileSink } from './tile-rows.js';
+import type { Crop } from './vips-input.js';
 
 export interface BandCutOptions {
   plan: BandPlan;
@@ -35,19 +37,31 @@ export interface BandCutOptions {
   jpegEncoder: JpegEncoder | null;
   maxPixels: number;
   maxBufferedPixels?: number;
-  /** Gets the owned levels' rows, named as the image's tiles. */
-  sink?: TileSink;
   /**
-   * Called once the band's rows are written, before they are cut: a worker hands the allocator's
-   * freed pages back there (workers/allocator-purge.ts), as it does before a band starts.
+   * The sink for a column's owned rows, named as the image's tiles (`levels`: the column's pyramid,
+   * its own level numbers, what a checkpoint counts rows of); asked for as the column's cut starts.
+   * A band cut whole is one column, wholeWidth(plan).
    */
-  beforeCut?: () => void;
+  sinkFor?: (column: BandColumn, levels: PyramidLevel[]) => TileSink;
+  /**
+   * A band of a TIFF read from the original and wider than this is cut as columns of at most this
+   * width (bandColumns), which its loader reads without the tiles beside them; 0: always whole.
+   * A JPEG slice or a band TIFF is always cut whole: every column would decode the band's full rows again.
+   * @defaultValue DEFAULT_MAX_COLUMN_WIDTH
+   */
+  maxColumnWidth?: number;
+  /**
+   * Called before each libvips pass over the band's rows (each column's cut and, from a JPEG slice
+   * or a TIFF, its level image), once the band's rows are where they are read from: a worker hands
+   * the allocator's freed pages back there (workers/allocator-purge.ts), as it does before a band.
+   */
+  beforeDecode?: () => void;
 }
 
 export interface BandCut {
-  /** The band's pyramid (its own level numbers): what a sink's checkpoint counts rows of. */
-  levels: PyramidLevel[];
-  /** Tiles of the levels this band owns, and their bytes. */
+  /** Tiles of the levels this band owns, and their bytes, per column cut (one for a band cut whole). */
+  columns: { column: BandColumn; tiles: number; bytes: number }[];
+  /** Of all its columns. */
   tiles: number;
   bytes: number;
   /** The band halved plan.shrinks times, losslessly (PNG): the assembling job's input. */
@@ -56,9 +70,9 @@ export interface BandCut {
   read: 'slice' | 'original' | 'band-tiff';
 }
 
-/** The band's pyramid, by its own level numbers (what a TileRowUploader for it is given). */
-export function bandLevels(plan: BandPlan, band: Band): PyramidLevel[] {
-  return deepZoomLevels(plan.width, band.height);
+/** A column's pyramid, by its own level numbers (what a TileRowUploader for it is given). */
+function columnLevels(band: Band, column: BandColumn): PyramidLevel[] {
+  return deepZoomLevels(column.width, band.height);
 }
 
 /** Cuts one band of `inputPath` in `workDir` (its own folder: every file here is the band's). */
@@ -70,7 +84,6 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     throw new Error(`band plan is for ${plan.width}x${plan.height}, the image is ${probe.width}x${probe.height}`);
   }
   if (readsRowsFromOriginal(inputPath, probe, opts)) {
-    opts.beforeCut?.();
     return cutBandRows({ path: inputPath, format: 'tiff', top: band.top }, workDir, opts, 'original');
   }
   const source: SourceOptions = {
@@ -95,10 +108,11 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     await intermediate?.remove();
     intermediate = undefined;
 
-    opts.beforeCut?.();
-    const { tiles, bytes } = await cutOwnedLevels(bandTiff, workDir, opts);
+    opts.beforeDecode?.();
+    const whole = wholeWidth(plan);
+    const { tiles, bytes } = await cutOwnedLevels(bandTiff, workDir, opts, whole);
     await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
-    return { levels: bandLevels(plan, band), tiles, bytes, levelImage, read: 'band-tiff' };
+    return { columns: [{ column: whole, tiles, bytes }], tiles, bytes, levelImage, read: 'band-tiff' };
   } catch (err) {
     // A damaged original shows first here, where the band's rows are decoded: the same codes as an unsplit cut.
     throw classifyVipsError(inputPath, err);
@@ -130,31 +144,50 @@ export async function cutBandSlice(slicePath: string, cropTop: number, workDir: 
 
 /**
  * The band's rows `source.top..` of a JPEG or TIFF, cut by the direct encoder with the rest cropped
- * in libvips, then decoded once more, streamed, for the level image.
+ * in libvips, then decoded once more, streamed, for the level image; a wide TIFF's column by column,
+ * their level images joined.
  */
 async function cutBandRows(source: { path: string; format: 'jpeg' | 'tiff'; top: number }, workDir: string, opts: BandCutOptions, read: BandCut['read']): Promise<BandCut> {
   const { plan, band } = opts;
   if (opts.format !== 'jpeg' || opts.jpegEncoder !== 'direct') throw new Error('a band\'s rows are cut from its input only by the direct JPEG encoder');
   const levelImage = join(workDir, 'level.png');
-  const rows = { top: source.top, width: plan.width, height: band.height };
+  const columns = source.format === 'tiff' ? bandColumns(plan, opts.maxColumnWidth ?? DEFAULT_MAX_COLUMN_WIDTH) : [wholeWidth(plan)];
+  const cuts: BandCut['columns'] = [];
+  const columnImages: string[] = [];
   try {
-    // One after the other: run side by side, the two libvips pipelines took a worker to 323-357 MB
-    // peak RSS on the 472 MP image (bench --split), over the 300 MB bound; one at a time, 253-267 MB.
-    const { tiles, bytes } = await cutOwnedLevels(source.path, workDir, opts, { top: rows.top, height: rows.height });
-    await writeLevelImageFromPixels(decodedPixels(source.path, source.format, rows), { width: plan.width, height: band.height }, plan.shrinks, levelImage);
-    return { levels: bandLevels(plan, band), tiles, bytes, levelImage, read };
+    for (const column of columns) {
+      const crop = { left: column.left, top: source.top, width: column.width, height: band.height };
+      // What the pass before freed a moment ago: without a purge the next pass started on top of it
+      // (a column of the 10 GP TIFF's band: 296 MB where its cut alone held 256).
+      opts.beforeDecode?.();
+      // One after the other: run side by side, the two libvips pipelines took a worker to 323-357 MB
+      // peak RSS on the 472 MP image (bench --split), over the 300 MB bound; one at a time, 253-267 MB.
+      cuts.push({ column, ...(await cutOwnedLevels(source.path, workDir, opts, column, crop)) });
+      const image = columns.length === 1 ? levelImage : join(workDir, `level-c${column.index}.png`);
+      opts.beforeDecode?.();
+      await writeLevelImageFromPixels(decodedPixels(source.path, source.format, crop), { width: column.width, height: band.height }, plan.shrinks, image);
+      columnImages.push(image);
+    }
+    if (columns.length > 1) await joinLevelImages(columnImages, levelImageSize({ ...plan, height: band.height }), levelImage);
   } catch (err) {
     throw classifyVipsError(source.path, err);
+  } finally {
+    if (columns.length > 1) await Promise.all(columnImages.map((f) => rm(f, { force: true })));
   }
+  return { columns: cuts, tiles: cuts.reduce((n, c) => n + c.tiles, 0), bytes: cuts.reduce((n, c) => n + c.bytes, 0), levelImage, read };
 }
 
-/** tileImage of the band's pixels in `input` (all of it, or `rows` of it); the owned levels' rows to the sink; their tiles and bytes. */
-async function cutOwnedLevels(input: string, workDir: string, opts: BandCutOptions, rows?: { top: number; height: number }): Promise<{ tiles: number; bytes: number }> {
+/**
+ * tileImage of a column of the band's pixels in `input` (all of it, or the `crop` of it); the owned
+ * levels' rows to the column's sink; their tiles and bytes.
+ */
+async function cutOwnedLevels(input: string, workDir: string, opts: BandCutOptions, column: BandColumn, crop?: Crop): Promise<{ tiles: number; bytes: number }> {
   const { plan, band, format } = opts;
   const maxBufferedPixels = opts.maxBufferedPixels ?? DEFAULT_MAX_BUFFERED_PIXELS;
-  const levels = bandLevels(plan, band);
-  const owned = opts.sink ? ownedRows(plan, band, levels, format, opts.sink) : undefined;
-  await tileImage(input, join(workDir, 'out'), {
+  const levels = columnLevels(band, column);
+  const owned = opts.sinkFor ? ownedRows(plan, band, column, levels, format, opts.sinkFor(column, levels)) : undefined;
+  const outDir = join(workDir, column.width === plan.width ? 'out' : `out-c${column.index}`);
+  await tileImage(input, outDir, {
     format,
     quality: opts.quality ?? DEFAULT_QUALITY,
     jpegEncoder: opts.jpegEncoder ?? undefined,
@@ -162,15 +195,15 @@ async function cutOwnedLevels(input: string, workDir: string, opts: BandCutOptio
     maxBufferedPixels,
     tmpDir: workDir,
     sink: owned,
-    ...(rows ? { rows } : {}),
+    ...(crop ? { rows: { top: crop.top, height: crop.height }, columns: { left: crop.left, width: crop.width } } : {}),
   });
   let tiles = 0;
   let bytes = 0;
   for (const level of levels) {
-    if (!bandLevelInImage(plan, band, level.level)) continue;
+    if (!bandLevelInImage(plan, band, level.level, column)) continue;
     tiles += level.cols * level.rows;
     for (let row = 0; row < level.rows; row++) {
-      for (let col = 0; col < level.cols; col++) bytes += (await stat(join(workDir, 'out', TILES_DIR, String(level.level), `${col}_${row}.${format}`))).size;
+      for (let col = 0; col < level.cols; col++) bytes += (await stat(join(outDir, TILES_DIR, String(level.level), `${col}_${row}.${format}`))).size;
     }
   }
   return { tiles, bytes };
@@ -190,15 +223,15 @@ function withoutOrientationTag(image: Sharp): Sharp {
   return image;
 }
 
-/** A sink that passes on the owned levels' rows with the image's tile names, and drops the rest. */
-function ownedRows(plan: BandPlan, band: Band, levels: PyramidLevel[], ext: string, sink: TileSink): TileSink {
+/** A sink that passes on the owned levels' rows of a column with the image's tile names, and drops the rest. */
+function ownedRows(plan: BandPlan, band: Band, column: BandColumn, levels: PyramidLevel[], ext: string, sink: TileSink): TileSink {
   return {
     row(row: TileRow) {
-      const at = bandLevelInImage(plan, band, row.level);
+      const at = bandLevelInImage(plan, band, row.level, column);
       if (!at || !levels[row.level]) return;
       sink.row({
         ...row,
-        files: row.files.map((f, col) => ({ ...f, rel: posix.join(TILES_DIR, String(at.level), `${col}_${row.row + at.rowOffset}.${ext}`) })),
+        files: row.files.map((f, col) => ({ ...f, rel: posix.join(TILES_DIR, String(at.level), `${col + at.colOffset}_${row.row + at.rowOffset}.${ext}`) })),
       });
     },
     drain: () => sink.drain(),

@@ -61,13 +61,50 @@ export function bandAt(plan: BandPlan, index: number): Band {
   return { index, top, height: Math.min(plan.bandHeight, plan.height - top) };
 }
 
-/** The image's pyramid level a band's level maps to, and the tile row offset there; null for levels the band does not own. */
-export function bandLevelInImage(plan: BandPlan, band: Band, bandLevel: number): { level: number; rowOffset: number } | null {
-  const bandTop = maxLevelFor(plan.width, band.height);
+/**
+ * Columns of a band that one worker cuts one after another, for a band wider than `maxWidth`: a
+ * column's left edge and width (except the last's) are multiples of 256 x 2^k like a band's rows,
+ * so its tiles on the band's levels are the band's tiles. A cut holds dzsave's strips across its
+ * whole width: at 40960 px, beside a tiled TIFF loader's cache of two rows of tiles, that took a
+ * band worker past 300 MB (docs/split-jobs.md, "Memory"). `maxWidth` 0: the band whole.
+ */
+export interface BandColumn {
+  index: number;
+  left: number;
+  width: number;
+}
+
+/**
+ * A band of the 40960 px wide 10 GP test TIFF is cut as four columns: the TIFF loader's cache (two
+ * rows of tiles of the whole width, sized by libvips) stays; columns narrow only the cut's strips.
+ */
+export const DEFAULT_MAX_COLUMN_WIDTH = 10_240;
+
+export function bandColumns(plan: BandPlan, maxWidth: number): BandColumn[] {
+  if (!Number.isInteger(maxWidth) || maxWidth < 0) throw new RangeError(`column width ${maxWidth}`);
+  const unit = bandUnit(plan.shrinks);
+  const wanted = maxWidth === 0 ? 1 : Math.ceil(plan.width / maxWidth);
+  const width = wanted <= 1 ? plan.width : Math.ceil(plan.width / wanted / unit) * unit;
+  const columns: BandColumn[] = [];
+  for (let left = 0; left < plan.width; left += width) columns.push({ index: columns.length, left, width: Math.min(width, plan.width - left) });
+  return columns;
+}
+
+/** The whole width of the image: a band cut in one piece. */
+export function wholeWidth(plan: BandPlan): BandColumn {
+  return { index: 0, left: 0, width: plan.width };
+}
+
+/**
+ * The image's pyramid level that a level of a band's column maps to (by the column's own level
+ * numbers), and the tile row and column offsets there; null for levels the band does not own.
+ */
+export function bandLevelInImage(plan: BandPlan, band: Band, bandLevel: number, column: BandColumn = wholeWidth(plan)): { level: number; rowOffset: number; colOffset: number } | null {
+  const bandTop = maxLevelFor(column.width, band.height);
   const shrinks = bandTop - bandLevel;
   if (shrinks < 0 || shrinks > plan.shrinks) return null;
   const level = maxLevelFor(plan.width, plan.height) - shrinks;
-  return { level, rowOffset: band.top / bandUnit(shrinks) };
+  return { level, rowOffset: band.top / bandUnit(shrinks), colOffset: column.left / bandUnit(shrinks) };
 }
 
 /** Levels of the image the assembling job cuts and stores: every level below the bands' lowest. */

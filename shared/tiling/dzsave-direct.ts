@@ -28,7 +28,7 @@
  * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
-import { canCrop, LOAD_OPTIONS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type RowCrop } from './vips-input.js';
+import { canCrop, LOAD_OPTIONS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type Crop } from './vips-input.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
@@ -38,7 +38,7 @@ export interface DirectInput {
    * Only these rows: a band of the image, or of a JPEG slice (jpeg-slice.ts: its margin rows left
    * out). A JPEG, or a TIFF (loaded by name, which reads only the tiles or strips it needs).
    */
-  crop?: RowCrop;
+  crop?: Crop;
   /**
    * Writes the bytes libvips reads, in a format it loads from a pipe (PIPED_LOADERS), and ends
    * `out`: a stream made while the cut runs (an Adam7 PNG rewritten non-interlaced, png-deinterlace.ts).

@@ -74,10 +74,26 @@ export async function writeLevelImageFromPixels(pixels: AsyncIterable<Uint8Array
   await writeLevel(halver, channels, output);
 }
 
+/** Lossless and fast: the level image is read once, by the assembling job. */
+const LEVEL_PNG = { compressionLevel: 1, adaptiveFiltering: false } as const;
+
 async function writeLevel(halver: Halver, channels: number, output: string): Promise<void> {
   const level = halver.finish();
   await sharp(level.data, { raw: { width: level.width, height: level.height, channels: channels as 3 | 4 } })
-    .png({ compressionLevel: 1, adaptiveFiltering: false })
+    .png(LEVEL_PNG)
+    .toFile(output);
+}
+
+/**
+ * The level images of a band's columns (band-plan.ts, bandColumns), left to right, as the band's
+ * one level image of `size`: columns of 256 x 2^k pixels halve k times to whole pixels, so they
+ * join without a seam. Streamed: a few rows at a time.
+ */
+export async function joinLevelImages(columns: string[], size: { width: number; height: number }, output: string): Promise<void> {
+  // arrayjoin sizes every cell like the largest image: the last column's cell is cut back to the band.
+  await sharp(columns, { join: { across: columns.length }, sequentialRead: true, limitInputPixels: false })
+    .extract({ left: 0, top: 0, width: size.width, height: size.height })
+    .png(LEVEL_PNG)
     .toFile(output);
 }
 

@@ -79,6 +79,11 @@ export interface TileOptions {
    * the band's, or a band of a TIFF. Only for a JPEG or TIFF that the direct encoder cuts as it is.
    */
   rows?: { top: number; height: number };
+  /**
+   * And only these columns of them: a column of a wide band (band-plan.ts, bandColumns), which a
+   * TIFF's loader reads without the tiles beside it. @defaultValue all of them
+   */
+  columns?: { left: number; width: number };
   signal?: AbortSignal;
 }
 
@@ -111,7 +116,7 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
   let intermediate: Intermediate | undefined;
   try {
     const probed = await probeImage(inputPath, { maxPixels, maxBufferedPixels });
-    const probe = opts.rows ? { ...probed, height: opts.rows.height } : probed;
+    const probe = { ...probed, ...(opts.rows ? { height: opts.rows.height } : {}), ...(opts.columns ? { width: opts.columns.width } : {}) };
     const format = requestedFormat ?? defaultFormat(probe.hasAlpha);
     const levels = deepZoomLevels(probe.width, probe.height);
     const tilesTotal = tileCount(levels);
@@ -136,8 +141,10 @@ export async function tileImage(inputPath: string, outDir: string, opts: TileOpt
       intermediate = await abortable(writeIntermediate(inputPath, source, opts.tmpDir, { maxBufferedPixels }), signal, (i) => i?.remove() ?? Promise.resolve());
     }
 
-    if (opts.rows && (encoder !== 'direct' || intermediate || !canCrop(probe.format))) throw new Error('rows: only a JPEG or TIFF cut as it is by the direct encoder');
-    const crop = opts.rows ? { ...opts.rows, width: probe.width } : undefined;
+    if ((opts.rows || opts.columns) && (encoder !== 'direct' || intermediate || !canCrop(probe.format))) throw new Error('rows, columns: only a JPEG or TIFF cut as it is by the direct encoder');
+    const crop = opts.rows || opts.columns
+      ? { top: opts.rows?.top ?? 0, height: probe.height, left: opts.columns?.left ?? 0, width: probe.width }
+      : undefined;
     report('tile', 0, 0);
     const stopWatching = opts.onProgress && opts.progressIntervalMs !== 0
       ? watchTiles(tilesDir, levels, tileExtension(format), tilesTotal, (p) => opts.onProgress?.(p), opts.progressIntervalMs)

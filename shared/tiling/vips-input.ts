@@ -1,6 +1,6 @@
 /**
- * An image opened in libvips, optionally cropped to some of its rows: what dzsave or a raw save then
- * takes. A JPEG or PNG has its bytes fed through a pipe into the loader (dzsave-direct.ts says why
+ * An image opened in libvips, optionally cropped to some of its rows and columns: what dzsave or a
+ * raw save takes. A JPEG or PNG has its bytes fed through a pipe into the loader (dzsave-direct.ts says why
  * a pipe, not the file's name): a file's own, or a stream made while the cut runs (an Adam7 PNG
  * rewritten non-interlaced). A TIFF is loaded by name: libvips does not map it, and its loader reads
  * only the strips or tiles the rows need, so a band of a tiled TIFF decodes none of the rows above.
@@ -14,8 +14,12 @@ import type { Pointer, VipsFfi } from './vips-ffi.js';
 /** Read sequentially, and a truncated file is an error rather than grey tiles. */
 export const LOAD_OPTIONS = 'access=sequential,fail_on=truncated';
 
-/** Rows `top..top+height` of an image `width` pixels wide. */
-export interface RowCrop {
+/**
+ * Rows `top..top+height` of an image, columns `left..left+width` (all of them when `left` is 0 and
+ * `width` the image's): a band of an image, or a column of a band (band-plan.ts, bandColumns).
+ */
+export interface Crop {
+  left: number;
   top: number;
   width: number;
   height: number;
@@ -56,8 +60,8 @@ function isBrokenPipe(err: Error): boolean {
   return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-/** `format`'s loader (PIPED_LOADERS) reading what `feed` writes; `crop` keeps only some rows. */
-export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: RowCrop): Promise<OpenedImage> {
+/** `format`'s loader (PIPED_LOADERS) reading what `feed` writes; `crop` keeps only part of it. */
+export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: Crop): Promise<OpenedImage> {
   const loader = PIPED_LOADERS[format];
   if (!loader) throw new Error(`libvips cannot read ${format} from a pipe`);
   const fds = new Int32Array(2);
@@ -95,8 +99,8 @@ export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?
   return cropped(vips, load, crop, { stop: stopFeeding, abandon: () => writer.destroy() });
 }
 
-/** `path` loaded by name with `format`'s loader (NAMED_LOADERS); `crop` keeps only some rows. */
-export async function openNamed(vips: VipsFfi, path: string, format: string, crop?: RowCrop): Promise<OpenedImage> {
+/** `path` loaded by name with `format`'s loader (NAMED_LOADERS); `crop` keeps only part of it. */
+export async function openNamed(vips: VipsFfi, path: string, format: string, crop?: Crop): Promise<OpenedImage> {
   const loader = NAMED_LOADERS[format];
   if (!loader) throw new Error(`no loader by name for ${format}`);
   const load = vips.operationNew(loader);
@@ -113,14 +117,14 @@ export async function openNamed(vips: VipsFfi, path: string, format: string, cro
 
 /**
  * A file opened as libvips should read it: a JPEG through a pipe (libvips would map the file), a
- * format of NAMED_LOADERS by its name; `crop` keeps only some rows.
+ * format of NAMED_LOADERS by its name; `crop` keeps only part of it.
  */
-export function openFile(vips: VipsFfi, path: string, format: string, crop?: RowCrop): Promise<OpenedImage> {
+export function openFile(vips: VipsFfi, path: string, format: string, crop?: Crop): Promise<OpenedImage> {
   return format === 'jpeg' ? openPiped(vips, format, fileFeed(path), crop) : openNamed(vips, path, format, crop);
 }
 
 /** The built loader `loaded` as an OpenedImage, through an extract_area of `crop` where given. */
-async function cropped(vips: VipsFfi, loaded: Pointer, crop: RowCrop | undefined, input: { stop(): Promise<Error | undefined>; abandon(): void }): Promise<OpenedImage> {
+async function cropped(vips: VipsFfi, loaded: Pointer, crop: Crop | undefined, input: { stop(): Promise<Error | undefined>; abandon(): void }): Promise<OpenedImage> {
   let extract: { op: Pointer; built: Pointer } | undefined;
   const free = () => {
     if (extract?.built) {
@@ -135,11 +139,12 @@ async function cropped(vips: VipsFfi, loaded: Pointer, crop: RowCrop | undefined
   };
   if (crop) {
     // extract_area on a sequential load: libvips reads and drops the rows above, a few lines at a
-    // time (a tiled TIFF's loader starts at the tiles of the first row instead).
+    // time (a tiled TIFF's loader starts at the tiles of the first row instead, and reads only the
+    // tiles of the columns asked for).
     const op = vips.operationNew('extract_area');
     extract = { op, built: null };
     vips.copyImageProperty(loaded, 'out', op, 'input');
-    const set = vips.setFromString(op, `left=0,top=${crop.top},width=${crop.width},height=${crop.height}`) === 0;
+    const set = vips.setFromString(op, `left=${crop.left},top=${crop.top},width=${crop.width},height=${crop.height}`) === 0;
     extract.built = set ? await vips.buildCached(op) : null;
     if (!extract.built) {
       const err = vipsFailure(vips, 'cannot crop the input');

@@ -7,13 +7,13 @@
 import { closeSync } from 'node:fs';
 import { pipeChunks } from '../pipe-chunks.js';
 import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { openFile, vipsFailure, type RowCrop } from './vips-input.js';
+import { openFile, vipsFailure, type Crop } from './vips-input.js';
 
 /**
  * The interleaved 8-bit samples of `path` (a JPEG or a TIFF) within `crop`, top row first, in chunks
  * of any length; each chunk is valid only until the next is asked for (pipe-chunks.ts).
  */
-export async function* decodedPixels(path: string, format: 'jpeg' | 'tiff', crop?: RowCrop): AsyncGenerator<Buffer> {
+export async function* decodedPixels(path: string, format: 'jpeg' | 'tiff', crop?: Crop): AsyncGenerator<Buffer> {
   const vips = vipsFfi();
   if (!vips) throw new Error('libvips through koffi is not available');
   const input = await openFile(vips, path, format, crop);
