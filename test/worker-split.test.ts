@@ -55,6 +55,14 @@ test('WORKER_SPLIT_PIXELS: 1 GP by default, 0 allowed (never split), negative or
   await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '1.5' }), /WORKER_SPLIT_PIXELS/);
 });
 
+test('WORKER_SPLIT_COLUMN_WIDTH: 10240 by default, 0 allowed (bands whole), negative or fractional refused', async () => {
+  const servers = await useTestServers();
+  assert.equal((await testConfig(servers, 'split-default')).workerSplitColumnWidth, 10_240);
+  assert.equal((await testConfig(servers, 'split-default', { WORKER_SPLIT_COLUMN_WIDTH: '0' })).workerSplitColumnWidth, 0);
+  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_COLUMN_WIDTH: '-1' }), /WORKER_SPLIT_COLUMN_WIDTH/);
+  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_COLUMN_WIDTH: '2.5' }), /WORKER_SPLIT_COLUMN_WIDTH/);
+});
+
 const finished = (d: ImageDoc) => d.status === 'done' || d.status === 'failed';
 
 async function uploadAndCompare(name: string, body: Buffer, filename: string): Promise<ImageDoc> {
