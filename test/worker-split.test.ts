@@ -47,20 +47,15 @@ async function watch(id: string, until: (d: ImageDoc) => boolean, seen: ImageDoc
   }, 120_000, 30);
 }
 
-test('WORKER_SPLIT_PIXELS: 1 GP by default, 0 allowed (never split), negative or fractional refused', async () => {
+test('WORKER_SPLIT_PIXELS (1 GP) and WORKER_SPLIT_COLUMN_WIDTH (10240 px) by default, 0 allowed (never split, bands whole), negative or fractional refused', async () => {
   const servers = await useTestServers();
-  assert.equal((await testConfig(servers, 'split-default')).workerSplitPixels, 1_000_000_000);
-  assert.equal((await testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '0' })).workerSplitPixels, 0);
-  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '-1' }), /WORKER_SPLIT_PIXELS/);
-  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_PIXELS: '1.5' }), /WORKER_SPLIT_PIXELS/);
-});
-
-test('WORKER_SPLIT_COLUMN_WIDTH: 10240 by default, 0 allowed (bands whole), negative or fractional refused', async () => {
-  const servers = await useTestServers();
-  assert.equal((await testConfig(servers, 'split-default')).workerSplitColumnWidth, 10_240);
-  assert.equal((await testConfig(servers, 'split-default', { WORKER_SPLIT_COLUMN_WIDTH: '0' })).workerSplitColumnWidth, 0);
-  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_COLUMN_WIDTH: '-1' }), /WORKER_SPLIT_COLUMN_WIDTH/);
-  await assert.rejects(testConfig(servers, 'split-default', { WORKER_SPLIT_COLUMN_WIDTH: '2.5' }), /WORKER_SPLIT_COLUMN_WIDTH/);
+  const cases = [['WORKER_SPLIT_PIXELS', 'workerSplitPixels', 1_000_000_000], ['WORKER_SPLIT_COLUMN_WIDTH', 'workerSplitColumnWidth', 10_240]] as const;
+  for (const [name, field, byDefault] of cases) {
+    assert.equal((await testConfig(servers, 'split-default'))[field], byDefault);
+    assert.equal((await testConfig(servers, 'split-default', { [name]: '0' }))[field], 0);
+    await assert.rejects(testConfig(servers, 'split-default', { [name]: '-1' }), new RegExp(name));
+    await assert.rejects(testConfig(servers, 'split-default', { [name]: '1.5' }), new RegExp(name));
+  }
 });
 
 const finished = (d: ImageDoc) => d.status === 'done' || d.status === 'failed';
