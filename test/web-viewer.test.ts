@@ -162,7 +162,16 @@ describe('viewer, embed and gallery in a real browser', { skip: skipWithoutChrom
       await form.locator('input[name=title]').fill(title);
       await form.locator('textarea[name=comment]').fill(`about ${title}`);
       await form.locator('button[type=submit]').click();
-      await form.locator('text=saved').waitFor(WAIT);
+      await form.locator('text=saved').waitFor(WAIT).catch(async (err: Error) => {
+        // Seen once with two test files at a time: say what the page showed instead of "saved".
+        const shown = await page.evaluate(() => ({
+          popups: document.querySelectorAll('.leaflet-popup').length,
+          statuses: [...document.querySelectorAll('.leaflet-popup .annotation-form [role=status]')].map((n) => n.textContent),
+          titles: [...document.querySelectorAll<HTMLInputElement>('.leaflet-popup .annotation-form input[name=title]')].map((n) => n.value),
+          markers: document.querySelectorAll('.leaflet-marker-icon').length,
+        }));
+        throw new Error(`${title}: no "saved" in the popup: ${JSON.stringify(shown)}; ${err.message.split('\n')[0]}`);
+      });
       await page.evaluate(() => {
         const map = (window as any).hugemapMap;
         map.pm.disableDraw();
