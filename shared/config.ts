@@ -116,10 +116,11 @@ const schema = z.object({
    */
   WORKER_SPLIT_PIXELS: z.coerce.number().int().min(0).default(1_000_000_000),
   /**
-   * A band of a TIFF read from the original that is wider than this is cut as columns of at most
-   * this width, one after another (band-plan.ts, bandColumns); 0: bands whole. 10240: a band of the
-   * 40960 px wide 10 GP TIFF peaked at 249-251 MB alone this way, 291-292 MB whole, for 10-15%
-   * more CPU (pages handed back between passes fault in again; docs/split-jobs.md, "Memory").
+   * A band read from a TIFF (the original, or a band TIFF cut by the direct encoder) that is wider
+   * than this is cut as columns of at most this width, one after another (band-plan.ts,
+   * bandColumns); 0: bands whole. 10240: a band of the 40960 px wide 10 GP TIFF peaked at
+   * 249-251 MB alone this way, 291-292 MB whole, for 10-15% more CPU (pages handed back between
+   * passes fault in again; docs/split-jobs.md, "Memory").
    */
   WORKER_SPLIT_COLUMN_WIDTH: z.coerce.number().int().min(0).default(DEFAULT_MAX_COLUMN_WIDTH),
   /** How long a job's lock lives without renewal: a killed worker's job is recovered after about this long. */

@@ -82,12 +82,12 @@ async function assertSplitMatches(name: string, input: string, plan: BandPlan, r
     assert.equal(cut.columns.length, columnCount);
     assert.equal(cut.columns.reduce((n, c) => n + c.tiles, 0), cut.tiles, `band ${i}: its columns' tiles add up`);
     assert.equal(cut.read, read, `band ${i}: its rows read from the ${read}`);
-    // Before each libvips pass: the first before any tile (after the band TIFF where there is one); from a slice or
-    // the original also before each column's level image, after that column's tiles.
-    const passes = read === 'band-tiff' ? 1 : 2 * columnCount;
+    // Before each libvips pass: the first before any tile (after the band TIFF where there is one), one before each
+    // column's cut; from a slice or the original also one before each column's level image, after the columns' tiles.
+    const passes = read === 'band-tiff' ? columnCount : 2 * columnCount;
     assert.equal(beforeDecode.length, passes, `band ${i}: beforeDecode before each of ${passes} passes`);
     assert.equal(beforeDecode[0], `${read === 'band-tiff'} 0`, `band ${i}: beforeDecode before the cut`);
-    if (passes > 1) assert.ok(Number(beforeDecode[1]!.split(' ')[1]) > 0, `band ${i}: the level image's beforeDecode after the first column's tiles`);
+    if (passes > 1) assert.ok(Number(beforeDecode[1]!.split(' ')[1]) > 0, `band ${i}: the second pass's beforeDecode after the first column's tiles`);
     bandTiles += cut.tiles;
     levelImages.push(cut.levelImage);
   }
@@ -188,6 +188,15 @@ test('a PNG with alpha and odd sides: the split pyramid is the unsplit one, byte
   const plan = planBands(1283, 1029, 400_000)!;
   assert.deepEqual(plan, { width: 1283, height: 1029, shrinks: 0, bandHeight: 512, bands: 3 }, 'the last band 5 rows');
   await assertSplitMatches('alpha', input, plan);
+});
+
+test('a PNG without alpha cut by the direct encoder: its band TIFFs cut whole or as columns, split as unsplit, byte for byte', async () => {
+  const input = tmp.file('opaque.png');
+  await noisy(1301, 1100, 3).png().toFile(input);
+  const plan = planBands(1301, 1100, 700_000)!;
+  assert.deepEqual(plan, { width: 1301, height: 1100, shrinks: 0, bandHeight: 512, bands: 3 });
+  await assertSplitMatches('opaque', input, plan, 'band-tiff');
+  await assertSplitMatches('opaque-columns', input, plan, 'band-tiff', DEFAULT_LIMITS, { maxColumnWidth: 512, expect: 3 });
 });
 
 test('a plain JPEG (the direct encoder): the split pyramid is the unsplit one, byte for byte', async () => {

@@ -8,7 +8,8 @@
  *   libvips (a tiled TIFF's loader reads only the band's tiles); a band wider than
  *   `maxColumnWidth` is cut as columns, one after another (band-plan.ts, bandColumns);
  * - 'band-tiff': anything else, its rows decoded once into an uncompressed TIFF (rows above it
- *   decoded and discarded: libvips reads sequentially), which is then cut and halved.
+ *   decoded and discarded: libvips reads sequentially), which is then cut (as columns, like a
+ *   TIFF's, by the direct encoder) and halved.
  */
 import { rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -44,9 +45,9 @@ export interface BandCutOptions {
    */
   sinkFor?: (column: BandColumn, levels: PyramidLevel[]) => TileSink;
   /**
-   * A band of a TIFF read from the original and wider than this is cut as columns of at most this
-   * width (bandColumns), which its loader reads without the tiles beside them; 0: always whole.
-   * A JPEG slice or a band TIFF is always cut whole: every column would decode the band's full rows again.
+   * A band read from a TIFF (the original, or the band TIFF of other inputs when the direct encoder
+   * cuts it) and wider than this is cut as columns of at most this width (bandColumns); 0: always
+   * whole. A JPEG slice is always cut whole: every column would decode the band's full rows again.
    * @defaultValue DEFAULT_MAX_COLUMN_WIDTH
    */
   maxColumnWidth?: number;
@@ -108,11 +109,12 @@ export async function cutBand(inputPath: string, workDir: string, opts: BandCutO
     await intermediate?.remove();
     intermediate = undefined;
 
-    opts.beforeDecode?.();
-    const whole = wholeWidth(plan);
-    const { tiles, bytes } = await cutOwnedLevels(bandTiff, workDir, opts, whole);
+    // The direct encoder reads columns of the band TIFF (strips of the whole width, uncompressed:
+    // reading them again costs copies, no decoding); the sharp encoder cuts it whole.
+    const columns = format === 'jpeg' && opts.jpegEncoder === 'direct' ? columnsOf(plan, opts) : [wholeWidth(plan)];
+    const cuts = await cutColumns(bandTiff, columns.length > 1 ? 0 : undefined, columns, workDir, opts);
     await writeLevelImage(bandTiff, { width: plan.width, height: band.height, alpha: probe.hasAlpha && format !== 'jpeg' }, plan.shrinks, levelImage);
-    return { columns: [{ column: whole, tiles, bytes }], tiles, bytes, levelImage, read: 'band-tiff' };
+    return { columns: cuts, ...totals(cuts), levelImage, read: 'band-tiff' };
   } catch (err) {
     // A damaged original shows first here, where the band's rows are decoded: the same codes as an unsplit cut.
     throw classifyVipsError(inputPath, err);
@@ -151,30 +153,54 @@ async function cutBandRows(source: { path: string; format: 'jpeg' | 'tiff'; top:
   const { plan, band } = opts;
   if (opts.format !== 'jpeg' || opts.jpegEncoder !== 'direct') throw new Error('a band\'s rows are cut from its input only by the direct JPEG encoder');
   const levelImage = join(workDir, 'level.png');
-  const columns = source.format === 'tiff' ? bandColumns(plan, opts.maxColumnWidth ?? DEFAULT_MAX_COLUMN_WIDTH) : [wholeWidth(plan)];
-  const cuts: BandCut['columns'] = [];
+  const columns = source.format === 'tiff' ? columnsOf(plan, opts) : [wholeWidth(plan)];
   const columnImages: string[] = [];
   try {
+    // One after the other: run side by side, the cut and the level image's decode took a worker to
+    // 323-357 MB peak RSS on the 472 MP image (bench --split), over the 300 MB bound; one at a time, 253-267 MB.
+    const cuts = await cutColumns(source.path, source.top, columns, workDir, opts);
     for (const column of columns) {
-      const crop = { left: column.left, top: source.top, width: column.width, height: band.height };
-      // What the pass before freed a moment ago: without a purge the next pass started on top of it
-      // (a column of the 10 GP TIFF's band: 296 MB where its cut alone held 256).
-      opts.beforeDecode?.();
-      // One after the other: run side by side, the two libvips pipelines took a worker to 323-357 MB
-      // peak RSS on the 472 MP image (bench --split), over the 300 MB bound; one at a time, 253-267 MB.
-      cuts.push({ column, ...(await cutOwnedLevels(source.path, workDir, opts, column, crop)) });
       const image = columns.length === 1 ? levelImage : join(workDir, `level-c${column.index}.png`);
       opts.beforeDecode?.();
-      await writeLevelImageFromPixels(decodedPixels(source.path, source.format, crop), { width: column.width, height: band.height }, plan.shrinks, image);
+      await writeLevelImageFromPixels(decodedPixels(source.path, source.format, cropOf(band, column, source.top)), { width: column.width, height: band.height }, plan.shrinks, image);
       columnImages.push(image);
     }
     if (columns.length > 1) await joinLevelImages(columnImages, levelImageSize({ ...plan, height: band.height }), levelImage);
+    return { columns: cuts, ...totals(cuts), levelImage, read };
   } catch (err) {
     throw classifyVipsError(source.path, err);
   } finally {
     if (columns.length > 1) await Promise.all(columnImages.map((f) => rm(f, { force: true })));
   }
-  return { columns: cuts, tiles: cuts.reduce((n, c) => n + c.tiles, 0), bytes: cuts.reduce((n, c) => n + c.bytes, 0), levelImage, read };
+}
+
+/** The band's columns as `maxColumnWidth` asks (bandColumns). */
+function columnsOf(plan: BandPlan, opts: BandCutOptions): BandColumn[] {
+  return bandColumns(plan, opts.maxColumnWidth ?? DEFAULT_MAX_COLUMN_WIDTH);
+}
+
+/** The band's pixels of `column` in an input whose band starts at row `top`. */
+function cropOf(band: Band, column: BandColumn, top: number): Crop {
+  return { left: column.left, top, width: column.width, height: band.height };
+}
+
+/**
+ * Cuts `columns` of the band in `input` one after another, its rows from `top` on (undefined: the
+ * input is the band, cut whole, uncropped).
+ */
+async function cutColumns(input: string, top: number | undefined, columns: BandColumn[], workDir: string, opts: BandCutOptions): Promise<BandCut['columns']> {
+  const cuts: BandCut['columns'] = [];
+  for (const column of columns) {
+    // What the pass before freed a moment ago: without a purge the next pass started on top of it
+    // (a column of the 10 GP TIFF's band: 296 MB where its cut alone held 256).
+    opts.beforeDecode?.();
+    cuts.push({ column, ...(await cutOwnedLevels(input, workDir, opts, column, top === undefined ? undefined : cropOf(opts.band, column, top))) });
+  }
+  return cuts;
+}
+
+function totals(cuts: BandCut['columns']): { tiles: number; bytes: number } {
+  return { tiles: cuts.reduce((n, c) => n + c.tiles, 0), bytes: cuts.reduce((n, c) => n + c.bytes, 0) };
 }
 
 /**
