@@ -256,6 +256,12 @@ test('TIFFs cut direct: each band reads its rows from the original (tiled or in 
   // Cut as columns of 512 px (a wide band's way, band-plan.ts bandColumns): 512 + 512 + 277, the same pyramid.
   await assertSplitMatches('tiled-columns', tiled, plan, 'original', DEFAULT_LIMITS, { maxColumnWidth: 512, expect: 3 });
   await assertSplitMatches('striped-columns', striped, plan, 'original', DEFAULT_LIMITS, { maxColumnWidth: 700, expect: 2 });
+  // The narrowest last column there can be: 513 px as 512 + 1 (k = 0).
+  const narrow = tmp.file('narrow.tif');
+  await noisy(513, 1100, 3).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 90 }).toFile(narrow);
+  const narrowPlan = planBands(513, 1100, 200_000)!;
+  assert.deepEqual(bandColumns(narrowPlan, 512).map((c) => c.width), [512, 1]);
+  await assertSplitMatches('narrow-columns', narrow, narrowPlan, 'original', DEFAULT_LIMITS, { maxColumnWidth: 512, expect: 2 });
   // With alpha the sharp encoder cuts it (PNG tiles): its bands go through the band TIFF as before.
   const alpha = tmp.file('alpha.tif');
   await noisy(1283, 1029, 4).tiff({ compression: 'deflate' }).toFile(alpha);
