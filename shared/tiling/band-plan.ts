@@ -61,13 +61,7 @@ export function bandAt(plan: BandPlan, index: number): Band {
   return { index, top, height: Math.min(plan.bandHeight, plan.height - top) };
 }
 
-/**
- * Columns of a band that one worker cuts one after another, for a band wider than `maxWidth`: a
- * column's left edge and width (except the last's) are multiples of 256 x 2^k like a band's rows,
- * so its tiles on the band's levels are the band's tiles. A cut holds dzsave's strips across its
- * whole width: at 40960 px, beside a tiled TIFF loader's cache of two rows of tiles, that took a
- * band worker past 300 MB (docs/split-jobs.md, "Memory"). `maxWidth` 0: the band whole.
- */
+/** Columns `left..left+width` of a band, cut by one worker one after another (bandColumns). */
 export interface BandColumn {
   index: number;
   left: number;
@@ -80,6 +74,13 @@ export interface BandColumn {
  */
 export const DEFAULT_MAX_COLUMN_WIDTH = 10_240;
 
+/**
+ * The columns of a band wider than `maxWidth`, as even as allowed: a column's left edge and width
+ * (except the last's) are multiples of 256 x 2^k like a band's rows, so its tiles on the band's
+ * levels are the band's tiles. A cut holds dzsave's strips across its whole width: at 40960 px,
+ * beside a tiled TIFF loader's cache of two rows of tiles, that took a band worker past 300 MB
+ * (docs/split-jobs.md, "Memory"). `maxWidth` 0: the band whole.
+ */
 export function bandColumns(plan: BandPlan, maxWidth: number): BandColumn[] {
   if (!Number.isInteger(maxWidth) || maxWidth < 0) throw new RangeError(`column width ${maxWidth}`);
   const unit = bandUnit(plan.shrinks);

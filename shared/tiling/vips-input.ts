@@ -1,9 +1,10 @@
 /**
  * An image opened in libvips, optionally cropped to some of its rows and columns: what dzsave or a
- * raw save takes. A JPEG or PNG has its bytes fed through a pipe into the loader (dzsave-direct.ts says why
- * a pipe, not the file's name): a file's own, or a stream made while the cut runs (an Adam7 PNG
- * rewritten non-interlaced). A TIFF is loaded by name: libvips does not map it, and its loader reads
- * only the strips or tiles the rows need, so a band of a tiled TIFF decodes none of the rows above.
+ * raw save takes. A JPEG or PNG has its bytes fed through a pipe into the loader (dzsave-direct.ts
+ * says why a pipe, not the file's name): a file's own, or a stream made while the cut runs (an
+ * Adam7 PNG rewritten non-interlaced). A TIFF is loaded by name: libvips does not map it, and its
+ * loader reads only the strips or tiles the crop needs, so a band of a tiled TIFF decodes none of
+ * the rows above, nor a column of it the tiles beside.
  */
 import { closeSync, createReadStream } from 'node:fs';
 import { Socket } from 'node:net';
