@@ -30,7 +30,10 @@ export interface ImageCheckpoint {
   originalStored?: boolean;
   /** Rows of tiles already in S3, per pyramid level (tile-row-uploader.ts). */
   tileRows?: TileRowCheckpoint;
-  /** The same per part of a split image: `b{index}` for a band (its own level and row numbers), `assemble`. */
+  /**
+   * The same per part of a split image: `b{index}` for a band (its own level and row numbers),
+   * `b{index}c{column}` for each column of a band cut as columns, `assemble`.
+   */
   parts?: Record<string, TileRowCheckpoint>;
 }
 
@@ -40,7 +43,7 @@ export interface SplitState {
   format: TileFormat;
   /** Decided once from the original, so every part writes the bytes an unsplit cut would. */
   jpegEncoder: JpegEncoder | null;
-  /** Tiles in S3 per part (`b{index}`, `assemble`): their sum is `tiles.done`. */
+  /** Tiles in S3 per part (`b{index}`, `b{index}c{column}`, `assemble`): their sum is `tiles.done`. */
   tiles: Record<string, number>;
   /** Bytes of each part's tiles, for the manifest. */
   bytes: Record<string, number>;

@@ -56,7 +56,8 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   if (!slice) await fetchOriginal(ctx);
   releaseGarbage(); // the download's dead socket buffers (a 10 GP TIFF is 922 MB of them), as a tile job does
   purgeFreedMemory(); // what the previous part freed goes back before this cut allocates its strips
-  // Each column the band is cut in (one, unless it is a wide TIFF: band-cut.ts) has its own uploader and checkpoint.
+  // Each column the band is cut in (one, unless it is read from a TIFF and wider than WORKER_SPLIT_COLUMN_WIDTH:
+  // band-cut.ts) has its own uploader and checkpoint.
   const uploaders: TileRowUploader[] = [];
   const sinkFor = (column: BandColumn, levels: PyramidLevel[]) => {
     const at = columnKey(plan, index, column);
