@@ -105,7 +105,7 @@ const schema = z.object({
    * cores shared with MinIO they cost a little less CPU per tile (docs/performance.md).
    */
   WORKER_TILE_PUTS: z.coerce.number().int().min(1).max(256).default(64),
-  /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.35 CPU-s at 236 MP. */
+  /** Store a preview of JPEG originals, beside the cut up to 300 MP (workers/stages/preview.ts): the image shows within seconds, for 0.4-0.5 CPU-s at 236 MP. */
   WORKER_PREVIEW: bool.default(true),
   /**
    * Images above this many pixels are cut as horizontal bands by several workers at once, then

@@ -61,8 +61,11 @@ function isBrokenPipe(err: Error): boolean {
   return (err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
 
-/** `format`'s loader (PIPED_LOADERS) reading what `feed` writes; `crop` keeps only part of it. */
-export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: Crop): Promise<OpenedImage> {
+/**
+ * `format`'s loader (PIPED_LOADERS) reading what `feed` writes; `crop` keeps only part of it;
+ * `loadOptions` more of the loader's options (a JPEG's `shrink=8`).
+ */
+export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?: Crop, loadOptions?: string): Promise<OpenedImage> {
   const loader = PIPED_LOADERS[format];
   if (!loader) throw new Error(`libvips cannot read ${format} from a pipe`);
   const fds = new Int32Array(2);
@@ -89,7 +92,8 @@ export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?
     vips.setObjectProperty(load, 'source', 'source', source);
     vips.unref(source);
     // The header is read here, from the pipe, on the thread pool while the event loop feeds it.
-    if (vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, `cannot load the ${format.toUpperCase()}`);
+    const options = loadOptions ? `${LOAD_OPTIONS},${loadOptions}` : LOAD_OPTIONS;
+    if (vips.setFromString(load, options) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, `cannot load the ${format.toUpperCase()}`);
   } catch (err) {
     if (load) {
       vips.unrefOutputs(load);
