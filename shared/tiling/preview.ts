@@ -14,7 +14,7 @@
  */
 import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { ImageProbe } from './probe.js';
+import { srgbAsDecoded, uprightOpaque8Bit, type ImageProbe } from './probe.js';
 import { fileFeed, openPiped, vipsFailure } from './vips-input.js';
 import { firstViewLevel, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions } from './source.js';
@@ -33,7 +33,8 @@ export async function writePreview(inputPath: string, probe: ImageProbe, outPath
   const level = previewLevel(probe);
   if (!level) return null;
   const vips = vipsFfi();
-  if (vips && plainSrgb(probe)) {
+  // Pixels that need no conversion, by the tests jpegEncoderFor makes of a plain input.
+  if (vips && uprightOpaque8Bit(probe) && srgbAsDecoded(probe)) {
     await writePipedPreview(vips, inputPath, probe, level, outPath);
     return { width: level.width, height: level.height, bytes: (await stat(outPath)).size };
   }
@@ -47,11 +48,6 @@ export async function writePreview(inputPath: string, probe: ImageProbe, outPath
   // preview: 84 MB of the 944 MP photo that would still be resident while the cut starts.
   vipsFfi()?.emptyOperationCache();
   return { width: info.width, height: info.height, bytes: info.size };
-}
-
-/** An 8-bit sRGB JPEG, upright, without a profile to convert from: libvips' pixels as they are decoded. */
-function plainSrgb(probe: ImageProbe): boolean {
-  return probe.space === 'srgb' && probe.depth === 'uchar' && !probe.hasAlpha && probe.orientation === 1 && (probe.srgbProfile || !probe.iccProfile);
 }
 
 /**

@@ -151,3 +151,13 @@ export function intermediateReason(probe: ImageProbe): string | null {
   if (probe.format === 'jpeg') return 'progressive-jpeg';
   return 'progressive';
 }
+
+/** 8 bits a sample, no alpha, upright: what libvips' direct pipelines take as they decode it. */
+export function uprightOpaque8Bit(probe: ImageProbe): boolean {
+  return probe.orientation === 1 && !probe.hasAlpha && probe.depth === 'uchar';
+}
+
+/** sRGB pixels as decoded: no embedded profile, or an sRGB one, so nothing to convert. */
+export function srgbAsDecoded(probe: ImageProbe): boolean {
+  return probe.space === 'srgb' && (probe.srgbProfile || !probe.iccProfile);
+}

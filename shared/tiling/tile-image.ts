@@ -16,7 +16,7 @@ import { directDzsaveAvailable, directSafePath, dzsaveDirect, type DirectInput }
 import { deinterlaceToStream } from './png-deinterlace.js';
 import { progressiveToBaselineStream } from './jpeg-progressive.js';
 import { openStaging, DESCRIPTOR, MANIFEST, THUMBNAIL, TILES_DIR } from './output-dir.js';
-import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, type ImageProbe } from './probe.js';
+import { DEFAULT_MAX_BUFFERED_PIXELS, intermediateReason, probeImage, srgbAsDecoded, uprightOpaque8Bit, type ImageProbe } from './probe.js';
 import { watchTiles, type TileProgress } from './progress.js';
 import { deepZoomLevels, dziXml, tileCount, tileExtension, DEFAULT_TILE_SIZE, type PyramidLevel } from './pyramid.js';
 import { colourPipeline, sharpInputOptions, type SourceOptions } from './source.js';
@@ -237,8 +237,7 @@ export function jpegEncoderFor(requested: JpegEncoder, inputPath: string, probe:
   if (format !== 'jpeg') return null;
   if (requested !== 'direct') return 'sharp';
   const streams = !probe.needsIntermediate || probe.baselineRewrite || interlacedPng(probe);
-  const plain = streams && probe.orientation === 1 && !probe.hasAlpha && probe.depth === 'uchar' &&
-    ((probe.space === 'srgb' && (probe.srgbProfile || !probe.iccProfile)) || convertsToSrgbDirect(probe));
+  const plain = streams && uprightOpaque8Bit(probe) && (srgbAsDecoded(probe) || convertsToSrgbDirect(probe));
   return plain && directSafePath(inputPath) && directDzsaveAvailable() ? 'direct' : 'sharp';
 }
 
