@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { probeImage } from '../shared/tiling/probe.js';
-import { previewLevel, writePreview } from '../shared/tiling/preview.js';
+import { probeImage, type ImageProbe } from '../shared/tiling/probe.js';
+import { pipedSteps, previewLevel, writePreview } from '../shared/tiling/preview.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
-import { gradient, meanDifference, tempDir } from './helpers/fixtures.js';
+import { gradient, meanDifference, smoothColours, tempDir } from './helpers/fixtures.js';
 
 const tmp = await tempDir();
 after(() => tmp.remove());
@@ -63,19 +63,54 @@ test('a plain JPEG is never mapped while its preview is made: it is read through
   assert.equal(mapped, 0, `the input was mapped in ${mapped} of ${polls} looks`);
 });
 
-test('CMYK and greyscale JPEGs: an 8-bit sRGB preview', async () => {
+test('CMYK, greyscale, other-profile and mirrored JPEGs: read through the pipe too, an 8-bit sRGB preview with the pixels of their pyramid', async () => {
+  // sharp's path (the fallback) mapped these: a large CMYK scan's preview could hold its whole file.
   for (const [name, make] of [
-    ['cmyk.jpg', () => gradient(1200, 800).toColourspace('cmyk').jpeg()],
-    ['grey.jpg', () => gradient(1200, 800).greyscale().jpeg()],
+    ['cmyk.jpg', () => smoothColours(3000, 2000).toColourspace('cmyk').jpeg()],
+    ['grey.jpg', () => smoothColours(3000, 2000).toColourspace('b-w').jpeg()],
+    ['p3.jpg', () => smoothColours(3000, 2000).withIccProfile('p3').jpeg()],
+    ['mirrored.jpg', () => smoothColours(3000, 2000).jpeg().withMetadata({ orientation: 2 })],
   ] as const) {
     const input = tmp.file(name);
     await make().toFile(input);
     const probe = await probeImage(input, limits);
+    assert.ok(pipedSteps(probe), `${name} is read through the pipe`);
     const out = tmp.file(`preview-${name}`);
-    assert.ok(await writePreview(input, probe, out, limits), name);
+    let finished = false;
+    let mapped = 0;
+    const making = writePreview(input, probe, out, limits).finally(() => { finished = true; });
+    while (!finished) if ((await readFile('/proc/self/maps', 'utf8')).includes(input)) mapped++;
+    assert.deepEqual(await making, { width: 1500, height: 1000, bytes: (await stat(out)).size }, name);
+    assert.equal(mapped, 0, `${name} was mapped`);
     const meta = await sharp(out).metadata();
-    assert.deepEqual([meta.space, meta.channels, meta.depth, meta.width, meta.height], ['srgb', 3, 'uchar', 1200, 800], name);
+    assert.deepEqual([meta.space, meta.channels, meta.depth, meta.width, meta.height, meta.orientation], ['srgb', 3, 'uchar', 1500, 1000, undefined], name);
+    // The same pixels as level 11's tiles (converted and mirrored the same way), where the preview lies under them.
+    await tileImage(input, tmp.file(`pyramid-${name}`), { format: 'jpeg' });
+    for (const [col, row] of [[0, 0], [2, 1], [5, 3]] as const) {
+      const tilePath = tmp.file(`pyramid-${name}/image_files/11/${col}_${row}.jpeg`);
+      const tileMeta = await sharp(tilePath).metadata();
+      const tile = await sharp(tilePath).toColourspace('srgb').raw().toBuffer();
+      const region = await sharp(out).extract({ left: col * 256, top: row * 256, width: tileMeta.width!, height: tileMeta.height! }).raw().toBuffer();
+      const difference = meanDifference(region, tile);
+      // Below 1 for all four (0.3-0.8); 16.9 for the CMYK one with its conversion left out.
+      assert.ok(difference < 1.5, `${name} tile ${col}_${row}: mean difference ${difference}`);
+    }
   }
+});
+
+test('which JPEGs the pipe takes, and how', () => {
+  const plain = { hasAlpha: false, depth: 'uchar', orientation: 1, space: 'srgb', iccProfile: false, srgbProfile: false } as unknown as ImageProbe;
+  assert.deepEqual(pipedSteps(plain), { toSrgb: false, grey: false });
+  assert.deepEqual(pipedSteps({ ...plain, iccProfile: true, srgbProfile: true }), { toSrgb: false, grey: false });
+  assert.deepEqual(pipedSteps({ ...plain, iccProfile: true }), { toSrgb: true, grey: false });
+  assert.deepEqual(pipedSteps({ ...plain, space: 'cmyk' }), { toSrgb: true, grey: false });
+  assert.deepEqual(pipedSteps({ ...plain, space: 'cmyk', iccProfile: true }), { toSrgb: true, grey: false });
+  assert.deepEqual(pipedSteps({ ...plain, space: 'b-w' }), { toSrgb: false, grey: true });
+  assert.deepEqual(pipedSteps({ ...plain, orientation: 2 }), { toSrgb: false, grey: false }, 'mirrored: thumbnail_image undoes it');
+  // sharp's path: a tagged grey image, a colour space libvips' JPEG loader does not give, a rotation.
+  assert.equal(pipedSteps({ ...plain, space: 'b-w', iccProfile: true }), null);
+  assert.equal(pipedSteps({ ...plain, space: 'lab' }), null);
+  assert.equal(pipedSteps({ ...plain, orientation: 3 }), null);
 });
 
 test('inputs a preview would cost a second full decode for get none, and nothing is written', async () => {

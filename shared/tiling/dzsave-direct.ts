@@ -28,7 +28,8 @@
  * sharp exposes no way to do any of this; vips-ffi.ts calls its libvips directly.
  */
 import { vipsFfi, type Pointer, type VipsFfi } from './vips-ffi.js';
-import { canCrop, LOAD_OPTIONS, openFile, openPiped, vipsFailure, type Feed, type OpenedImage, type Crop } from './vips-input.js';
+import { buildOperation, outputOf, releaseOperation, type AttachInput } from './vips-operation.js';
+import { canCrop, LOAD_OPTIONS, openFile, openPiped, type Feed, type Crop } from './vips-input.js';
 
 /** What dzsaveDirect reads: a file, and its format as probed (decides how libvips gets it). */
 export interface DirectInput {
@@ -66,23 +67,13 @@ export function directSafePath(path: string): boolean {
   return !/[[\]]/.test(path);
 }
 
-/** The built icc_transform of the loaded image (see DirectInput.toSrgb); the caller unrefs it. */
-async function toSrgb(vips: VipsFfi, input: OpenedImage): Promise<Pointer> {
-  const op = vips.operationNew('icc_transform');
-  if (!op) throw vipsFailure(vips, 'vips_operation_new(icc_transform) failed');
-  input.attach(op);
-  let built: Pointer = null;
-  try {
-    // sharp: icc_transform(srgb, embedded, depth 8, perceptual) for a tagged input, (srgb, input_profile cmyk, perceptual) for an untagged CMYK one.
-    const set = vips.setArgument(op, 'output_profile', 'srgb') === 0 &&
-      vips.setFromString(op, 'embedded=true,input_profile=cmyk,depth=8,intent=perceptual') === 0;
-    if (set) built = await vips.buildCached(op);
-    if (!built) throw vipsFailure(vips, 'icc_transform to sRGB failed');
-    return built;
-  } finally {
-    if (!built) vips.unrefOutputs(op);
-    vips.unref(op);
-  }
+/**
+ * The built icc_transform of `input` to sRGB (see DirectInput.toSrgb); the caller releases it
+ * (releaseOperation). Also the preview's conversion (preview.ts).
+ */
+export function toSrgb(vips: VipsFfi, input: AttachInput): Promise<Pointer> {
+  // sharp: icc_transform(srgb, embedded, depth 8, perceptual) for a tagged input, (srgb, input_profile cmyk, perceptual) for an untagged CMYK one.
+  return buildOperation(vips, 'icc_transform', input, { args: { output_profile: 'srgb' }, options: 'embedded=true,input_profile=cmyk,depth=8,intent=perceptual' }, 'icc_transform to sRGB failed');
 }
 
 /**
@@ -105,37 +96,23 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   const abandon = () => opened?.abandon();
   signal?.addEventListener('abort', abandon, { once: true });
   if (signal?.aborted) abandon();
-  const op = vips.operationNew('dzsave');
-  let built: Pointer = null;
   let converted: Pointer = null;
+  let built: Pointer = null;
   let failure: Error | undefined;
   try {
-    if (!op) throw vipsFailure(vips, 'vips_operation_new(dzsave) failed');
-    if (input.toSrgb) {
-      if (!opened) throw new Error(`dzsave direct mode converts only an opened input to sRGB, not ${input.format}`);
-      converted = await toSrgb(vips, opened);
-      vips.copyImageProperty(converted, 'out', op, 'in');
-    } else if (opened) opened.attach(op);
-    const set =
-      (opened !== undefined || vips.setArgument(op, 'in', `${input.path}[${LOAD_OPTIONS}]`) === 0) &&
-      vips.setArgument(op, 'filename', outBase) === 0 &&
-      vips.setFromString(op, `tile_size=256,overlap=0,depth=onepixel,Q=${quality},keep=none`) === 0;
-    if (set) built = await vips.buildCached(op);
-    if (!built) throw vipsFailure(vips, 'dzsave failed');
+    if (input.toSrgb && !opened) throw new Error(`dzsave direct mode converts only an opened input to sRGB, not ${input.format}`);
+    if (input.toSrgb && opened) converted = await toSrgb(vips, (op) => opened.attach(op));
+    const attach = converted ? outputOf(vips, converted) : opened ? (op: Pointer) => opened.attach(op) : undefined;
+    built = await buildOperation(vips, 'dzsave', attach, {
+      // Another file is named to dzsave, with the load options that keep it sequential and strict.
+      args: { ...(opened ? {} : { in: `${input.path}[${LOAD_OPTIONS}]` }), filename: outBase },
+      options: `tile_size=256,overlap=0,depth=onepixel,Q=${quality},keep=none`,
+    }, 'dzsave failed');
   } catch (err) {
     failure = err as Error;
   } finally {
-    if (built) {
-      vips.unrefOutputs(built);
-      vips.unref(built);
-    } else if (op) {
-      vips.unrefOutputs(op);
-    }
-    if (op) vips.unref(op);
-    if (converted) {
-      vips.unrefOutputs(converted);
-      vips.unref(converted);
-    }
+    releaseOperation(vips, built);
+    releaseOperation(vips, converted);
   }
   signal?.removeEventListener('abort', abandon);
   const feedError = await opened?.close();

@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 export type Pointer = unknown;
 /** A GLib type id (GType). */
 type GType = number | bigint;
-type ObjectKind = 'source' | 'target' | 'image';
+export type ObjectKind = 'source' | 'target' | 'image';
 
 export interface VipsFfi {
   operationNew(name: string): Pointer;

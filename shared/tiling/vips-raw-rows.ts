@@ -6,8 +6,9 @@
  */
 import { closeSync } from 'node:fs';
 import { pipeChunks } from '../pipe-chunks.js';
-import { vipsFfi, type Pointer } from './vips-ffi.js';
-import { openFile, vipsFailure, type Crop } from './vips-input.js';
+import { vipsFfi } from './vips-ffi.js';
+import { buildOperation, releaseOperation } from './vips-operation.js';
+import { openFile, type Crop } from './vips-input.js';
 
 /**
  * The interleaved 8-bit samples of `path` (a JPEG or a TIFF) within `crop`, top row first, in chunks
@@ -25,23 +26,17 @@ export async function* decodedPixels(path: string, format: 'jpeg' | 'tiff', crop
   const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
   const target = vips.targetFromDescriptor(writeEnd);
   closeSync(writeEnd); // libvips writes its own duplicate, closed with the target: then the reader sees the end
-  const op: Pointer = vips.operationNew('rawsave_target');
-  input.attach(op);
-  vips.setObjectProperty(op, 'target', 'target', target);
+  const saved = buildOperation(vips, 'rawsave_target', (op) => input.attach(op), { objects: { target: { kind: 'target', value: target } } }, `cannot decode the ${format.toUpperCase()}`)
+    .then((built): Error | undefined => {
+      releaseOperation(vips, built);
+      return undefined;
+    }, (err: Error) => err)
+    .finally(() => {
+      // The operation holds the target now: ours goes; the target, and the pipe's write end with it,
+      // go with the operation, which libvips' cache would otherwise keep.
+      vips.emptyOperationCache();
+    });
   vips.unref(target);
-  const saved = vips.buildCached(op).then((built) => {
-    const failure = built ? undefined : vipsFailure(vips, `cannot decode the ${format.toUpperCase()}`);
-    if (built) {
-      vips.unrefOutputs(built);
-      vips.unref(built);
-    } else {
-      vips.unrefOutputs(op);
-    }
-    vips.unref(op);
-    // The target goes with the operation, and the pipe's write end with it.
-    vips.emptyOperationCache();
-    return failure;
-  });
   let failure: Error | undefined;
   try {
     // A reader that stops early closes its end (pipeChunks does): libvips' next write fails and the save ends.

@@ -51,18 +51,31 @@ export function quadrants(width: number, height: number): Sharp {
   return sharp(quadrantRaw(width, height), { raw: { width, height, channels: 3 } });
 }
 
-/** A smooth gradient with detail, closer to a photo than flat colour (for encoder and determinism checks). */
-export function gradient(width: number, height: number): Sharp {
+/** Red ramps left to right, green top to bottom; blue is `blue(x, y)`. */
+function ramps(width: number, height: number, blue: (x: number, y: number) => number): Sharp {
   const data = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 3;
       data[i] = (x * 255) / Math.max(1, width - 1);
       data[i + 1] = (y * 255) / Math.max(1, height - 1);
-      data[i + 2] = (x * y) % 256;
+      data[i + 2] = blue(x, y);
     }
   }
   return sharp(data, { raw: { width, height, channels: 3 } });
+}
+
+/** A smooth gradient with detail, closer to a photo than flat colour (for encoder and determinism checks). */
+export function gradient(width: number, height: number): Sharp {
+  return ramps(width, height, (x, y) => (x * y) % 256);
+}
+
+/**
+ * Smooth colour (two ramps and a slow wave, no detail finer than a tile): where two resampling or
+ * colour-conversion orders must agree, which gradient()'s (x * y) % 256 noise makes them not.
+ */
+export function smoothColours(width: number, height: number): Sharp {
+  return ramps(width, height, (x, y) => 128 + 100 * Math.sin(x / 150) * Math.cos(y / 110));
 }
 
 export async function solidJpeg(path: string, width: number, height: number, colour: Rgb = [200, 100, 50]): Promise<string> {
