@@ -1,26 +1,28 @@
 /**
  * `npm test`: starts Redis, FerretDB and MinIO once (each unless its URL is
  * already in the environment), hands their addresses to every test file
- * through the environment, and runs all test/**\/*.test.ts with Node's runner,
- * one file at a time, so suites never fight over the 2 cores or the servers.
- * HUGEMAP_TEST_CONCURRENCY=2 runs two at once (each file has its own database,
- * bucket, queue prefix and work dir: 320-390 s instead of 500-585 s on the
- * 2-core machine), but under it a browser test once waited past its 20 s for
- * an annotation's save (docs/testing.md), so it is not the default.
+ * through the environment, and runs all test/**\/*.test.ts with Node's runner
+ * in two phases: the files that do not drive a browser two at a time (each
+ * file has its own database, bucket, queue prefix and work dir), then the
+ * browser tests one at a time. Two at a time is what the 2-core machine's
+ * time allows (about 360 s for the whole suite against 500-600 s one by one);
+ * the browser tests run alone because one of them, beside another file, once
+ * waited past its timeout for chromium (docs/testing.md).
+ * HUGEMAP_TEST_CONCURRENCY=N sets the first phase's N (1: everything one by one).
  *
  *   node --import tsx test/run.ts                        all test files
  *   node --import tsx test/run.ts test/a.test.ts ...     only these
  *   node --import tsx test/run.ts --test-name-pattern=x  extra flags go to node --test
  *
- * Exits with the test runner's exit code; stops the servers on every path.
+ * Exits with the first failing phase's exit code (every phase runs); stops the servers on every path.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startTestServers, type TestServers } from './helpers/servers.js';
-import { testConcurrency } from './helpers/test-concurrency.js';
+import { testConcurrency, testPhases } from './helpers/test-concurrency.js';
 import { removeTree } from '../shared/remove-tree.js';
 
 const testDir = fileURLToPath(new URL('.', import.meta.url));
@@ -36,6 +38,9 @@ function findTestFiles(dir: string): string[] {
   return found;
 }
 
+/** Set by Ctrl-C or SIGTERM: no further phase starts. */
+let interrupted = false;
+
 function runNodeTest(files: string[], extraFlags: string[], env: NodeJS.ProcessEnv, concurrency: number): Promise<number> {
   // Node 20 picks the TAP reporter when stdout is not a terminal (CI, pipes);
   // ask for spec explicitly so its readable summary is always printed.
@@ -44,10 +49,18 @@ function runNodeTest(files: string[], extraFlags: string[], env: NodeJS.ProcessE
   // Signals are passed on (Ctrl-C also reaches the child directly, through
   // the terminal's process group); either way we wait for the child to end so
   // that main() stops the servers.
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  const forward = (signal: NodeJS.Signals) => {
+    interrupted = true;
+    child.kill(signal);
+  };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
+  const stopForwarding = () => {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  };
   return new Promise((resolve) => {
+    child.on('exit', stopForwarding);
     child.on('error', (err) => {
       console.error(`test/run.ts: cannot start node --test: ${err.message}`);
       resolve(1);
@@ -99,8 +112,16 @@ async function main(): Promise<number> {
       S3_ACCESS_KEY_ID: servers.s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: servers.s3.secretAccessKey,
     };
-    console.error(`test/run.ts: ${files.length} test files, ${concurrency} at a time; redis ${servers.redisUrl}, mongodb ${servers.mongoUrl}, s3 ${servers.s3.endpoint}`);
-    return await runNodeTest(files, extraFlags, env, concurrency);
+    const phases = testPhases(files, (file) => readFileSync(join(repoDir, file), 'utf8'), concurrency);
+    const plan = phases.map((phase) => `${phase.files.length} ${phase.files.length === 1 ? 'file' : 'files'} ${phase.concurrency} at a time`).join(', then ');
+    console.error(`test/run.ts: ${files.length} test files: ${plan}; redis ${servers.redisUrl}, mongodb ${servers.mongoUrl}, s3 ${servers.s3.endpoint}`);
+    let exitCode = 0;
+    for (const phase of phases) {
+      if (interrupted) break;
+      const code = await runNodeTest(phase.files, extraFlags, env, phase.concurrency);
+      if (exitCode === 0) exitCode = code;
+    }
+    return exitCode;
   } finally {
     await removeTree(scratch);
     await servers.stop();
