@@ -43,6 +43,14 @@ export interface SplitState {
   format: TileFormat;
   /** Decided once from the original, so every part writes the bytes an unsplit cut would. */
   jpegEncoder: JpegEncoder | null;
+  /**
+   * A band read from a TIFF and wider than this is cut as columns (band-cut.ts): WORKER_SPLIT_COLUMN_WIDTH
+   * of the worker that split the image, kept for every part and retry, because a column's checkpoint
+   * and progress are named by its index (`b{index}c{column}`): a worker set otherwise would read
+   * another column's checkpoint as its own and skip tiles nobody cut. Absent in documents split
+   * before it was kept: the band's worker's own setting.
+   */
+  columnWidth?: number;
   /** Tiles in S3 per part (`b{index}`, `b{index}c{column}`, `assemble`): their sum is `tiles.done`. */
   tiles: Record<string, number>;
   /** Bytes of each part's tiles, for the manifest. */

@@ -53,7 +53,7 @@ after(async () => {
  * (the first band has checkpointed some rows and is cut mid-way), kills it, and has a second worker
  * with its own scratch folder finish it; the pyramid must be the unsplit one, each tile PUT once.
  */
-async function killMidBandAndResume(name: string, body: Buffer, contentType: string, env: NodeJS.ProcessEnv = {}): Promise<ImageDoc> {
+async function killMidBandAndResume(name: string, body: Buffer, contentType: string, env: NodeJS.ProcessEnv = {}, resumeEnv: NodeJS.ProcessEnv = env): Promise<ImageDoc> {
   const id = `splitresume${name}${Math.random().toString(36).slice(2, 8)}`;
   let tilePuts = 0;
   const proxy = await startFaultProxy({
@@ -61,7 +61,7 @@ async function killMidBandAndResume(name: string, body: Buffer, contentType: str
     hold: ({ method, path: p }) => method === 'PUT' && p.includes(`/images/${id}/image_files/`) && ++tilePuts > 30,
   });
   proxies.push(proxy);
-  const workerEnv = (workDir: string) => childWorkerEnv(config, proxy.url, workDir, { WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS), ...env });
+  const workerEnv = (workDir: string, own = env) => childWorkerEnv(config, proxy.url, workDir, { WORKER_SPLIT_PIXELS: String(SPLIT_PIXELS), ...own });
   const input = tmp.file(`${name}-original`);
   await writeFile(input, body);
   await s3.putBody(`originals/${id}`, body, { contentType });
@@ -82,7 +82,7 @@ async function killMidBandAndResume(name: string, body: Buffer, contentType: str
   assert.ok(atKill.parts && atKill.parts.total >= 2, 'the image was split');
   assert.equal(atKill.parts.done, 0, 'the kill landed inside the first band');
 
-  const second = spawnWorker(workerEnv(await mkdtemp(path.join(os.tmpdir(), 'hm-split-b-'))));
+  const second = spawnWorker(workerEnv(await mkdtemp(path.join(os.tmpdir(), 'hm-split-b-')), resumeEnv));
   children.push(second);
   const done = await waitFor<ImageDoc>('the image to finish', async () => {
     const doc = await store.get(id);
@@ -108,11 +108,14 @@ test('SIGKILL mid-band: the band resumes elsewhere from its checkpoint and the i
   await killMidBandAndResume('jpeg', jpeg, 'image/jpeg');
 });
 
-test('SIGKILL mid-band in a band cut as columns: each column resumes from its own checkpoint, the image completes identically', async () => {
+test('SIGKILL mid-band in a band cut as columns: each column resumes from its own checkpoint, on a worker set to other columns too, and the image completes identically', async () => {
   // A tiled TIFF, 3 bands of 1024 rows (k = 1), each cut as 4 columns of at most 512 px: 10 tiles a column on
   // the band's levels, so the kill lands in band 0's fourth column, its first three checkpointed whole.
+  // The worker that finishes it is set to 1024 px columns: the image keeps the 512 it was split with
+  // (with 1024, band 0's first column would have trusted b0c0's checkpoint, of a column half as wide).
   const tiff = await noisy(2001, 3000, 3).tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 90 }).toBuffer();
-  const done = await killMidBandAndResume('tiff', tiff, 'image/tiff', { WORKER_SPLIT_COLUMN_WIDTH: '512' });
+  const done = await killMidBandAndResume('tiff', tiff, 'image/tiff', { WORKER_SPLIT_COLUMN_WIDTH: '512' }, { WORKER_SPLIT_COLUMN_WIDTH: '1024' });
+  assert.equal(done.split?.columnWidth, 512, 'the column width the image was split with');
   const keys = Object.keys(done.checkpoint.parts ?? {}).filter((k) => k.startsWith('b0')).sort();
   assert.deepEqual(keys, ['b0c0', 'b0c1', 'b0c2', 'b0c3'], 'band 0 was cut as 4 columns, each with its own checkpoint');
   assert.deepEqual(Object.keys(done.split?.tiles ?? {}).filter((k) => k.startsWith('b2')).sort(), ['b2c0', 'b2c1', 'b2c2', 'b2c3']);

@@ -56,8 +56,8 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   if (!slice) await fetchOriginal(ctx);
   releaseGarbage(); // the download's dead socket buffers (a 10 GP TIFF is 922 MB of them), as a tile job does
   purgeFreedMemory(); // what the previous part freed goes back before this cut allocates its strips
-  // Each column the band is cut in (one, unless it is read from a TIFF and wider than WORKER_SPLIT_COLUMN_WIDTH:
-  // band-cut.ts) has its own uploader and checkpoint.
+  // Each column the band is cut in (one, unless it is read from a TIFF and wider than the image's column
+  // width, SplitState.columnWidth: band-cut.ts) has its own uploader and checkpoint.
   const uploaders: TileRowUploader[] = [];
   const sinkFor = (column: BandColumn, levels: PyramidLevel[]) => {
     const at = columnKey(plan, index, column);
@@ -73,7 +73,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
     uploaders.push(uploader);
     return uploader;
   };
-  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, maxColumnWidth: ctx.config.workerSplitColumnWidth, sinkFor, beforeDecode: purgeFreedMemory };
+  const options = { plan, band, format, jpegEncoder, maxPixels: ctx.config.maxPixels, maxBufferedPixels: ctx.config.maxBufferedPixels, maxColumnWidth: ctx.split.columnWidth ?? ctx.config.workerSplitColumnWidth, sinkFor, beforeDecode: purgeFreedMemory };
   const cut = slice ? await cutBandSlice(slice.path, slice.cropTop, ctx.dir, options) : await cutBand(ctx.originalPath, ctx.dir, options);
   await ctx.s3.putFile(imageKeys.bandLevelImage(imageId, index), cut.levelImage, { contentType: 'image/png' });
   const counts: Record<string, number> = {};

@@ -45,7 +45,8 @@ export async function splitIntoBands(ctx: JobContext, probe: ImageProbe, plan: B
   const same = previous && JSON.stringify(previous.plan) === JSON.stringify(plan);
   const newState = async (): Promise<SplitState> => {
     const jpegEncoder = jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
-    return { plan, format, jpegEncoder, tiles: {}, bytes: {}, finished: [], jpegSlices: await sliceIndex(ctx, probe, plan, jpegEncoder) };
+    const columnWidth = ctx.config.workerSplitColumnWidth;
+    return { plan, format, jpegEncoder, columnWidth, tiles: {}, bytes: {}, finished: [], jpegSlices: await sliceIndex(ctx, probe, plan, jpegEncoder) };
   };
   const [state] = await Promise.all([same ? previous : newState(), preview]);
   const levels = deepZoomLevels(probe.width, probe.height);
