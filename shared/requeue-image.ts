@@ -1,7 +1,10 @@
 /**
  * Queues a failed image again (re-upload of the same bytes, POST .../retry, the
  * reconciler). A failed image's tiles were deleted when it failed, so its
- * checkpoint of tile rows goes too; the original is kept and not fetched again.
+ * checkpoint of tile rows goes too, and so does a split's record (its bands,
+ * which of them were done, their checkpoints: their tiles and level images went
+ * with the failure), so a split image is split and cut again from nothing; the
+ * original is kept and not fetched again.
  */
 import type { Queue } from 'bullmq';
 import type { Config } from './config.js';
@@ -19,7 +22,10 @@ export interface RequeueDeps {
 function queuedAgain(resume: boolean): { set: Record<string, unknown>; unset: Record<string, ''> } {
   const set: Record<string, unknown> = { status: 'queued', stage: 'queued', error: null };
   if (resume) return { set, unset: {} };
-  return { set: { ...set, progress: 0, 'tiles.done': 0, 'tiles.total': 0, 'tiles.viewable': false }, unset: { 'checkpoint.tileRows': '', preview: '' } };
+  return {
+    set: { ...set, progress: 0, 'tiles.done': 0, 'tiles.total': 0, 'tiles.viewable': false },
+    unset: { 'checkpoint.tileRows': '', 'checkpoint.parts': '', split: '', parts: '', preview: '' },
+  };
 }
 
 /** The image queued again if it was failed; null if it was not (or is gone). */

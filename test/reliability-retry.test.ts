@@ -37,7 +37,10 @@ test('retry and re-upload re-queue a failed image; anyone else is refused, an im
     await (await api.queue.getJob(id))?.remove();
     await api.store.update(id, { status: 'failed', stage: 'failed', error: { code: 'HUGEMAP_ERR_DB_UNAVAILABLE', message: 'the database was unavailable; retry the image once the cause is fixed' }, 'checkpoint.tileRows': { tileSize: 256, rows: [3] } });
   };
+  // ... and a split image: the record of its bands, which were done, and their checkpoints, whose tiles are gone too.
+  const failSplit = () => api.store.update(id, { parts: { total: 2, done: 1 }, split: { plan: { bands: 2 }, finished: [0], tiles: { b0: 4 }, bytes: { b0: 400 } }, 'checkpoint.parts': { b0: { tiler: 't', rows: [2] } } });
   await fail();
+  await failSplit();
   assert.equal((await retry({})).status, 401, 'anonymous callers may not retry');
   const retried = await retry();
   assert.equal(retried.status, 202);
@@ -46,6 +49,7 @@ test('retry and re-upload re-queue a failed image; anyone else is refused, an im
   assert.equal(view.error, null);
   const doc = await api.store.get(id);
   assert.equal(doc?.checkpoint.tileRows, undefined, 'the failed run\'s checkpoint is gone with its tiles');
+  assert.deepEqual([doc?.split, doc?.parts, doc?.checkpoint.parts], [undefined, undefined, undefined], 'so is its split: it is split and cut again from nothing');
   assert.equal(await (await api.queue.getJob(id))?.getState(), 'waiting');
 
   await fail();

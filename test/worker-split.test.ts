@@ -183,3 +183,30 @@ test('a band that fails fails the image with its code; nothing of the pyramid is
   assert.equal(returned, 'image-failed');
   assert.equal(existsSync(kept), false, 'the band folder kept for its retry is gone');
 });
+
+test('a split image that failed after some bands were done is cut again from nothing when retried, and completes as unsplit', async () => {
+  const body = await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer();
+  const input = tmp.file('retried.jpg');
+  await writeFile(input, body);
+  const id = (await upload(svc.url, body, 'retried.jpg')).json.id as string;
+  const first = await watch(id, finished);
+  assert.equal(first.status, 'done', JSON.stringify(first.error));
+  const bands = first.parts!.total;
+  // What a band failing for good leaves (job-failure.ts, remove-image-data.ts): the other bands finished
+  // and recorded, their checkpoints kept, their tiles and level images deleted, the image failed.
+  await svc.s3.deletePrefix(`images/${id}/`);
+  await svc.s3.deletePrefix(`work/${id}/`);
+  await svc.store.update(id, { status: 'failed', stage: 'tile', error: { code: 'HUGEMAP_ERR_STORAGE', message: 'a band could not store its tiles' } });
+  assert.equal((await svc.store.get(id))?.split?.finished.length, bands, 'the failed run\'s record is there to be (wrongly) trusted');
+
+  const retried = await fetch(`${svc.url}/api/v1/images/${id}/retry`, { method: 'POST' });
+  assert.equal(retried.status, 202, await retried.text());
+  const seen: ImageDoc[] = [];
+  const doc = await watch(id, finished, seen);
+  assert.equal(doc.status, 'done', JSON.stringify(doc.error));
+  assert.deepEqual(doc.parts, { total: bands, done: bands });
+  assert.ok(seen.some((d) => d.status !== 'failed' && (d.parts?.done ?? 0) < bands), 'the bands were cut again, not taken as done');
+  const whole = tmp.file('retried-whole');
+  await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
+  await assertPyramidInS3(svc.s3, id, whole);
+});
