@@ -6,6 +6,7 @@
  * knows to be public (never private ones), and an upload refused meanwhile
  * leaves nothing in S3.
  */
+// npm test: runs alone (FerretDB is switched off under it for a moment, with 1.5 s timeouts)
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';

@@ -5,6 +5,7 @@
  * is room again the image finishes. WORK_DIR is a small tmpfs mounted by the
  * test (it needs root; skipped otherwise) and grown with a remount.
  */
+// npm test: runs alone (its worker must fail on a full tmpfs and be put off within a wait)
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -9,6 +9,7 @@
  *  - a job that failed for good (bad input) but whose failure never reached the
  *    database: the reconciler records it, with its code.
  */
+// npm test: runs alone (its database goes down mid-job, and reconcilers run every 300 ms)
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

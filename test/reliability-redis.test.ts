@@ -5,6 +5,7 @@
  * and leaves no object in S3 and no status document; the worker waits, and
  * once Redis is back the same upload is accepted and tiled.
  */
+// npm test: runs alone (Redis is switched off under it for a moment, with 1 s timeouts)
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useTestServers } from './helpers/servers.js';

@@ -2,12 +2,13 @@
  * `npm test`: starts Redis, FerretDB and MinIO once (each unless its URL is
  * already in the environment), hands their addresses to every test file
  * through the environment, and runs all test/**\/*.test.ts with Node's runner
- * in two phases: the files that do not drive a browser two at a time (each
- * file has its own database, bucket, queue prefix and work dir), then the
- * browser tests one at a time. Two at a time is what the 2-core machine's
- * time allows (about 360 s for the whole suite against 500-600 s one by one);
- * the browser tests run alone because one of them, beside another file, once
- * waited past its timeout for chromium (docs/testing.md).
+ * in two phases: most files two at a time (each file has its own database,
+ * bucket, queue prefix and work dir), then the browser tests and the fault
+ * tests that say so (`// npm test: runs alone`) one at a time. Two at a time is
+ * what the 2-core machine's time allows (about 440 s for the whole suite
+ * against 500-600 s one by one); those run alone because, beside another file,
+ * a browser test once waited past its timeout for chromium and a disk-full
+ * test past its wait for the failed attempt (docs/testing.md).
  * HUGEMAP_TEST_CONCURRENCY=N sets the first phase's N (1: everything one by one).
  *
  *   node --import tsx test/run.ts                        all test files

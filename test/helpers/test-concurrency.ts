@@ -13,21 +13,30 @@ export function drivesBrowser(source: string): boolean {
   return /^import [^;]* from '\.\/helpers\/browser\.js';/m.test(source);
 }
 
+/**
+ * A file runs alone when it drives chromium or says so on a line of its own,
+ * `// npm test: runs alone (why)`: the fault tests whose servers are switched off, filled up or
+ * timed out for a moment, where a second file's load can stretch a moment past a wait.
+ */
+export function runsAlone(source: string): boolean {
+  return drivesBrowser(source) || /^\/\/ npm test: runs alone\b/m.test(source);
+}
+
 export interface TestPhase {
   files: string[];
   concurrency: number;
 }
 
 /**
- * The files as phases run one after another: those that do not drive a browser `concurrency` at
- * a time, then those that do, one at a time (a browser test waits on chromium's rendering, which
- * another file beside it slowed past a test's timeout once). Empty phases are left out.
+ * The files as phases run one after another: the rest `concurrency` at a time, then those that run
+ * alone (runsAlone), one at a time (a browser test waits on chromium's rendering, which another
+ * file beside it slowed past a test's timeout once). Empty phases are left out.
  */
 export function testPhases(files: string[], readSource: (file: string) => string, concurrency: number): TestPhase[] {
-  const browser = files.filter((file) => drivesBrowser(readSource(file)));
-  const rest = files.filter((file) => !browser.includes(file));
+  const alone = files.filter((file) => runsAlone(readSource(file)));
+  const rest = files.filter((file) => !alone.includes(file));
   return [
     { files: rest, concurrency },
-    { files: browser, concurrency: 1 },
+    { files: alone, concurrency: 1 },
   ].filter((phase) => phase.files.length > 0);
 }
