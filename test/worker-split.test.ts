@@ -18,7 +18,8 @@ import { assertPyramidInS3, listKeys, noisy } from './helpers/split-fixtures.js'
 import { createTileQueue, PART_PRIORITY, partJobId, type TileJobData } from '../shared/queue.js';
 import { planBands } from '../shared/tiling/band-plan.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
-import type { ImageDoc } from '../shared/image-status.js';
+import type { ImageDoc, SplitState } from '../shared/image-status.js';
+import { bandPlanFor } from '../workers/stages/split.js';
 
 /** Images above 600,000 pixels are split (bands of 256 x 2^k rows). */
 const SPLIT_PIXELS = 600_000;
@@ -56,6 +57,18 @@ test('WORKER_SPLIT_PIXELS (1 GP) and WORKER_SPLIT_COLUMN_WIDTH (10240 px) by def
     await assert.rejects(testConfig(servers, 'split-default', { [name]: '-1' }), new RegExp(name));
     await assert.rejects(testConfig(servers, 'split-default', { [name]: '1.5' }), new RegExp(name));
   }
+});
+
+test('a retried tile job keeps the bands its image was split into, whatever its own WORKER_SPLIT_PIXELS', () => {
+  // Its bands may be queued or running already, their jobs and checkpoints named by index.
+  const probe = { width: 1301, height: 2100 };
+  const recorded = planBands(1301, 2100, SPLIT_PIXELS)!;
+  const splitBefore = { split: { plan: recorded } as SplitState };
+  assert.notDeepEqual(planBands(1301, 2100, 200_000), recorded, 'another setting would plan other bands');
+  assert.deepEqual(bandPlanFor(splitBefore, probe, 200_000), recorded);
+  assert.deepEqual(bandPlanFor(splitBefore, probe, 0), recorded, 'split though this worker never splits');
+  assert.deepEqual(bandPlanFor({}, probe, SPLIT_PIXELS), recorded, 'a first attempt plans with its own setting');
+  assert.equal(bandPlanFor({}, probe, 0), null);
 });
 
 const finished = (d: ImageDoc) => d.status === 'done' || d.status === 'failed';

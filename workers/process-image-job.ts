@@ -13,8 +13,7 @@ import { releaseGarbage } from './release-garbage.js';
 import { probeOriginal, tileOriginal } from './stages/tile.js';
 import { previewBesideCut, storePreview } from './stages/preview.js';
 import { uploadFinishingFiles } from './stages/upload.js';
-import { splitIntoBands } from './stages/split.js';
-import { planBands } from '../shared/tiling/band-plan.js';
+import { bandPlanFor, splitIntoBands } from './stages/split.js';
 import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from './job-context.js';
 import type { ImageDoc } from '../shared/image-status.js';
 import type { JobStage } from './metrics.js';
@@ -64,7 +63,7 @@ export async function processImageJob(imageId: string, deps: WorkerDeps, hooks: 
   await stage('fetch', () => fetchOriginal(ctx));
   releaseGarbage();
   const probe = await stage('probe', () => probeOriginal(ctx));
-  const plan = deps.splitQueue ? planBands(probe.width, probe.height, deps.config.workerSplitPixels) : null;
+  const plan = deps.splitQueue ? bandPlanFor(ctx.doc, probe, deps.config.workerSplitPixels) : null;
   if (plan && deps.splitQueue) {
     await splitIntoBands(ctx, probe, plan, deps.splitQueue, stage('preview', () => storePreview(ctx, probe)));
     await removeTree(ctx.dir);

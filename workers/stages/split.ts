@@ -5,9 +5,9 @@
  * itself, wherever it runs.
  */
 import type { FlowProducer, Queue } from 'bullmq';
-import type { SplitState } from '../../shared/image-status.js';
+import type { ImageDoc, SplitState } from '../../shared/image-status.js';
 import { enqueueSplitJobs, type TileJobData } from '../../shared/queue.js';
-import type { BandPlan } from '../../shared/tiling/band-plan.js';
+import { planBands, type BandPlan } from '../../shared/tiling/band-plan.js';
 import { defaultFormat } from '../../shared/tiling/encoders.js';
 import type { ImageProbe } from '../../shared/tiling/probe.js';
 import { deepZoomLevels, tileCount } from '../../shared/tiling/pyramid.js';
@@ -19,6 +19,16 @@ import type { JobContext } from '../job-context.js';
 export interface SplitQueue {
   flows: FlowProducer;
   queue: Queue<TileJobData>;
+}
+
+/**
+ * The bands of this image: those an earlier attempt of its tile job split it into, whatever this
+ * worker's WORKER_SPLIT_PIXELS (its bands may be queued or running, and their jobs and checkpoints
+ * are named by index; a failed image queued again has lost that record: shared/requeue-image.ts);
+ * else this worker's plan for it. null: cut whole.
+ */
+export function bandPlanFor(doc: Pick<ImageDoc, 'split'>, probe: Pick<ImageProbe, 'width' | 'height'>, splitPixels: number): BandPlan | null {
+  return doc.split?.plan ?? planBands(probe.width, probe.height, splitPixels);
 }
 
 /**
