@@ -14,7 +14,8 @@ import { useTestServers } from './helpers/servers.js';
 import { startImageService, upload, type ImageService } from './helpers/image-service.js';
 import { tempDir } from './helpers/fixtures.js';
 import { testConfig, waitFor } from './helpers/test-config.js';
-import { assertPyramidInS3, listKeys, noisy } from './helpers/split-fixtures.js';
+import { assertObjectsTagged, assertPyramidInS3, listKeys, noisy } from './helpers/split-fixtures.js';
+import { imageObjectTags } from '../shared/storage/s3-setup.js';
 import { createTileQueue, PART_PRIORITY, partJobId, type TileJobData } from '../shared/queue.js';
 import { planBands } from '../shared/tiling/band-plan.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
@@ -99,8 +100,10 @@ async function uploadAndCompare(name: string, body: Buffer, filename: string): P
 
   const whole = tmp.file(`${name}-whole`);
   await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
-  await assertPyramidInS3(svc.s3, id, whole);
+  const tiles = await assertPyramidInS3(svc.s3, id, whole);
   assert.deepEqual(await listKeys(svc.s3, `work/${id}/`), [], 'the level images are gone');
+  // Tagged as the image's visibility, as a whole cut's are, or S3 behind a CDN would not serve them.
+  assert.ok(await assertObjectsTagged(svc.s3, `images/${id}/`, imageObjectTags(doc.visibility)) > tiles);
   return doc;
 }
 

@@ -8,6 +8,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { removeTree } from '../shared/remove-tree.js';
 import { join } from 'node:path';
 import { imageKeys, type SplitState } from '../shared/image-status.js';
+import { imageObjectTags } from '../shared/storage/s3-setup.js';
 import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
 import { bandAt, type BandColumn, type BandPlan } from '../shared/tiling/band-plan.js';
 import { cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
@@ -65,6 +66,8 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
       keyPrefix: imageKeys.prefix(imageId),
       levels,
       tiler: tilerId(format, DEFAULT_QUALITY, jpegEncoder),
+      // As a whole cut's tiles (stages/tile.ts): S3's bucket policy serves only what is tagged public.
+      tags: imageObjectTags(doc.visibility),
       checkpoint: doc.checkpoint.parts?.[at],
       concurrency: ctx.config.workerTilePuts,
       persist: (cp) => ctx.report.now({ [`checkpoint.parts.${at}`]: cp }),

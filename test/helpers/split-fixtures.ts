@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import sharp, { type Sharp } from 'sharp';
 import type { S3Store } from '../../shared/storage/s3-store.js';
 
@@ -51,4 +52,19 @@ export async function assertPyramidInS3(s3: S3Store, id: string, dir: string): P
   assert.ok(thumbnail.equals(await readFile(join(dir, 'thumbnail.jpg'))), 'thumbnail differs from the unsplit cut');
   assert.equal((await fetchObject(`${prefix}image.dzi`)).toString(), await readFile(join(dir, 'image.dzi'), 'utf8'));
   return local.length;
+}
+
+/**
+ * Every object under `prefix` carries the object tags `tags` (`visibility=public`: what S3's bucket
+ * policy lets anyone read, behind a CDN; s3-setup.ts); returns how many objects were checked.
+ */
+export async function assertObjectsTagged(s3: S3Store, prefix: string, tags: string): Promise<number> {
+  const keys = await listKeys(s3, prefix);
+  const untagged: string[] = [];
+  for (const key of keys) {
+    const { TagSet } = await s3.client.send(new GetObjectTaggingCommand({ Bucket: s3.bucket, Key: key }));
+    if ((TagSet ?? []).map((t) => `${t.Key}=${t.Value}`).join('&') !== tags) untagged.push(key);
+  }
+  assert.deepEqual(untagged.slice(0, 5), [], `${untagged.length} of ${keys.length} objects under ${prefix} are not tagged ${tags}`);
+  return keys.length;
 }
