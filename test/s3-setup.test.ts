@@ -91,3 +91,33 @@ test('changing an image\'s visibility re-tags its objects: S3 stops serving a pr
   assert.equal((await patch('unlisted')).status, 200);
   assert.deepEqual(await anonymous(), [200, 200, 200]);
 });
+
+test('visibility cannot change while an image is being cut (its job tags what it stores with the one it started with); its title can; queued, done and failed images can', async () => {
+  const api = await startTestApi(servers, 's3-cutting');
+  after(() => api.close());
+  await setupBucket(api.s3, api.config);
+  const id = 'CuttingImage_012345678';
+  await api.store.create({ ...newImageDoc(id, { kind: 'upload' }, null), status: 'processing', stage: 'tile' });
+  const key = `images/${id}/image_files/0/0_0.jpeg`;
+  await api.s3.client.send(new PutObjectCommand({ Bucket: api.s3.bucket, Key: key, Body: 'x', Tagging: imageObjectTags(undefined) }));
+  const anonymous = async () => (await fetch(`${api.config.s3.endpoint}/${api.s3.bucket}/${key}`)).status;
+  const patch = (body: object) => fetch(`${api.base}/api/v1/images/${id}`, { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+  const refused = await patch({ visibility: 'private' });
+  assert.equal(refused.status, 409);
+  const error = ((await refused.json()) as { error: { code: string; message: string } }).error;
+  assert.equal(error.code, 'HUGEMAP_ERR_CONFLICT');
+  assert.match(error.message, /being cut/);
+  assert.equal((await api.store.get(id))?.visibility ?? 'public', 'public', 'nothing changed');
+  assert.equal(await anonymous(), 200, 'nor the objects\' tags');
+  assert.equal((await patch({ title: 'Harbour' })).status, 200, 'the title can change meanwhile');
+  assert.equal((await patch({ visibility: 'public' })).status, 200, 'the visibility it has already is no change');
+
+  for (const status of ['queued', 'done', 'failed'] as const) {
+    await api.store.update(id, { status, visibility: 'public' });
+    await api.s3.client.send(new PutObjectCommand({ Bucket: api.s3.bucket, Key: key, Body: 'x', Tagging: imageObjectTags(undefined) }));
+    assert.equal((await patch({ visibility: 'private' })).status, 200, status);
+    assert.equal((await api.store.get(id))?.visibility, 'private', status);
+    assert.equal(await anonymous(), 403, status);
+  }
+});

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { BadRequestError, ConflictError, NotFoundError } from '../../../shared/errors.js';
 import { requeueFailedImage } from '../../../shared/requeue-image.js';
 import { retagImageObjects } from '../../../shared/storage/s3-setup.js';
-import { imageKeys } from '../../../shared/image-status.js';
+import { imageKeys, type ImageState } from '../../../shared/image-status.js';
 import type { TileJobData } from '../../../shared/queue.js';
 import { decodeCursor } from '../../../shared/status-store.js';
 import { createImage } from '../create-image.js';
@@ -80,8 +80,21 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     // The objects' tags decide what S3 serves anonymously (shared/storage/s3-setup.ts): made private
     // there before the status says so, made public there only after.
     const newVisibility = parsed.data.visibility !== undefined && parsed.data.visibility !== visibilityOf(current) ? parsed.data.visibility : undefined;
+    // A job tags every object it stores with the visibility it read when it started: changed while it
+    // cuts, the tiles stored after the re-tag would carry the old one (a private image's tiles public).
+    // A queued image may change: its job reads the visibility in the same write that starts it.
+    const settled: ImageState[] = ['queued', 'done', 'failed'];
+    const beingCut = () => new ConflictError(`image ${id} is being cut: its visibility can change once it is done (or delete it)`);
+    if (newVisibility !== undefined && !settled.includes(current.status)) throw beingCut();
     if (newVisibility === 'private') await retagImageObjects(deps.s3, id, newVisibility);
-    const doc = Object.keys(set).length > 0 ? await deps.store.update(id, set) : current;
+    const updated = Object.keys(set).length === 0 ? current
+      : newVisibility !== undefined ? await deps.store.transition(id, settled, set) : await deps.store.update(id, set);
+    if (!updated && newVisibility !== undefined && (await deps.store.get(id))) {
+      // Its job started in between: the objects go back to the visibility it will tag with.
+      if (newVisibility === 'private') await retagImageObjects(deps.s3, id, visibilityOf(current));
+      throw beingCut();
+    }
+    const doc = updated;
     if (!doc) throw new NotFoundError(`image ${id}`);
     if (newVisibility !== undefined && newVisibility !== 'private') await retagImageObjects(deps.s3, id, newVisibility);
     if (set.visibility !== undefined && set.visibility !== visibilityOf(current)) {

@@ -61,9 +61,10 @@ export const imagePaths: RouteConfig[] = [
     path: '/api/v1/images/{id}',
     tags: ['images'],
     summary: 'Change the title and tags (`tags` replaces the list, `title: null` clears it)',
+    description: 'Also `visibility` and `downloadable`. The visibility cannot change while the image is being cut (409): its job tags the objects it stores with the visibility it started with.',
     ...access('write'),
     request: { params: imageParams, body: jsonBody(metaPatch) },
-    responses: { 200: json('The image as changed.', imageView), ...errors(400, 401, 403, 404) },
+    responses: { 200: json('The image as changed.', imageView), ...errors(400, 401, 403, 404, 409) },
   },
   {
     method: 'delete',
