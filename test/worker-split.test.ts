@@ -19,7 +19,7 @@ import { imageObjectTags } from '../shared/storage/s3-setup.js';
 import { createTileQueue, PART_PRIORITY, partJobId, type TileJobData } from '../shared/queue.js';
 import { planBands } from '../shared/tiling/band-plan.js';
 import { tileImage } from '../shared/tiling/tile-image.js';
-import type { ImageDoc, SplitState } from '../shared/image-status.js';
+import { newImageDoc, type ImageDoc, type SplitState } from '../shared/image-status.js';
 import { bandPlanFor } from '../workers/stages/split.js';
 
 /** Images above 600,000 pixels are split (bands of 256 x 2^k rows). */
@@ -225,4 +225,21 @@ test('a split image that failed after some bands were done is cut again from not
   const whole = tmp.file('retried-whole');
   await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
   await assertPyramidInS3(svc.s3, id, whole);
+});
+
+test('a band or assembling job of an earlier run, which finds its image queued again and not split yet, ends without touching it', async () => {
+  // Bands wait behind whole images: one can still be queued when its image fails and is retried.
+  const id = 'StaleParts_0123456789a';
+  await svc.store.create(newImageDoc(id, { kind: 'upload', filename: 'stale.jpg', bytes: 1 }, null));
+  const outcomes: string[] = [];
+  for (const part of [{ kind: 'band', index: 3 }, { kind: 'assemble' }] as const) {
+    const job = await queue.add(part.kind, { imageId: id, part }, { jobId: `${partJobId(id, part)}.stale`, priority: PART_PRIORITY });
+    outcomes.push(await waitFor(`the stale ${part.kind} job to finish`, async () => {
+      const j = await queue.getJob(job.id!);
+      return j?.finishedOn ? `${j.returnvalue ?? j.failedReason}` : undefined;
+    }, 60_000, 50));
+  }
+  assert.deepEqual(outcomes, ['stale-part', 'stale-part']);
+  const doc = await svc.store.get(id);
+  assert.deepEqual([doc?.status, doc?.error ?? null, doc?.split], ['queued', null, undefined], 'not failed, nothing recorded');
 });

@@ -30,6 +30,7 @@ export async function processAssembleJob(imageId: string, deps: WorkerDeps): Pro
   }
   if (doc.status === 'done') return 'already-done';
   if (doc.status === 'failed') return 'image-failed';
+  if (!doc.split) return 'stale-part'; // of an earlier run of an image queued again since (process-band-job.ts)
   const ctx = partContext(deps, doc, 'assemble');
   const { plan, format, jpegEncoder } = ctx.split;
   await mkdir(ctx.dir, { recursive: true });

@@ -47,6 +47,7 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   if (!doc) return 'image-gone';
   if (doc.status === 'done') return 'already-done';
   if (doc.status === 'failed') return 'image-failed'; // another part failed for good: nothing to add
+  if (!doc.split) return 'stale-part'; // queued behind whole images while its image failed and was queued again
   const key: PartKey = `b${index}`;
   const ctx = partContext(deps, doc, key);
   if (ctx.split.finished.includes(index)) return 'already-done';

@@ -18,8 +18,12 @@ import { jobPaths, ThrottledReporter, type JobContext, type WorkerDeps } from '.
 import type { ImageDoc } from '../shared/image-status.js';
 import type { JobStage } from './metrics.js';
 
-/** `split`: the image was handed to band jobs (docs/split-jobs.md); `image-failed`: a part found its image already failed. */
-export type JobOutcome = 'done' | 'already-done' | 'image-gone' | 'split' | 'image-failed';
+/**
+ * `split`: the image was handed to band jobs (docs/split-jobs.md); `image-failed`: a part found its
+ * image already failed; `stale-part`: a part of an earlier run of its image, which failed and was
+ * queued again and has not been split again yet (shared/requeue-image.ts): nothing to do.
+ */
+export type JobOutcome = 'done' | 'already-done' | 'image-gone' | 'split' | 'image-failed' | 'stale-part';
 
 export interface JobHooks {
   /** Called once the attempt is counted in the status document (its `attempts` is this attempt's number). */

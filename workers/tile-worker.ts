@@ -113,7 +113,7 @@ async function runJob(job: Job<TileJobData>, deps: WorkerDeps): Promise<string> 
     const outcome = await processJob(job.data, { ...deps, logger: log }, onStarted);
     // Ended without cutting (its image failed, went or is done): the folder an earlier attempt kept
     // for its retry (a downloaded original, up to gigabytes) goes now, or it stays on the disk.
-    if (outcome === 'image-failed' || outcome === 'image-gone' || outcome === 'already-done') await removeTree(paths.dir);
+    if (outcome === 'image-failed' || outcome === 'image-gone' || outcome === 'already-done' || outcome === 'stale-part') await removeTree(paths.dir);
     log.info({ outcome }, 'job finished');
     return outcome;
   } catch (thrown) {
