@@ -214,6 +214,10 @@ test('a split image that failed after some bands were done is cut again from not
   await svc.s3.deletePrefix(`work/${id}/`);
   await svc.store.update(id, { status: 'failed', stage: 'tile', error: { code: 'HUGEMAP_ERR_STORAGE', message: 'a band could not store its tiles' } });
   assert.equal((await svc.store.get(id))?.split?.finished.length, bands, 'the failed run\'s record is there to be (wrongly) trusted');
+  // A band of the failed run still waiting (delayed after a failed attempt), under the id the new run's band 0
+  // gets: BullMQ hands a job whose parent is gone to the new parent (handleDuplicatedJob.lua).
+  const band0 = { kind: 'band', index: 0 } as const;
+  await queue.add('band', { imageId: id, part: band0 }, { jobId: partJobId(id, band0), priority: PART_PRIORITY, delay: 600_000 });
 
   const retried = await fetch(`${svc.url}/api/v1/images/${id}/retry`, { method: 'POST' });
   assert.equal(retried.status, 202, await retried.text());
@@ -222,6 +226,7 @@ test('a split image that failed after some bands were done is cut again from not
   assert.equal(doc.status, 'done', JSON.stringify(doc.error));
   assert.deepEqual(doc.parts, { total: bands, done: bands });
   assert.ok(seen.some((d) => d.status !== 'failed' && (d.parts?.done ?? 0) < bands), 'the bands were cut again, not taken as done');
+  assert.equal(await (await queue.getJob(partJobId(id, band0)))?.getState(), 'completed', 'the waiting band did not hold the new run back');
   const whole = tmp.file('retried-whole');
   await tileImage(input, whole, { maxPixels: 1e9, tmpDir: tmp.path });
   await assertPyramidInS3(svc.s3, id, whole);
