@@ -128,6 +128,10 @@ describe('the Helm chart', { skip: notBuilt }, () => {
     const env = Object.fromEntries(c.env.map((e: { name: string; value: string }) => [e.name, e.value]));
     assert.equal(env.WORKER_METRICS_PORT, String(metricsPort));
     assert.equal(env.NODE_OPTIONS, '--max-semi-space-size=4 --expose-gc');
+    // The chart's image size limits are the app's own defaults (10 GP, split above 1 GP), not older ones.
+    for (const key of ['MAX_PIXELS', 'WORKER_SPLIT_PIXELS', 'WORKER_SPLIT_COLUMN_WIDTH'] as const) {
+      assert.equal(Number(env[key]), configSchema.shape[key].parse(undefined), key);
+    }
   });
 
   test('the ServiceMonitor scrapes the metrics ports, and the Ingress routes only the public one', () => {
