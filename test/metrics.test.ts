@@ -17,6 +17,7 @@ import { scrape, samplesOf, valueOf } from './helpers/prometheus-text.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
 import { startApiServer, type ApiServer } from '../services/api/server.js';
 import { startWorker, type RunningWorker } from '../workers/start-worker.js';
+import { jobKind } from '../workers/metrics.js';
 import { StatusStore } from '../shared/status-store.js';
 import { QUEUE_STATES } from '../services/api/metrics.js';
 
@@ -103,8 +104,9 @@ describe('metrics after one image through the API and a worker', () => {
   test('the worker counts the job as done and times its stages', async () => {
     const s = await scrape(worker.metricsUrl!);
     assert.equal(valueOf(s, 'hugemap_jobs_total', { result: 'done' }), 1);
+    assert.equal(valueOf(s, 'hugemap_jobs_total', { result: 'done', kind: 'tile' }), 1, 'a whole image\'s job');
     assert.equal(samplesOf(s, 'hugemap_jobs_total', { result: 'failed' }).length, 0);
-    assert.equal(valueOf(s, 'hugemap_job_duration_seconds_count', { result: 'done' }), 1);
+    assert.equal(valueOf(s, 'hugemap_job_duration_seconds_count', { result: 'done', kind: 'tile' }), 1);
     for (const stage of ['fetch', 'probe', 'tile', 'finish']) {
       assert.equal(valueOf(s, 'hugemap_job_stage_duration_seconds_count', { stage }), 1, `stage ${stage}`);
     }
@@ -235,4 +237,11 @@ describe('S3 request errors are counted by operation', () => {
       await proxy.close();
     }
   });
+});
+
+test('a job\'s kind, as its metrics name it: the parts of a split image apart from whole images', () => {
+  assert.equal(jobKind({}), 'tile');
+  assert.equal(jobKind(undefined), 'tile', 'a failed event without its job');
+  assert.equal(jobKind({ part: { kind: 'band', index: 2 } }), 'band');
+  assert.equal(jobKind({ part: { kind: 'assemble' } }), 'assemble');
 });

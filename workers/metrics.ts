@@ -5,7 +5,8 @@
  * BullMQ worker's events; stage times, tiles and S3 errors from the hooks the
  * job code calls (`deps.metrics?.…`), which are no-ops when metrics are off.
  */
-import type { Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
+import type { TileJobData } from '../shared/queue.js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerProcessMetrics } from '../shared/process-metrics.js';
 import type { Config } from '../shared/config.js';
@@ -15,18 +16,25 @@ import { startMetricsServer, type MetricsServer } from '../shared/metrics-server
 /** fetch, probe, preview (only when made before the cut), tile (the cut with its thumbnail and every tile's upload), finish. */
 export type JobStage = 'fetch' | 'probe' | 'preview' | 'tile' | 'finish';
 
+/** What a job cuts: a whole image (`tile`, which may split it), one band of a split image, or its top levels. */
+export type JobKind = 'tile' | 'band' | 'assemble';
+
+export function jobKind(data: Pick<TileJobData, 'part'> | undefined): JobKind {
+  return data?.part?.kind ?? 'tile';
+}
+
 export class WorkerMetrics {
   readonly registry = new Registry();
   readonly jobs = new Counter({
     name: 'hugemap_jobs_total',
-    help: 'Job attempts that ended: done, failed (for good) or retried (another attempt follows)',
-    labelNames: ['result'] as const,
+    help: 'Job attempts that ended: done, failed (for good) or retried (another attempt follows); kind: tile, band or assemble (split images)',
+    labelNames: ['result', 'kind'] as const,
     registers: [this.registry],
   });
   readonly jobDuration = new Histogram({
     name: 'hugemap_job_duration_seconds',
-    help: 'Wall time of job attempts, by how they ended',
-    labelNames: ['result'] as const,
+    help: 'Wall time of job attempts, by how they ended and their kind (tile, band, assemble)',
+    labelNames: ['result', 'kind'] as const,
     // A 59 MP image takes seconds, a 944 MP one about 20 s on 2 cores, a slow URL download minutes.
     buckets: [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800],
     registers: [this.registry],
@@ -91,24 +99,26 @@ export class WorkerMetrics {
   };
 
   /** Counts jobs and times them from the BullMQ worker's own events. */
-  watch(worker: Worker): void {
+  watch(worker: Worker<TileJobData>): void {
     const startedAt = new Map<string, number>();
-    const ended = (id: string | undefined, result: 'done' | 'failed' | 'retried') => {
-      this.jobs.inc({ result });
+    const ended = (job: Job<TileJobData> | undefined, result: 'done' | 'failed' | 'retried') => {
+      const kind = jobKind(job?.data);
+      this.jobs.inc({ result, kind });
+      const id = job?.id;
       const t0 = id === undefined ? undefined : startedAt.get(id);
       if (t0 === undefined) return;
       startedAt.delete(id!);
       this.jobActive.dec();
-      this.jobDuration.observe({ result }, (performance.now() - t0) / 1000);
+      this.jobDuration.observe({ result, kind }, (performance.now() - t0) / 1000);
     };
     worker.on('active', (job) => {
       if (job.id === undefined) return;
       startedAt.set(job.id, performance.now());
       this.jobActive.inc();
     });
-    worker.on('completed', (job) => ended(job.id, 'done'));
+    worker.on('completed', (job) => ended(job, 'done'));
     // BullMQ sets finishedOn only when the job will not be tried again.
-    worker.on('failed', (job) => ended(job?.id, job?.finishedOn ? 'failed' : 'retried'));
+    worker.on('failed', (job) => ended(job, job?.finishedOn ? 'failed' : 'retried'));
   }
 
   /**
