@@ -149,5 +149,7 @@ describe('dashboard and alerts name only exported series', () => {
     const exprs = (await dashboardExprs()).map((e) => e.expr).join('\n');
     assert.match(exprs, /histogram_quantile\(0\.5, [^\n]*hugemap_http_request_duration_seconds_bucket/);
     assert.match(exprs, /histogram_quantile\(0\.99, [^\n]*hugemap_http_request_duration_seconds_bucket/);
+    // A split image's band and assembling jobs apart from whole images (workers/metrics.ts, kind).
+    assert.match(exprs, /sum by \(kind, result\) \(rate\(hugemap_jobs_total/);
   });
 });
