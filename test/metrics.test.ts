@@ -15,6 +15,7 @@ import { useTestServers } from './helpers/servers.js';
 import { testConfig, waitFor } from './helpers/test-config.js';
 import { scrape, samplesOf, valueOf } from './helpers/prometheus-text.js';
 import { startFaultProxy } from './helpers/fault-proxy.js';
+import { noisy } from './helpers/split-fixtures.js';
 import { startApiServer, type ApiServer } from '../services/api/server.js';
 import { startWorker, type RunningWorker } from '../workers/start-worker.js';
 import { jobKind } from '../workers/metrics.js';
@@ -206,6 +207,40 @@ describe("a worker's /healthz follows its Redis connection", () => {
       proxy.restore();
       await worker.close();
       await proxy.close();
+    }
+  });
+});
+
+describe("a split image's parts in the worker's metrics", () => {
+  test('every tile the bands and the assembling job store is counted, and each job under its kind', async () => {
+    const servers = await useTestServers();
+    const config = await testConfig(servers, 'metrics-split', { WORKER_METRICS_PORT: '0', WORKER_SPLIT_PIXELS: '600000', LOG_LEVEL: 'silent' });
+    const api = await startApiServer(config, { logger: pino({ level: 'silent' }) });
+    const worker = await startWorker(config);
+    const store = await StatusStore.connect(config.mongoUrl);
+    try {
+      const up = await uploadWithRequestId(api.url, await noisy(1301, 2100, 3).jpeg({ quality: 88 }).toBuffer(), `metrics-split-${Date.now()}`);
+      assert.equal(up.status, 202);
+      const doc = await waitFor('the image to be done', async () => {
+        const d = await store.get(up.json.id);
+        if (d?.status === 'failed') throw new Error(`failed: ${JSON.stringify(d.error)}`);
+        return d?.status === 'done' ? d : undefined;
+      }, 120_000);
+      const bands = doc.parts!.total;
+      assert.ok(bands >= 2, 'split');
+      // BullMQ emits 'completed' a moment after the status says done.
+      const s = await waitFor('the assembling job to be counted', async () => {
+        const now = await scrape(worker.metricsUrl!);
+        return samplesOf(now, 'hugemap_jobs_total', { kind: 'assemble', result: 'done' }).length === 1 ? now : undefined;
+      }, 30_000);
+      assert.equal(valueOf(s, 'hugemap_tiles_uploaded_total'), doc.tiles.total, 'the parts\' tiles, each once');
+      assert.equal(valueOf(s, 'hugemap_jobs_total', { kind: 'tile', result: 'done' }), 1);
+      assert.equal(valueOf(s, 'hugemap_jobs_total', { kind: 'band', result: 'done' }), bands);
+      assert.equal(valueOf(s, 'hugemap_jobs_total', { kind: 'assemble', result: 'done' }), 1);
+    } finally {
+      await worker.close();
+      await api.close();
+      await store.close();
     }
   });
 });

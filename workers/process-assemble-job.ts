@@ -7,8 +7,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { removeTree } from '../shared/remove-tree.js';
 import path from 'node:path';
 import { imageKeys } from '../shared/image-status.js';
-import { imageObjectTags } from '../shared/storage/s3-setup.js';
-import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
+import { imageTileUploader } from './image-tile-uploader.js';
 import { assembleLevels } from '../shared/tiling/assemble-levels.js';
 import { levelImageSize } from '../shared/tiling/band-plan.js';
 import { DEFAULT_QUALITY, tilerId } from '../shared/tiling/encoders.js';
@@ -41,14 +40,10 @@ export async function processAssembleJob(imageId: string, deps: WorkerDeps): Pro
     levelImages.push(file);
   }
   const size = levelImageSize(plan);
-  const uploader = new TileRowUploader(ctx.s3, {
-    keyPrefix: imageKeys.prefix(imageId),
+  const uploader = imageTileUploader(ctx, {
     levels: deepZoomLevels(size.width, size.height),
     tiler: tilerId(format, DEFAULT_QUALITY, jpegEncoder),
-    // As a whole cut's tiles (stages/tile.ts): S3's bucket policy serves only what is tagged public.
-    tags: imageObjectTags(doc.visibility),
     checkpoint: doc.checkpoint.parts?.assemble,
-    concurrency: ctx.config.workerTilePuts,
     persist: (cp) => ctx.report.now({ 'checkpoint.parts.assemble': cp }),
     onProgress: (inS3) => void ctx.report.progress({ 'split.tiles.assemble': inS3 }),
   });

@@ -8,8 +8,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { removeTree } from '../shared/remove-tree.js';
 import { join } from 'node:path';
 import { imageKeys, type SplitState } from '../shared/image-status.js';
-import { imageObjectTags } from '../shared/storage/s3-setup.js';
-import { TileRowUploader } from '../shared/storage/tile-row-uploader.js';
+import type { TileRowUploader, TileRowUploadStats } from '../shared/storage/tile-row-uploader.js';
+import { imageTileUploader } from './image-tile-uploader.js';
 import { bandAt, type BandColumn, type BandPlan } from '../shared/tiling/band-plan.js';
 import { cutBand, cutBandSlice } from '../shared/tiling/band-cut.js';
 import { writeJpegSlice } from '../shared/tiling/jpeg-slice.js';
@@ -18,7 +18,6 @@ import type { JobContext, WorkerDeps } from './job-context.js';
 import { partContext, type PartKey, type ProgressKey } from './part-context.js';
 import { fetchOriginal } from './stages/fetch-original.js';
 import type { PyramidLevel } from '../shared/tiling/pyramid.js';
-import type { TileRowUploadStats } from '../shared/storage/tile-row-uploader.js';
 import { removeImageData } from './remove-image-data.js';
 import type { JobOutcome } from './process-image-job.js';
 import { purgeFreedMemory } from './allocator-purge.js';
@@ -63,14 +62,10 @@ export async function processBandJob(imageId: string, index: number, deps: Worke
   const uploaders: TileRowUploader[] = [];
   const sinkFor = (column: BandColumn, levels: PyramidLevel[]) => {
     const at = columnKey(plan, index, column);
-    const uploader = new TileRowUploader(ctx.s3, {
-      keyPrefix: imageKeys.prefix(imageId),
+    const uploader = imageTileUploader(ctx, {
       levels,
       tiler: tilerId(format, DEFAULT_QUALITY, jpegEncoder),
-      // As a whole cut's tiles (stages/tile.ts): S3's bucket policy serves only what is tagged public.
-      tags: imageObjectTags(doc.visibility),
       checkpoint: doc.checkpoint.parts?.[at],
-      concurrency: ctx.config.workerTilePuts,
       persist: (cp) => ctx.report.now({ [`checkpoint.parts.${at}`]: cp }),
       onProgress: (inS3) => void ctx.report.progress({ [`split.tiles.${at}`]: inS3 }),
     });

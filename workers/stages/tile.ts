@@ -4,11 +4,9 @@
  * with the same library `hugemap tile` uses, uploading each row of tiles to S3
  * as soon as the tiler has finished it (tile-row-uploader.ts).
  */
-import { imageObjectTags } from '../../shared/storage/s3-setup.js';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { imageKeys } from '../../shared/image-status.js';
-import { TileRowUploader } from '../../shared/storage/tile-row-uploader.js';
+import { imageTileUploader } from '../image-tile-uploader.js';
 import { DEFAULT_QUALITY, defaultFormat, tilerId } from '../../shared/tiling/encoders.js';
 import { probeImage, type ImageProbe } from '../../shared/tiling/probe.js';
 import { deepZoomLevels, firstViewLevels, levelsComplete, tileCount, tileExtension } from '../../shared/tiling/pyramid.js';
@@ -56,19 +54,15 @@ export async function tileOriginal(ctx: JobContext, probe: ImageProbe, previewSt
   // The checkpoint names the encoder: the two JPEG encoders write different bytes for the same tile.
   // Decided once here and handed to tileImage, so the id and the tiles cannot disagree (manifests from before the option have none).
   const jpegEncoder = previous ? (previous.jpegEncoder ?? null) : jpegEncoderFor(ctx.config.tileJpegEncoder, ctx.originalPath, probe, format);
-  const uploader = new TileRowUploader(ctx.s3, {
-    keyPrefix: imageKeys.prefix(ctx.id),
+  const uploader = imageTileUploader(ctx, {
     levels,
     tiler: tilerId(previous?.format ?? format, quality, jpegEncoder),
     checkpoint: ctx.doc.checkpoint.tileRows,
-    concurrency: ctx.config.workerTilePuts,
-    tags: imageObjectTags(ctx.doc.visibility),
     // Durable before the window moves on: written now, not throttled. Once every row of the first-view
     // levels is in S3 (and the preview settled), the status says so: a viewer can open the image before it is done.
     persist: (cp) =>
       ctx.report.now({ 'checkpoint.tileRows': cp, ...(previewSettled && levelsComplete(cp.rows, viewLevels) ? { 'tiles.viewable': true } : {}) }),
     onProgress: (inS3) => void ctx.report.progress({ 'tiles.done': inS3, progress: overallProgress('tile', inS3 / total) }),
-    ...(ctx.metrics ? { onUploaded: ctx.metrics.tileUploaded } : {}),
   });
 
   if (previous) {
