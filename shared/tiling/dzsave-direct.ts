@@ -100,9 +100,11 @@ export async function dzsaveDirect(input: DirectInput, outBase: string, quality:
   let built: Pointer = null;
   let failure: Error | undefined;
   try {
-    if (input.toSrgb && !opened) throw new Error(`dzsave direct mode converts only an opened input to sRGB, not ${input.format}`);
-    if (input.toSrgb && opened) converted = await toSrgb(vips, (op) => opened.attach(op));
-    const attach = converted ? outputOf(vips, converted) : opened ? (op: Pointer) => opened.attach(op) : undefined;
+    if (input.toSrgb) {
+      if (!opened) throw new Error(`dzsave direct mode converts only an opened input to sRGB, not ${input.format}`);
+      converted = await toSrgb(vips, opened.attach);
+    }
+    const attach = converted ? outputOf(vips, converted) : opened?.attach;
     built = await buildOperation(vips, 'dzsave', attach, {
       // Another file is named to dzsave, with the load options that keep it sequential and strict.
       args: { ...(opened ? {} : { in: `${input.path}[${LOAD_OPTIONS}]` }), filename: outBase },

@@ -81,7 +81,7 @@ async function writePipedPreview(vips: VipsFfi, inputPath: string, probe: ImageP
   const opened = await openPiped(vips, 'jpeg', fileFeed(inputPath), undefined, `shrink=${shrink}`);
   const built: Pointer[] = [];
   // Each step reads the one before it; every built step is released at the end, last first.
-  const last = (): AttachInput => (built.length > 0 ? outputOf(vips, built[built.length - 1]!) : (op) => opened.attach(op));
+  const last = (): AttachInput => (built.length > 0 ? outputOf(vips, built[built.length - 1]!) : opened.attach);
   let failure: Error | undefined;
   try {
     // Before the resize, as sharp converts a CMYK or tagged input before it resizes.

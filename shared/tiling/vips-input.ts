@@ -11,6 +11,7 @@ import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pointer, VipsFfi } from './vips-ffi.js';
+import { buildOperation, outputOf, releaseOperation, vipsFailure } from './vips-operation.js';
 
 /** Read sequentially, and a truncated file is an error rather than grey tiles. */
 export const LOAD_OPTIONS = 'access=sequential,fail_on=truncated';
@@ -45,8 +46,8 @@ export const fileFeed = (path: string): Feed => (out) => pipeline(createReadStre
 
 /** The loaded (and cropped) image, to be attached as an operation's input. */
 export interface OpenedImage {
-  /** The image as the operation's `in`. */
-  attach(operation: Pointer): void;
+  /** The image as the operation's `in` (a function of its own: passed on unbound, as an AttachInput). */
+  attach: (operation: Pointer) => void;
   /** Frees the loader and stops feeding; resolves to the feeding's error, if reading the file failed. */
   close(): Promise<Error | undefined>;
   /**
@@ -95,10 +96,7 @@ export async function openPiped(vips: VipsFfi, format: string, feed: Feed, crop?
     const options = loadOptions ? `${LOAD_OPTIONS},${loadOptions}` : LOAD_OPTIONS;
     if (vips.setFromString(load, options) !== 0 || (await vips.build(load)) !== 0) throw vipsFailure(vips, `cannot load the ${format.toUpperCase()}`);
   } catch (err) {
-    if (load) {
-      vips.unrefOutputs(load);
-      vips.unref(load);
-    }
+    releaseOperation(vips, load);
     throw (await stopFeeding()) ?? err;
   }
   return cropped(vips, load, crop, { stop: stopFeeding, abandon: () => writer.destroy() });
@@ -112,8 +110,7 @@ export async function openNamed(vips: VipsFfi, path: string, format: string, cro
   if (!load) throw vipsFailure(vips, `vips_operation_new(${loader}) failed`);
   if (vips.setArgument(load, 'filename', path) !== 0 || vips.setFromString(load, LOAD_OPTIONS) !== 0 || (await vips.build(load)) !== 0) {
     const err = vipsFailure(vips, `cannot load the ${format.toUpperCase()}`);
-    vips.unrefOutputs(load);
-    vips.unref(load);
+    releaseOperation(vips, load);
     throw err;
   }
   // Nothing is fed: the loader reads the file itself, and stops with the operations that hold it.
@@ -130,51 +127,31 @@ export function openFile(vips: VipsFfi, path: string, format: string, crop?: Cro
 
 /** The built loader `loaded` as an OpenedImage, through an extract_area of `crop` where given. */
 async function cropped(vips: VipsFfi, loaded: Pointer, crop: Crop | undefined, input: { stop(): Promise<Error | undefined>; abandon(): void }): Promise<OpenedImage> {
-  let extract: { op: Pointer; built: Pointer } | undefined;
-  const free = () => {
-    if (extract?.built) {
-      vips.unrefOutputs(extract.built);
-      vips.unref(extract.built);
-    } else if (extract?.op) {
-      vips.unrefOutputs(extract.op);
-    }
-    if (extract?.op) vips.unref(extract.op);
-    vips.unrefOutputs(loaded);
-    vips.unref(loaded);
-  };
+  let extract: Pointer = null;
   if (crop) {
     // extract_area on a sequential load: libvips reads and drops the rows above, a few lines at a
     // time (a tiled TIFF's loader starts at the tiles of the first row instead, and reads only the
     // tiles of the columns asked for).
-    const op = vips.operationNew('extract_area');
-    extract = { op, built: null };
-    vips.copyImageProperty(loaded, 'out', op, 'input');
-    const set = vips.setFromString(op, `left=${crop.left},top=${crop.top},width=${crop.width},height=${crop.height}`) === 0;
-    extract.built = set ? await vips.buildCached(op) : null;
-    if (!extract.built) {
-      const err = vipsFailure(vips, 'cannot crop the input');
-      free();
+    try {
+      extract = await buildOperation(vips, 'extract_area', (op) => vips.copyImageProperty(loaded, 'out', op, 'input'), {
+        options: `left=${crop.left},top=${crop.top},width=${crop.width},height=${crop.height}`,
+      }, 'cannot crop the input');
+    } catch (err) {
+      releaseOperation(vips, loaded);
       throw (await input.stop()) ?? err;
     }
   }
-  const image = extract ? { from: extract.built, name: 'out' } : { from: loaded, name: 'out' };
+  const image = extract ?? loaded;
   return {
-    attach: (operation) => vips.copyImageProperty(image.from, image.name, operation, 'in'),
+    attach: outputOf(vips, image),
     abandon: input.abandon,
     close: async () => {
       // dzsave's inner steps (cast, line cache) stay in libvips' operation cache, and through them
       // the loader and its input: emptied, the pipe or file closes now, not whenever the cache fills up.
       vips.emptyOperationCache();
-      free();
+      releaseOperation(vips, extract);
+      releaseOperation(vips, loaded);
       return input.stop();
     },
   };
 }
-
-/** libvips' own message (and clears it), or `fallback` when it has none. */
-export function vipsFailure(vips: VipsFfi, fallback: string): Error {
-  const message = vips.errorBuffer().trim() || fallback;
-  vips.errorClear();
-  return new Error(message);
-}
-

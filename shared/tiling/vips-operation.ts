@@ -2,11 +2,10 @@
  * One libvips operation through the FFI (vips-ffi.ts), built and released the way libvips wants:
  * new, input attached, arguments set, built through the operation cache; on any failure its outputs
  * unreffed and libvips' own message thrown. The modules that chain operations (dzsave-direct.ts,
- * preview.ts, vips-raw-rows.ts) each wrote this dance out before; a missed unref there is memory
- * held until the process ends.
+ * preview.ts, vips-raw-rows.ts, vips-input.ts's crop) each wrote this dance out before; a missed
+ * unref there is memory held until the process ends. (A loader is built in place, vips-input.ts.)
  */
 import type { ObjectKind, Pointer, VipsFfi } from './vips-ffi.js';
-import { vipsFailure } from './vips-input.js';
 
 /** How an operation gets its input image: `attach(op)` sets it (OpenedImage.attach, or outputOf). */
 export type AttachInput = (operation: Pointer) => void;
@@ -53,3 +52,11 @@ export function releaseOperation(vips: VipsFfi, built: Pointer): void {
   vips.unrefOutputs(built);
   vips.unref(built);
 }
+
+/** libvips' own message (and clears it), or `fallback` when it has none. */
+export function vipsFailure(vips: VipsFfi, fallback: string): Error {
+  const message = vips.errorBuffer().trim() || fallback;
+  vips.errorClear();
+  return new Error(message);
+}
+

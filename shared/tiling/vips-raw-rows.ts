@@ -26,7 +26,7 @@ export async function* decodedPixels(path: string, format: 'jpeg' | 'tiff', crop
   const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
   const target = vips.targetFromDescriptor(writeEnd);
   closeSync(writeEnd); // libvips writes its own duplicate, closed with the target: then the reader sees the end
-  const saved = buildOperation(vips, 'rawsave_target', (op) => input.attach(op), { objects: { target: { kind: 'target', value: target } } }, `cannot decode the ${format.toUpperCase()}`)
+  const saved = buildOperation(vips, 'rawsave_target', input.attach, { objects: { target: { kind: 'target', value: target } } }, `cannot decode the ${format.toUpperCase()}`)
     .then((built): Error | undefined => {
       releaseOperation(vips, built);
       return undefined;
