@@ -87,17 +87,16 @@ export function imagesRouter(deps: ApiDeps, streams: OpenStreams): Router {
     const beingCut = () => new ConflictError(`image ${id} is being cut: its visibility can change once it is done (or delete it)`);
     if (newVisibility !== undefined && !settled.includes(current.status)) throw beingCut();
     if (newVisibility === 'private') await retagImageObjects(deps.s3, id, newVisibility);
-    const updated = Object.keys(set).length === 0 ? current
+    const doc = Object.keys(set).length === 0 ? current
       : newVisibility !== undefined ? await deps.store.transition(id, settled, set) : await deps.store.update(id, set);
-    if (!updated && newVisibility !== undefined && (await deps.store.get(id))) {
+    if (!doc && newVisibility !== undefined && (await deps.store.get(id))) {
       // Its job started in between: the objects go back to the visibility it will tag with.
       if (newVisibility === 'private') await retagImageObjects(deps.s3, id, visibilityOf(current));
       throw beingCut();
     }
-    const doc = updated;
     if (!doc) throw new NotFoundError(`image ${id}`);
     if (newVisibility !== undefined && newVisibility !== 'private') await retagImageObjects(deps.s3, id, newVisibility);
-    if (set.visibility !== undefined && set.visibility !== visibilityOf(current)) {
+    if (newVisibility !== undefined) {
       // Renders of a now-private image must not outlive the change in a shared cache path.
       scalingFor(deps).cache.purge(`${id}/`);
     }
